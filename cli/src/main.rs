@@ -1,1 +1,58 @@
-fn main() {}
+//! `mb`: a zero-operations WebSocket broadcast backend on AWS in one command.
+//!
+//! This file parses the command line, runs the command and turns its result into an exit
+//! code (0 success, 1 failure, 2 usage error); nothing else.
+
+mod aws;
+mod commands;
+mod dev;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mb", version, about = "A WebSocket broadcast backend on AWS in one command")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the broadcast handler locally on real WebSockets (no AWS account needed)
+    Dev(commands::dev::DevArgs),
+}
+
+fn main() -> ExitCode {
+    // Usage errors print clap's message and exit 2 here, in the binary.
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mb=info,mb_lambda=info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Dev(args) => commands::dev::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

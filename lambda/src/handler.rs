@@ -166,8 +166,10 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
 
     /// Deletes the rows of connections that answered 410 Gone, as many at once as posts.
     async fn forget(&self, gone: &[String]) {
-        let mut deletes = stream::iter(gone)
-            .map(|id| self.store.delete(id))
+        // Owned ids: futures borrowing the slice's items trip rustc's higher-ranked
+        // `Send` inference when this handler runs in a spawned task.
+        let mut deletes = stream::iter(gone.iter().cloned())
+            .map(|id| async move { self.store.delete(&id).await })
             .buffer_unordered(self.settings.concurrency.max(1));
         while let Some(result) = deletes.next().await {
             if let Err(err) = result {

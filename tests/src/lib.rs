@@ -1,0 +1,88 @@
+//! Fixtures for `mb`'s end-to-end tests and benchmarks: the built `mb` binary, moto on a
+//! free loopback port, a loopback stand-in of the API Gateway Management API that speaks
+//! its wire protocol (so the real SDK client parses its answers), and WebSocket clients.
+//!
+//! Everything listens on 127.0.0.1 only.
+
+pub mod fake_gateway;
+pub mod mb;
+pub mod moto;
+pub mod ws;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+
+/// The workspace's top folder.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// True under CI (`CI=true`): missing tools are failures there, not skips.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// SDK configuration for loopback stand-ins: fixed credentials, `endpoint` for every
+/// client when given, `ca_pem` trusted besides the platform roots, short timeouts.
+pub async fn sdk_config(endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> SdkConfig {
+    let http = mb_lambda::aws::https_client(ca_pem).expect("test HTTPS client");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "mb-tests",
+        )))
+        .http_client(http)
+        .timeout_config(mb_lambda::aws::interactive_timeouts());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// An API Gateway WebSocket event as Lambda receives it.
+pub fn event(route: &str, connection_id: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+    let event_type = match route {
+        "$connect" => "CONNECT",
+        "$disconnect" => "DISCONNECT",
+        _ => "MESSAGE",
+    };
+    serde_json::from_value(serde_json::json!({
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "connectionId": connection_id,
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "stage": "dev",
+            "connectedAt": mb_lambda::handler::now_ms(),
+            "requestTimeEpoch": mb_lambda::handler::now_ms(),
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    }))
+    .expect("a valid WebSocket event")
+}
+
+/// Polls `check` every 50 ms until it is true or `limit` passes; returns its last answer.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,136 @@
+//! `mb dev`: the broadcast handler on loopback WebSockets, no AWS account needed.
+//!
+//! 1. Listen on `--host:--port` (say so clearly when the port is taken).
+//! 2. Pick the store: in memory, or DynamoDB at `--dynamodb-endpoint` (e.g. moto).
+//! 3. Run the handler behind API Gateway's WebSocket behaviour until Ctrl-C.
+
+use std::sync::Arc;
+
+use clap::Args;
+use mb_lambda::Handler;
+use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
+use mb_lambda::gateway::SdkGateway;
+use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::aws;
+use crate::dev::{self, Dev, connections::Connections};
+use crate::error::Failure;
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Stage name put in events (`requestContext.stage`)
+    #[arg(long, default_value = "dev")]
+    pub stage: String,
+    /// Store connections in DynamoDB at this endpoint (e.g. moto) instead of in memory
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Table for --dynamodb-endpoint (created if missing)
+    #[arg(long, default_value = "mb-dev-connections", requires = "dynamodb_endpoint")]
+    pub table: String,
+    /// Posts in flight at once per broadcast
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub concurrency: u16,
+    /// Send no $disconnect when a client vanishes without a close frame (API Gateway's
+    /// $disconnect is best effort); its row then goes on the next broadcast's 410
+    #[arg(long)]
+    pub no_disconnect_on_drop: bool,
+}
+
+pub async fn run(args: DevArgs) -> Result<(), Failure> {
+    let listener = dev::bind(&args.host, args.port).await?;
+    let local = listener.local_addr().map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
+    // Clients and the handler's Management API client use the address as bound; a
+    // wildcard host is reached through loopback.
+    let reachable = if local.ip().is_unspecified() {
+        format!("127.0.0.1:{}", local.port())
+    } else {
+        local.to_string()
+    };
+
+    let sdk = aws::local_config().await?;
+    let settings = Settings {
+        concurrency: usize::from(args.concurrency),
+        management_endpoint: Some(format!("http://{reachable}")),
+    };
+    match &args.dynamodb_endpoint {
+        None => serve(listener, &args, &reachable, MemoryStore::new(), &sdk, settings, "memory".into()).await,
+        Some(endpoint) => {
+            let store = DynamoStore::new(&aws::with_endpoint(&sdk, endpoint), args.table.clone());
+            store.ensure_table().await.map_err(|e| {
+                Failure::new(format!(
+                    "cannot use DynamoDB table {} at {endpoint}: {e}; is the endpoint running?",
+                    args.table
+                ))
+            })?;
+            let label = format!("DynamoDB table {} at {endpoint}", args.table);
+            serve(listener, &args, &reachable, store, &sdk, settings, label).await
+        }
+    }
+}
+
+async fn serve<S: ConnectionStore + 'static>(
+    listener: tokio::net::TcpListener,
+    args: &DevArgs,
+    reachable: &str,
+    store: S,
+    sdk: &aws_config::SdkConfig,
+    settings: Settings,
+    store_label: String,
+) -> Result<(), Failure> {
+    let dev = Arc::new(Dev {
+        handler: Handler::new(store, SdkGateway::new(sdk), settings),
+        connections: Connections::default(),
+        domain_name: reachable.to_owned(),
+        stage: args.stage.clone(),
+        api_id: "mbdev".to_owned(),
+        disconnect_on_drop: !args.no_disconnect_on_drop,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        closed_at_shutdown: Default::default(),
+    });
+    println!("mb dev: broadcasting on ws://{reachable} (store: {store_label})");
+    println!("  connect a client:  wscat -c ws://{reachable}");
+    println!("  Management API:    http://{reachable}/@connections/{{id}}");
+    println!("  stop:              Ctrl-C");
+
+    let shutdown = dev.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        shutdown.cancel();
+    });
+    let stopped = dev::serve(listener, dev).await?;
+    println!("mb dev: stopped ({} connection(s) closed)", stopped.closed);
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a process manager.
+async fn wait_for_stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,191 @@
+//! The event JSON API Gateway sends a WebSocket API's integration, built for `mb dev`
+//! (pure). Field names and shapes follow the events API Gateway delivers to Lambda, and
+//! every event goes through `aws_lambda_events`' own type before it reaches the handler,
+//! exactly as on AWS.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
+use serde_json::{Value, json};
+
+/// What stays the same for every event of one connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub connection_id: String,
+    pub connected_at_ms: i64,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    /// `Host` as a client would see it, e.g. `127.0.0.1:8080`.
+    pub domain_name: String,
+    pub stage: String,
+    pub api_id: String,
+}
+
+/// A frame's content: text as is, binary base64-encoded (`isBase64Encoded`).
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+/// The `$connect` event, carrying the upgrade request's headers and query string.
+pub fn connect(
+    ctx: &ConnectionContext,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    now_ms: i64,
+    request_id: &str,
+) -> Value {
+    let mut event = base(ctx, "$connect", "CONNECT", now_ms, request_id);
+    let header_map: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    let multi: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.clone(), json!([v])))
+        .collect();
+    event["headers"] = Value::Object(header_map);
+    event["multiValueHeaders"] = Value::Object(multi);
+    if !query.is_empty() {
+        let single: serde_json::Map<String, Value> = query
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
+        event["queryStringParameters"] = Value::Object(single);
+    }
+    event
+}
+
+/// A `MESSAGE` event for the `$default` route.
+pub fn message(ctx: &ConnectionContext, frame: Frame<'_>, now_ms: i64, request_id: &str) -> Value {
+    let mut event = base(ctx, "$default", "MESSAGE", now_ms, request_id);
+    event["requestContext"]["messageDirection"] = "IN".into();
+    event["requestContext"]["messageId"] = request_id.into();
+    let (body, encoded) = match frame {
+        Frame::Text(text) => (text.to_owned(), false),
+        Frame::Binary(bytes) => (BASE64_STANDARD.encode(bytes), true),
+    };
+    event["body"] = body.into();
+    event["isBase64Encoded"] = encoded.into();
+    event
+}
+
+/// The `$disconnect` event, with the close code and reason API Gateway reports.
+pub fn disconnect(
+    ctx: &ConnectionContext,
+    status_code: u16,
+    reason: &str,
+    now_ms: i64,
+    request_id: &str,
+) -> Value {
+    let mut event = base(ctx, "$disconnect", "DISCONNECT", now_ms, request_id);
+    event["requestContext"]["disconnectStatusCode"] = status_code.into();
+    event["requestContext"]["disconnectReason"] = reason.into();
+    event
+}
+
+fn base(ctx: &ConnectionContext, route_key: &str, event_type: &str, now_ms: i64, request_id: &str) -> Value {
+    let mut identity = json!({ "sourceIp": ctx.source_ip });
+    if let Some(agent) = &ctx.user_agent {
+        identity["userAgent"] = agent.as_str().into();
+    }
+    json!({
+        "requestContext": {
+            "routeKey": route_key,
+            "eventType": event_type,
+            "extendedRequestId": request_id,
+            "requestTime": request_time(now_ms),
+            "stage": ctx.stage,
+            "connectedAt": ctx.connected_at_ms,
+            "requestTimeEpoch": now_ms,
+            "identity": identity,
+            "requestId": request_id,
+            "domainName": ctx.domain_name,
+            "connectionId": ctx.connection_id,
+            "apiId": ctx.api_id,
+        },
+        "isBase64Encoded": false,
+    })
+}
+
+/// API Gateway's `requestTime`: `22/Nov/2026:05:23:46 +0000`.
+pub fn request_time(now_ms: i64) -> String {
+    // HTTP date: "Sun, 22 Nov 2026 05:23:46 GMT"
+    let http = DateTime::from_millis(now_ms)
+        .fmt(Format::HttpDate)
+        .unwrap_or_default();
+    let parts: Vec<&str> = http.split(' ').collect();
+    match parts.as_slice() {
+        [_, day, month, year, time, _] => format!("{day}/{month}/{year}:{time} +0000"),
+        _ => http,
+    }
+}
+
+/// Turns an event into the type the handler takes, as `lambda_runtime` does with the
+/// JSON it receives.
+pub fn parse(event: Value) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
+    serde_json::from_value(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ConnectionContext {
+        ConnectionContext {
+            connection_id: "AbCdEfGhIjKlMn0=".into(),
+            connected_at_ms: 1_700_000_000_000,
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("test".into()),
+            domain_name: "127.0.0.1:8080".into(),
+            stage: "dev".into(),
+            api_id: "mbdev".into(),
+        }
+    }
+
+    #[test]
+    fn request_time_is_apache_common_log_format() {
+        assert_eq!(request_time(1_700_000_000_000), "14/Nov/2023:22:13:20 +0000");
+    }
+
+    #[test]
+    fn message_events_parse_into_the_lambda_type() {
+        let event = parse(message(&ctx(), Frame::Text("hi"), 1_700_000_000_500, "r1")).unwrap();
+        let rc = &event.request_context;
+        assert_eq!(rc.route_key.as_deref(), Some("$default"));
+        assert_eq!(rc.event_type.as_deref(), Some("MESSAGE"));
+        assert_eq!(rc.connection_id.as_deref(), Some("AbCdEfGhIjKlMn0="));
+        assert_eq!(rc.domain_name.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(rc.stage.as_deref(), Some("dev"));
+        assert_eq!(rc.request_time_epoch, 1_700_000_000_500);
+        assert_eq!(rc.connected_at, 1_700_000_000_000);
+        assert_eq!(event.body.as_deref(), Some("hi"));
+        assert!(!event.is_base64_encoded);
+    }
+
+    #[test]
+    fn binary_frames_are_base64_encoded() {
+        let event = parse(message(&ctx(), Frame::Binary(&[0, 1, 255]), 1, "r")).unwrap();
+        assert!(event.is_base64_encoded);
+        assert_eq!(event.body.as_deref(), Some("AAH/"));
+    }
+
+    #[test]
+    fn connect_and_disconnect_events() {
+        let headers = vec![("Host".to_owned(), "127.0.0.1:8080".to_owned())];
+        let query = vec![("room".to_owned(), "a".to_owned())];
+        let event = parse(connect(&ctx(), &headers, &query, 1, "r")).unwrap();
+        assert_eq!(event.request_context.event_type.as_deref(), Some("CONNECT"));
+        assert_eq!(event.request_context.route_key.as_deref(), Some("$connect"));
+        assert_eq!(event.headers["host"], "127.0.0.1:8080");
+        assert!(event.body.is_none());
+
+        let event = parse(disconnect(&ctx(), 1001, "Going away", 2, "r")).unwrap();
+        assert_eq!(event.request_context.event_type.as_deref(), Some("DISCONNECT"));
+        assert_eq!(event.request_context.disconnect_status_code, Some(1001));
+        assert_eq!(event.request_context.disconnect_reason.as_deref(), Some("Going away"));
+    }
+}

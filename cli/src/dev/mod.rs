@@ -1,0 +1,119 @@
+//! `mb dev`: API Gateway's WebSocket behaviour on loopback, running the very handler that
+//! runs on Lambda. Clients connect over real WebSockets; each `$connect`, message and
+//! `$disconnect` becomes the event API Gateway would send; the handler posts replies
+//! through its real `aws-sdk-apigatewaymanagement` client to the Management API served
+//! here on the same port (`/@connections/{id}`), where a closed connection answers 410.
+
+pub mod connections;
+pub mod events;
+pub mod management;
+pub mod socket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use mb_lambda::Handler;
+use mb_lambda::gateway::SdkGateway;
+use mb_lambda::store::ConnectionStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use connections::Connections;
+
+/// How long stopping waits for connections to send their close frames and `$disconnect`.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The state every request of the dev server shares.
+pub struct Dev<S> {
+    pub handler: Handler<S, SdkGateway>,
+    pub connections: Connections,
+    /// `domainName` in events: the address clients use.
+    pub domain_name: String,
+    pub stage: String,
+    pub api_id: String,
+    pub disconnect_on_drop: bool,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    /// Connections closed because the server stopped.
+    pub closed_at_shutdown: AtomicUsize,
+}
+
+/// Why the dev server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{addr} is already in use (another `mb dev`?); stop that process or choose another port with --port")]
+    PortTaken { addr: String },
+    #[error("cannot listen on {addr}: {source}; check --host and --port")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the dev server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Binds the listening socket, saying clearly when the port is taken.
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, DevError> {
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    TcpListener::bind(&addr).await.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            DevError::PortTaken { addr }
+        } else {
+            DevError::Bind { addr, source }
+        }
+    })
+}
+
+/// What a stopped server reports.
+#[derive(Debug)]
+pub struct Stopped {
+    pub closed: usize,
+}
+
+/// Serves until `dev.shutdown` is cancelled, then closes every connection (close frame
+/// 1001 and `$disconnect`) and returns.
+pub async fn serve<S: ConnectionStore + 'static>(
+    listener: TcpListener,
+    dev: Arc<Dev<S>>,
+) -> Result<Stopped, DevError> {
+    let connections = Router::new()
+        .route(
+            "/@connections/{id}",
+            post(management::post::<S>)
+                .get(management::get::<S>)
+                .delete(management::delete::<S>),
+        )
+        .route(
+            "/{stage}/@connections/{id}",
+            post(management::post::<S>)
+                .get(management::get::<S>)
+                .delete(management::delete::<S>),
+        )
+        .fallback(socket::upgrade::<S>)
+        .with_state(Arc::clone(&dev));
+    let shutdown = dev.shutdown.clone();
+    axum::serve(
+        listener,
+        connections.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+    .map_err(DevError::Serve)?;
+
+    dev.tracker.close();
+    if tokio::time::timeout(DRAIN, dev.tracker.wait()).await.is_err() {
+        tracing::warn!("some connections did not close in time");
+    }
+    Ok(Stopped {
+        closed: dev.closed_at_shutdown.load(Ordering::SeqCst),
+    })
+}

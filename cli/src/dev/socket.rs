@@ -1,0 +1,238 @@
+//! One client's WebSocket, from upgrade to close, as API Gateway runs it: `$connect`
+//! decides whether the upgrade happens; each frame is a `$default` invocation (one at a
+//! time per connection); the end of the socket is a `$disconnect`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
+use futures_util::{SinkExt, StreamExt};
+use mb_lambda::handler::now_ms;
+use mb_lambda::message::MAX_MESSAGE_BYTES;
+use mb_lambda::store::ConnectionStore;
+use tokio::sync::mpsc;
+
+use super::Dev;
+use super::connections::{Info, OUTBOX, Outbound};
+use super::events::{self, ConnectionContext, Frame};
+
+/// How long a closing socket may take to flush its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// How a connection ended, and so what `$disconnect` says (or whether it runs).
+enum Ending {
+    /// The client sent a close frame.
+    Closed(u16, String),
+    /// The socket vanished without a close frame.
+    Dropped,
+    /// `mb dev` is stopping.
+    Shutdown,
+}
+
+/// `GET` with `Upgrade: websocket` on any path other than `/@connections`.
+pub async fn upgrade<S: ConnectionStore + 'static>(
+    State(dev): State<Arc<Dev<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if dev.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "mb dev is stopping").into_response();
+    }
+    let connected_at_ms = now_ms();
+    let ctx = ConnectionContext {
+        connection_id: new_connection_id(),
+        connected_at_ms,
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        domain_name: dev.domain_name.clone(),
+        stage: dev.stage.clone(),
+        api_id: dev.api_id.clone(),
+    };
+    let header_pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let event = events::connect(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
+    let answer = dev.invoke(event).await;
+    if !(200..300).contains(&answer.status_code) {
+        // API Gateway refuses the upgrade with the integration's status.
+        let status = StatusCode::from_u16(answer.status_code as u16)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "connection refused by the $connect route").into_response();
+    }
+    let failed_dev = Arc::clone(&dev);
+    let failed_ctx = ctx.clone();
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .on_failed_upgrade(move |_| {
+            // $connect stored the connection; the socket never opened.
+            tokio::spawn(async move {
+                let event = events::disconnect(&failed_ctx, 1006, "Upgrade failed", now_ms(), &request_id());
+                failed_dev.invoke(event).await;
+            });
+        })
+        .on_upgrade(move |socket| {
+            let tracker = dev.tracker.clone();
+            tracker.track_future(run(socket, ctx, dev))
+        })
+}
+
+async fn run<S: ConnectionStore + 'static>(socket: WebSocket, ctx: ConnectionContext, dev: Arc<Dev<S>>) {
+    let id = ctx.connection_id.clone();
+    let (outbox, mut rx) = mpsc::channel(OUTBOX);
+    dev.connections.add(
+        id.clone(),
+        outbox,
+        Info {
+            connected_at_ms: ctx.connected_at_ms,
+            last_active_ms: ctx.connected_at_ms,
+            source_ip: ctx.source_ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        },
+    );
+    let (mut sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            let sent = match out {
+                Outbound::Data(data) => {
+                    let message = match std::str::from_utf8(&data) {
+                        Ok(_) => Utf8Bytes::try_from(data).map(Message::Text),
+                        Err(_) => Ok(Message::Binary(data)),
+                    };
+                    match message {
+                        Ok(message) => sink.send(message).await,
+                        Err(_) => continue,
+                    }
+                }
+                Outbound::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from_static(reason),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+
+    let ending = loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let now = now_ms();
+                    dev.connections.touch(&id, now);
+                    dev.invoke(events::message(&ctx, Frame::Text(text.as_str()), now, &request_id())).await;
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    let now = now_ms();
+                    dev.connections.touch(&id, now);
+                    dev.invoke(events::message(&ctx, Frame::Binary(&data), now, &request_id())).await;
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame
+                        .map(|f| (f.code, f.reason.as_str().to_owned()))
+                        .unwrap_or((1005, String::new()));
+                    break Ending::Closed(code, reason);
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(_)) | None => break Ending::Dropped,
+            },
+            _ = dev.shutdown.cancelled() => {
+                dev.connections.close(&id, 1001, "Going away");
+                dev.closed_at_shutdown.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                break Ending::Shutdown;
+            }
+        }
+    };
+
+    // From here on, posts to this connection answer 410 Gone.
+    dev.connections.remove(&id);
+    let disconnect = match ending {
+        Ending::Closed(code, reason) => Some((code, reason)),
+        Ending::Shutdown => Some((1001, "Going away".to_owned())),
+        // API Gateway's $disconnect is best effort; --no-disconnect-on-drop shows what
+        // happens when it does not come: the next broadcast meets a 410.
+        Ending::Dropped => dev.disconnect_on_drop.then(|| (1006, "Connection lost".to_owned())),
+    };
+    if let Some((code, reason)) = disconnect {
+        dev.invoke(events::disconnect(&ctx, code, &reason, now_ms(), &request_id()))
+            .await;
+    }
+    // Let the writer flush a close frame; a stuck client does not hold us.
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+        writer.abort();
+    }
+    // Complete the close handshake the client may be waiting on.
+    let _ = tokio::time::timeout(CLOSE_GRACE, async { while stream.next().await.is_some() {} }).await;
+}
+
+impl<S: ConnectionStore> Dev<S> {
+    /// Runs the handler on an event, as Lambda does after parsing its JSON.
+    pub async fn invoke(&self, event: serde_json::Value) -> ApiGatewayProxyResponse {
+        match events::parse(event) {
+            Ok(event) => self.handler.handle(event).await,
+            Err(err) => {
+                tracing::error!(%err, "mb dev built an event the Lambda event type rejects");
+                let mut response = ApiGatewayProxyResponse::default();
+                response.status_code = 500;
+                response
+            }
+        }
+    }
+}
+
+/// An id shaped like API Gateway's: 16 base64 characters, which may include `+`, `/`, `=`
+/// (so URL encoding of `@connections/{id}` is exercised as on AWS).
+fn new_connection_id() -> String {
+    let mut bytes = [0u8; 11];
+    random(&mut bytes);
+    BASE64_STANDARD.encode(bytes)
+}
+
+fn request_id() -> String {
+    let mut bytes = [0u8; 16];
+    random(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random(bytes: &mut [u8]) {
+    if getrandom::fill(bytes).is_err() {
+        // No OS randomness: fall back to the clock; ids only need to be unique here.
+        let seed = now_ms().to_le_bytes();
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = seed[i % 8] ^ n[i % 8].rotate_left(i as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_ids_look_like_api_gateways() {
+        let a = new_connection_id();
+        assert_eq!(a.len(), 16);
+        assert!(a.ends_with('='));
+        assert_ne!(a, new_connection_id());
+    }
+}

@@ -1,0 +1,323 @@
+//! A loopback stand-in of the API Gateway Management API (`POST /@connections/{id}`),
+//! over HTTP or HTTPS (a fresh self-signed certificate), answering in API Gateway's wire
+//! format so that the real `aws-sdk-apigatewaymanagement` client parses and maps its
+//! errors: `x-amzn-ErrorType: GoneException` with status 410, and so on.
+//!
+//! Per connection id it can answer a status, delay, or hold the request until released;
+//! it records what it received and how many requests were in flight at most.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// How the fake answers posts to one connection id.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// 200 after `delay`.
+    Ok { delay: Duration },
+    /// An error status with its `x-amzn-ErrorType` code.
+    Error { status: u16, code: &'static str },
+    /// Wait until [`FakeGateway::release`], then 200.
+    Hold,
+}
+
+impl Behaviour {
+    pub fn gone() -> Self {
+        Behaviour::Error {
+            status: 410,
+            code: "GoneException",
+        }
+    }
+
+    pub fn throttled() -> Self {
+        Behaviour::Error {
+            status: 429,
+            code: "LimitExceededException",
+        }
+    }
+
+    pub fn server_error() -> Self {
+        Behaviour::Error {
+            status: 500,
+            code: "InternalServerErrorException",
+        }
+    }
+
+    pub fn forbidden() -> Self {
+        Behaviour::Error {
+            status: 403,
+            code: "ForbiddenException",
+        }
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub connection_id: String,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Added to every answer (a network round trip to API Gateway).
+    pub latency: Duration,
+    /// Serve HTTPS with a fresh self-signed certificate for 127.0.0.1.
+    pub tls: bool,
+    /// Keep every request's body (tests); off for benchmarks, which only count.
+    pub record: bool,
+    /// Offer HTTP/2 by ALPN (TLS only).
+    pub http2: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            tls: false,
+            record: true,
+            http2: false,
+        }
+    }
+}
+
+struct State {
+    options: Options,
+    behaviours: Mutex<HashMap<String, Behaviour>>,
+    received: Mutex<Vec<Received>>,
+    requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    released: watch::Sender<bool>,
+}
+
+pub struct FakeGateway {
+    /// The Management API endpoint URL (`http://127.0.0.1:PORT` or `https://...`).
+    pub endpoint: String,
+    /// The certificate to trust, with `tls`.
+    pub ca_pem: Option<Vec<u8>>,
+    state: Arc<State>,
+    server: JoinHandle<()>,
+}
+
+impl FakeGateway {
+    pub async fn start(options: Options) -> FakeGateway {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Management API");
+        let addr = listener.local_addr().expect("its address");
+        let (tls, ca_pem) = if options.tls {
+            let (acceptor, pem) = tls_acceptor(options.http2);
+            (Some(acceptor), Some(pem))
+        } else {
+            (None, None)
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let state = Arc::new(State {
+            options,
+            behaviours: Mutex::default(),
+            received: Mutex::default(),
+            requests: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            released: watch::channel(false).0,
+        });
+        let server = tokio::spawn(accept_loop(listener, tls, Arc::clone(&state)));
+        FakeGateway {
+            endpoint: format!("{scheme}://{addr}"),
+            ca_pem,
+            state,
+            server,
+        }
+    }
+
+    pub fn set(&self, connection_id: &str, behaviour: Behaviour) {
+        self.state
+            .behaviours
+            .lock()
+            .unwrap()
+            .insert(connection_id.to_owned(), behaviour);
+    }
+
+    /// Lets every held request answer.
+    pub fn release(&self) {
+        self.state.released.send_replace(true);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// The requests received for `connection_id`.
+    pub fn received_by(&self, connection_id: &str) -> Vec<Bytes> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.connection_id == connection_id)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.release();
+    }
+}
+
+fn tls_acceptor(http2: bool) -> (TlsAcceptor, Vec<u8>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let cert = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+        .expect("its private key");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .expect("a server certificate");
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    (
+        TlsAcceptor::from(Arc::new(config)),
+        certified.cert.pem().into_bytes(),
+    )
+}
+
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<State>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| answer(Arc::clone(&state), request));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                }
+            }
+        });
+    }
+}
+
+/// `/@connections/{id}` or `/{stage}/@connections/{id}` → the decoded id.
+fn connection_id(path: &str) -> Option<String> {
+    let (_, encoded) = path.split_once("/@connections/")?;
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()
+        .map(|id| id.into_owned())
+}
+
+async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let response = respond(&state, request).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    Ok(response)
+}
+
+async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(id) = connection_id(request.uri().path()) else {
+        return error(404, "NotFoundException", "no such route");
+    };
+    let is_post = request.method() == http::Method::POST;
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return error(400, "BadRequestException", "unreadable body"),
+    };
+    if !is_post {
+        return error(404, "NotFoundException", "only POST is faked");
+    }
+    if state.options.record {
+        state.received.lock().unwrap().push(Received {
+            connection_id: id.clone(),
+            body,
+        });
+    }
+    let behaviour = state.behaviours.lock().unwrap().get(&id).cloned();
+    if !state.options.latency.is_zero() {
+        tokio::time::sleep(state.options.latency).await;
+    }
+    match behaviour.unwrap_or(Behaviour::Ok {
+        delay: Duration::ZERO,
+    }) {
+        Behaviour::Ok { delay } => {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            ok()
+        }
+        Behaviour::Error { status, code } => error(status, code, "faked error"),
+        Behaviour::Hold => {
+            let mut released = state.released.subscribe();
+            let _ = released.wait_for(|r| *r).await;
+            ok()
+        }
+    }
+}
+
+fn ok() -> Response<Full<Bytes>> {
+    Response::new(Full::new(Bytes::new()))
+}
+
+fn error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("x-amzn-ErrorType", code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_decoded_from_either_path() {
+        assert_eq!(connection_id("/@connections/a%2Fb%3D").as_deref(), Some("a/b="));
+        assert_eq!(connection_id("/dev/@connections/x").as_deref(), Some("x"));
+        assert_eq!(connection_id("/other"), None);
+    }
+}

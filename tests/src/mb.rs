@@ -1,0 +1,133 @@
+//! The built `mb` binary, and `mb dev` run as a user runs it: a child process on a free
+//! port, its stdout parsed for the URL it prints, its stderr (logs) collected.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/mb`, built by `cargo build`/`cargo test --workspace` (the README's
+/// test command builds it before the tests run).
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MB_BINARY") {
+        return PathBuf::from(path);
+    }
+    // This test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let mb = profile_dir.join(format!("mb{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        mb.exists(),
+        "{} is missing: run `cargo build -p mb` (./scripts/test does) before these tests",
+        mb.display()
+    );
+    mb
+}
+
+/// `mb` with `args`, run to completion.
+pub fn run(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mb")
+}
+
+/// A running `mb dev`.
+pub struct DevServer {
+    child: Child,
+    /// `ws://127.0.0.1:PORT`
+    pub url: String,
+    /// `http://127.0.0.1:PORT`
+    pub http: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl DevServer {
+    /// Starts `mb dev --port 0 <args>` and waits (at most 60 s) for its URL.
+    pub fn start(args: &[&str]) -> DevServer {
+        let mut child = Command::new(binary())
+            .args(["dev", "--port", "0"])
+            .args(args)
+            .env("MB_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mb dev");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (url_tx, url_rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        let lines = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(url) = line.split_whitespace().find(|w| w.starts_with("ws://")) {
+                    let _ = url_tx.send(url.to_owned());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let err = child.stderr.take().expect("stderr");
+        let lines = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let url = match url_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "mb dev printed no ws:// URL within 60 s; stderr:\n{}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let http = url.replacen("ws://", "http://", 1);
+        DevServer {
+            child,
+            url,
+            http,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits at most `limit` for the exit.
+    pub fn interrupt(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,90 @@
+//! moto (`moto_server`) on a free loopback port, one per test, killed when dropped.
+//!
+//! The binary comes from the project's venv (`.venv/bin/moto_server`, made by
+//! `scripts/test`) or `MB_MOTO_SERVER`; never from whatever is on `PATH`. When it is
+//! missing, tests skip with a message, except under CI, where they fail.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("MB_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join(".venv/bin/moto_server"))
+}
+
+impl Moto {
+    /// Starts moto, or returns `None` (after saying why) when it is not installed and
+    /// this is not CI. Under CI a missing moto panics: the test fails, never skips.
+    pub fn start() -> Option<Moto> {
+        let binary = binary();
+        if !binary.exists() {
+            let why = format!(
+                "moto_server not found at {} (run ./scripts/test, which installs it, or set MB_MOTO_SERVER)",
+                binary.display()
+            );
+            if crate::in_ci() {
+                panic!("{why}");
+            }
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        moto.wait_ready(port);
+        Some(moto)
+    }
+
+    fn wait_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("moto_server exited early: {status}");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto_server did not listen on port {port} within 60 s");
+    }
+
+    /// SDK configuration with every client pointed at this moto.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        crate::sdk_config(Some(&self.endpoint), None).await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}

@@ -1,0 +1,173 @@
+//! Delivery faults through the real `aws-sdk-apigatewaymanagement` client against a
+//! loopback stand-in of the Management API: only 410 removes a connection; throttling,
+//! server errors, 403 and timeouts keep it; a slow recipient holds one slot of the
+//! concurrency bound and nothing more.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use mb_lambda::Handler;
+use mb_lambda::config::Settings;
+use mb_lambda::gateway::SdkGateway;
+use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
+use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
+
+async fn handler_for(fake: &FakeGateway, ids: &[String], concurrency: usize) -> Handler<MemoryStore, SdkGateway> {
+    let sdk = mb_tests::sdk_config(None, fake.ca_pem.as_deref()).await;
+    handler_with(&sdk, fake, ids, concurrency).await
+}
+
+async fn handler_with(
+    sdk: &aws_config::SdkConfig,
+    fake: &FakeGateway,
+    ids: &[String],
+    concurrency: usize,
+) -> Handler<MemoryStore, SdkGateway> {
+    let store = MemoryStore::new();
+    for id in ids {
+        store.put(&Connection::new(id.clone(), 0)).await.unwrap();
+    }
+    Handler::new(
+        store,
+        SdkGateway::new(sdk),
+        Settings {
+            concurrency,
+            management_endpoint: Some(fake.endpoint.clone()),
+        },
+    )
+}
+
+fn ids(n: usize) -> Vec<String> {
+    // Ids shaped like API Gateway's, with characters the SDK must URL-encode.
+    (0..n).map(|i| format!("c{i:02}+/x=")).collect()
+}
+
+async fn remaining(handler: &Handler<MemoryStore, SdkGateway>) -> BTreeSet<String> {
+    handler.store().scan().await.unwrap().into_iter().collect()
+}
+
+#[tokio::test]
+async fn gone_connections_and_only_they_are_removed() {
+    let fake = FakeGateway::start(Options::default()).await;
+    let all = ids(20);
+    let gone = [&all[3], &all[7], &all[11]];
+    for id in gone {
+        fake.set(id, Behaviour::gone());
+    }
+    let handler = handler_for(&fake, &all, 8).await;
+    handler
+        .handle(mb_tests::event("$default", &all[0], Some("hi")))
+        .await;
+    let expected: BTreeSet<String> = all.iter().filter(|id| !gone.contains(id)).cloned().collect();
+    assert_eq!(remaining(&handler).await, expected);
+    // Every connection was tried, with its id decoded intact on the server side.
+    let reached: BTreeSet<String> = fake.received().into_iter().map(|r| r.connection_id).collect();
+    assert_eq!(reached, all.iter().cloned().collect());
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_remove_nobody() {
+    let fake = FakeGateway::start(Options::default()).await;
+    let all = ids(12);
+    for id in &all[1..5] {
+        fake.set(id, Behaviour::throttled());
+    }
+    for id in &all[5..8] {
+        fake.set(id, Behaviour::server_error());
+    }
+    fake.set(&all[8], Behaviour::forbidden());
+    let handler = handler_for(&fake, &all, 4).await;
+    handler
+        .handle(mb_tests::event("$default", &all[0], Some("hi")))
+        .await;
+    assert_eq!(remaining(&handler).await, all.iter().cloned().collect());
+    for id in &all[1..9] {
+        assert!(!fake.received_by(id).is_empty(), "{id} was tried");
+    }
+    // The healthy ones got exactly one copy each.
+    for id in all[9..].iter().chain([&all[0]]) {
+        assert_eq!(fake.received_by(id).len(), 1, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_keeps_the_connection() {
+    let fake = FakeGateway::start(Options::default()).await;
+    let all = ids(3);
+    fake.set(&all[1], Behaviour::Hold);
+    let sdk = mb_tests::sdk_config(None, None).await;
+    let sdk = sdk
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        )
+        .build();
+    let handler = handler_with(&sdk, &fake, &all, 4).await;
+    handler
+        .handle(mb_tests::event("$default", &all[0], Some("hi")))
+        .await;
+    assert_eq!(remaining(&handler).await, all.iter().cloned().collect());
+    assert_eq!(fake.received_by(&all[2]).len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_recipient_does_not_stall_the_others() {
+    let fake = Arc::new(FakeGateway::start(Options::default()).await);
+    let all = ids(41);
+    let slow = all[5].clone();
+    fake.set(&slow, Behaviour::Hold);
+    let concurrency = 4;
+    let handler = Arc::new(handler_for(&fake, &all, concurrency).await);
+    let broadcast = tokio::spawn({
+        let handler = Arc::clone(&handler);
+        let sender = all[0].clone();
+        async move {
+            handler
+                .handle(mb_tests::event("$default", &sender, Some("hi")))
+                .await
+        }
+    });
+    // While the slow recipient is held, everyone else is delivered.
+    let total = all.len();
+    let others_done = mb_tests::eventually(Duration::from_secs(20), || {
+        let fake = Arc::clone(&fake);
+        async move { fake.received().len() == total }
+    })
+    .await;
+    assert!(others_done, "only {} of {} posts arrived while one recipient was held", fake.received().len(), all.len());
+    assert!(!broadcast.is_finished(), "the broadcast waits for the held recipient");
+    assert!(
+        fake.max_in_flight() <= concurrency,
+        "{} posts in flight, bound is {concurrency}",
+        fake.max_in_flight()
+    );
+    fake.release();
+    let response = tokio::time::timeout(Duration::from_secs(20), broadcast)
+        .await
+        .expect("the broadcast ends once released")
+        .unwrap();
+    assert_eq!(response.status_code, 200);
+    assert_eq!(remaining(&handler).await.len(), 41);
+}
+
+#[tokio::test]
+async fn https_endpoints_work_with_a_trusted_certificate() {
+    let fake = FakeGateway::start(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    assert!(fake.endpoint.starts_with("https://"));
+    let all = ids(5);
+    fake.set(&all[2], Behaviour::gone());
+    let handler = handler_for(&fake, &all, 2).await;
+    handler
+        .handle(mb_tests::event("$default", &all[0], Some("hi")))
+        .await;
+    assert_eq!(fake.received().len(), 5);
+    assert_eq!(remaining(&handler).await.len(), 4);
+}
