@@ -8,12 +8,17 @@ mod commands;
 mod dev;
 mod error;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "mb", version, about = "A WebSocket broadcast backend on AWS in one command")]
+#[command(
+    name = "mb",
+    version,
+    about = "A WebSocket broadcast backend on AWS in one command"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,10 +36,12 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,mb=info,mb_lambda=info")),
+            tracing_subscriber::EnvFilter::try_from_env("MB_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,mb=info,mb_lambda=info")
+            }),
         )
         .with_target(false)
+        .with_ansi(colour(std::io::stderr().is_terminal()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -55,4 +62,9 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+fn colour(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

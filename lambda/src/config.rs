@@ -107,7 +107,8 @@ mod tests {
     fn errors_name_the_variable() {
         assert_eq!(config(&[]), Err(ConfigError::MissingTable));
         for bad in ["0", "-1", "lots", "10001"] {
-            let err = config(&[("MB_TABLE_NAME", "t"), ("MB_FANOUT_CONCURRENCY", bad)]).unwrap_err();
+            let err =
+                config(&[("MB_TABLE_NAME", "t"), ("MB_FANOUT_CONCURRENCY", bad)]).unwrap_err();
             assert!(err.to_string().contains("MB_FANOUT_CONCURRENCY"), "{err}");
         }
     }

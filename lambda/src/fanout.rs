@@ -30,9 +30,9 @@ pub fn outcome(result: Result<(), PostFailure>) -> Outcome {
     match result {
         Ok(()) => Outcome::Delivered,
         Err(PostFailure::Service { status: 410, .. }) => Outcome::Gone,
-        Err(PostFailure::Service { code: Some(code), .. }) if code == "GoneException" => {
-            Outcome::Gone
-        }
+        Err(PostFailure::Service {
+            code: Some(code), ..
+        }) if code == "GoneException" => Outcome::Gone,
         Err(failure) => Outcome::Failed(failure),
     }
 }
@@ -154,8 +154,12 @@ mod tests {
     #[tokio::test]
     async fn every_recipient_is_tried_and_counted() {
         let mut poster = Scripted::default();
-        poster.answers.insert("c1".into(), service(410, "GoneException"));
-        poster.answers.insert("c2".into(), service(429, "LimitExceededException"));
+        poster
+            .answers
+            .insert("c1".into(), service(410, "GoneException"));
+        poster
+            .answers
+            .insert("c2".into(), service(429, "LimitExceededException"));
         poster.answers.insert("c3".into(), PostFailure::Timeout);
         let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
         let shaped = shape("hi", 1);

@@ -30,7 +30,11 @@ impl std::fmt::Display for PostFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PostFailure::Service { status, code } => {
-                write!(f, "HTTP {status} {}", code.as_deref().unwrap_or("(no error code)"))
+                write!(
+                    f,
+                    "HTTP {status} {}",
+                    code.as_deref().unwrap_or("(no error code)")
+                )
             }
             PostFailure::Timeout => f.write_str("timed out"),
             PostFailure::Transport(detail) => write!(f, "transport error: {detail}"),
@@ -149,7 +153,11 @@ mod tests {
     #[test]
     fn endpoint_comes_from_domain_and_stage() {
         assert_eq!(
-            management_endpoint(None, Some("abc.execute-api.eu-west-1.amazonaws.com"), Some("dev")),
+            management_endpoint(
+                None,
+                Some("abc.execute-api.eu-west-1.amazonaws.com"),
+                Some("dev")
+            ),
             Some("https://abc.execute-api.eu-west-1.amazonaws.com/dev".to_owned())
         );
     }

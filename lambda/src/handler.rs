@@ -77,11 +77,17 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         let context = &event.request_context;
         let route = Route::of(context.route_key.as_deref());
         let Some(connection_id) = context.connection_id.as_deref() else {
-            tracing::error!(route = route.key(), "event has no requestContext.connectionId");
+            tracing::error!(
+                route = route.key(),
+                "event has no requestContext.connectionId"
+            );
             return response(400);
         };
         let (status, report) = match route {
-            Route::Connect => (self.connect(connection_id, context.connected_at).await, Report::default()),
+            Route::Connect => (
+                self.connect(connection_id, context.connected_at).await,
+                Report::default(),
+            ),
             Route::Disconnect => (self.disconnect(connection_id).await, Report::default()),
             Route::Default => (200, self.broadcast(connection_id, &event).await),
         };
@@ -104,7 +110,11 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         } else {
             now_ms()
         };
-        match self.store.put(&Connection::new(connection_id, connected_at_ms)).await {
+        match self
+            .store
+            .put(&Connection::new(connection_id, connected_at_ms))
+            .await
+        {
             Ok(()) => 200,
             Err(err) => {
                 // Refusing the connection beats accepting a client that would never
@@ -135,7 +145,9 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             context.domain_name.as_deref(),
             context.stage.as_deref(),
         ) else {
-            tracing::error!("no Management API endpoint: the event has no domainName/stage and MB_MANAGEMENT_ENDPOINT is unset");
+            tracing::error!(
+                "no Management API endpoint: the event has no domainName/stage and MB_MANAGEMENT_ENDPOINT is unset"
+            );
             return Report::default();
         };
         let poster = self.gateway.poster(&endpoint);
@@ -159,7 +171,14 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         if !recipients.iter().any(|id| id == sender) {
             recipients.push(sender.to_owned());
         }
-        let report = fanout(&poster, recipients, sender, &shaped, self.settings.concurrency).await;
+        let report = fanout(
+            &poster,
+            recipients,
+            sender,
+            &shaped,
+            self.settings.concurrency,
+        )
+        .await;
         self.forget(&report.gone).await;
         report
     }
@@ -289,7 +308,10 @@ mod tests {
             concurrency: 4,
             management_endpoint: None,
         };
-        (Handler::new(MemoryStore::new(), recorder.clone(), settings), recorder)
+        (
+            Handler::new(MemoryStore::new(), recorder.clone(), settings),
+            recorder,
+        )
     }
 
     #[test]
@@ -304,14 +326,23 @@ mod tests {
     #[tokio::test]
     async fn connect_stores_with_ttl_and_disconnect_forgets() {
         let (h, _) = handler(&[]);
-        assert_eq!(h.handle(event("$connect", "a", None)).await.status_code, 200);
+        assert_eq!(
+            h.handle(event("$connect", "a", None)).await.status_code,
+            200
+        );
         let row = h.store().get("a").unwrap();
         assert_eq!(row.connected_at_ms, 1_700_000_000_000);
         assert_eq!(row.expires_at, 1_700_000_000 + 7_800);
-        assert_eq!(h.handle(event("$disconnect", "a", None)).await.status_code, 200);
+        assert_eq!(
+            h.handle(event("$disconnect", "a", None)).await.status_code,
+            200
+        );
         assert!(h.store().is_empty());
         // Disconnecting twice is fine.
-        assert_eq!(h.handle(event("$disconnect", "a", None)).await.status_code, 200);
+        assert_eq!(
+            h.handle(event("$disconnect", "a", None)).await.status_code,
+            200
+        );
     }
 
     #[tokio::test]
@@ -332,9 +363,10 @@ mod tests {
             assert_eq!(bodies[other]["data"], "hi there");
         }
         let posts = rec.posts.lock().unwrap();
-        assert!(posts
-            .iter()
-            .all(|(endpoint, _, _)| endpoint == "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"));
+        assert!(
+            posts.iter().all(|(endpoint, _, _)| endpoint
+                == "https://abc123.execute-api.eu-west-1.amazonaws.com/dev")
+        );
     }
 
     #[tokio::test]
@@ -416,9 +448,20 @@ mod tests {
     async fn storage_failures_refuse_connects_and_tell_the_sender() {
         let recorder = Recorder::default();
         let h = Handler::new(Broken, recorder.clone(), Settings::default());
-        assert_eq!(h.handle(event("$connect", "a", None)).await.status_code, 500);
-        assert_eq!(h.handle(event("$disconnect", "a", None)).await.status_code, 200);
-        assert_eq!(h.handle(event("$default", "a", Some("x"))).await.status_code, 200);
+        assert_eq!(
+            h.handle(event("$connect", "a", None)).await.status_code,
+            500
+        );
+        assert_eq!(
+            h.handle(event("$disconnect", "a", None)).await.status_code,
+            200
+        );
+        assert_eq!(
+            h.handle(event("$default", "a", Some("x")))
+                .await
+                .status_code,
+            200
+        );
         let bodies = recorder.bodies();
         assert_eq!(bodies["a"]["error"], "storage_unavailable");
     }

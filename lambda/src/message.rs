@@ -216,7 +216,10 @@ mod tests {
                 r#"{"type":"act","payload":"left"}"#,
                 r#"{"type":"act","payload":"left","_now":N,"_me":true}"#,
             ),
-            (r#"{"_me":"x","_now":0,"a":1}"#, r#"{"a":1,"_now":N,"_me":true}"#),
+            (
+                r#"{"_me":"x","_now":0,"a":1}"#,
+                r#"{"a":1,"_now":N,"_me":true}"#,
+            ),
             ("{}", r#"{"_now":N,"_me":true}"#),
             (r#""hi""#, r#"{"data":"hi","_now":N,"_me":true}"#),
             ("42", r#"{"data":42,"_now":N,"_me":true}"#),
@@ -342,7 +345,12 @@ mod tests {
         assert_eq!(frame["size"], 140_000);
         assert_eq!(frame["limit"], 131_072);
         assert_eq!(frame["_now"], N);
-        assert!(frame["reason"].as_str().unwrap().contains("131072-byte limit"));
+        assert!(
+            frame["reason"]
+                .as_str()
+                .unwrap()
+                .contains("131072-byte limit")
+        );
         for refusal in [Refusal::NotText, Refusal::StorageUnavailable] {
             let frame: serde_json::Value = serde_json::from_slice(&refusal.frame(N)).unwrap();
             assert_eq!(frame["error"], refusal.code());

@@ -189,8 +189,9 @@ impl Drop for FakeGateway {
 }
 
 fn tls_acceptor(http2: bool) -> (TlsAcceptor, Vec<u8>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("a self-signed certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("a self-signed certificate");
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
         .expect("its private key");
@@ -227,7 +228,9 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
             match tls {
                 Some(acceptor) => {
                     if let Ok(stream) = acceptor.accept(tcp).await {
-                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     }
                 }
                 None => {
@@ -247,7 +250,10 @@ fn connection_id(path: &str) -> Option<String> {
         .map(|id| id.into_owned())
 }
 
-async fn answer(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     state.requests.fetch_add(1, Ordering::SeqCst);
@@ -316,7 +322,10 @@ mod tests {
 
     #[test]
     fn ids_are_decoded_from_either_path() {
-        assert_eq!(connection_id("/@connections/a%2Fb%3D").as_deref(), Some("a/b="));
+        assert_eq!(
+            connection_id("/@connections/a%2Fb%3D").as_deref(),
+            Some("a/b=")
+        );
         assert_eq!(connection_id("/dev/@connections/x").as_deref(), Some("x"));
         assert_eq!(connection_id("/other"), None);
     }

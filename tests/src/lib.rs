@@ -47,7 +47,11 @@ pub async fn sdk_config(endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> SdkCon
 }
 
 /// An API Gateway WebSocket event as Lambda receives it.
-pub fn event(route: &str, connection_id: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+pub fn event(
+    route: &str,
+    connection_id: &str,
+    body: Option<&str>,
+) -> ApiGatewayWebsocketProxyRequest {
     let event_type = match route {
         "$connect" => "CONNECT",
         "$disconnect" => "DISCONNECT",

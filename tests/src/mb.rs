@@ -29,13 +29,28 @@ pub fn binary() -> PathBuf {
     mb
 }
 
-/// `mb` with `args`, run to completion.
-pub fn run(args: &[&str]) -> std::process::Output {
-    Command::new(binary())
+/// `mb` with `args`, run to completion; killed (and the test failed) after `limit`.
+pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
+    let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
-        .output()
-        .expect("run mb")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mb");
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().expect("mb's output");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("mb's output");
+    panic!(
+        "mb {args:?} did not finish within {limit:?}; stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A running `mb dev`.
@@ -68,10 +83,14 @@ impl DevServer {
         let lines = Arc::clone(&stdout);
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(url) = line.split_whitespace().find(|w| w.starts_with("ws://")) {
-                    let _ = url_tx.send(url.to_owned());
-                }
+                let url = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("ws://"))
+                    .map(str::to_owned);
                 lines.lock().unwrap().push(line);
+                if let Some(url) = url {
+                    let _ = url_tx.send(url);
+                }
             }
         });
         let err = child.stderr.take().expect("stderr");
@@ -107,6 +126,26 @@ impl DevServer {
 
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits at most `limit` for a log line containing every one of `parts`.
+    pub async fn log_line(&self, parts: &[&str], limit: Duration) -> Option<String> {
+        let found = |lines: &[String]| {
+            lines
+                .iter()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .cloned()
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(line) = found(&self.stderr()) {
+                return Some(line);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends SIGINT (Ctrl-C) and waits at most `limit` for the exit.

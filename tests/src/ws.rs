@@ -81,7 +81,10 @@ impl Client {
     /// Closes with a close frame and waits for the server's reply.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
-        let _ = tokio::time::timeout(FRAME_WAIT, async { while self.socket.next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(FRAME_WAIT, async {
+            while self.socket.next().await.is_some() {}
+        })
+        .await;
     }
 
     /// Vanishes without a close frame: the TCP connection is dropped.

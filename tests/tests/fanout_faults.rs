@@ -14,7 +14,11 @@ use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 
-async fn handler_for(fake: &FakeGateway, ids: &[String], concurrency: usize) -> Handler<MemoryStore, SdkGateway> {
+async fn handler_for(
+    fake: &FakeGateway,
+    ids: &[String],
+    concurrency: usize,
+) -> Handler<MemoryStore, SdkGateway> {
     let sdk = mb_tests::sdk_config(None, fake.ca_pem.as_deref()).await;
     handler_with(&sdk, fake, ids, concurrency).await
 }
@@ -60,10 +64,18 @@ async fn gone_connections_and_only_they_are_removed() {
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;
-    let expected: BTreeSet<String> = all.iter().filter(|id| !gone.contains(id)).cloned().collect();
+    let expected: BTreeSet<String> = all
+        .iter()
+        .filter(|id| !gone.contains(id))
+        .cloned()
+        .collect();
     assert_eq!(remaining(&handler).await, expected);
     // Every connection was tried, with its id decoded intact on the server side.
-    let reached: BTreeSet<String> = fake.received().into_iter().map(|r| r.connection_id).collect();
+    let reached: BTreeSet<String> = fake
+        .received()
+        .into_iter()
+        .map(|r| r.connection_id)
+        .collect();
     assert_eq!(reached, all.iter().cloned().collect());
 }
 
@@ -138,8 +150,16 @@ async fn a_slow_recipient_does_not_stall_the_others() {
         async move { fake.received().len() == total }
     })
     .await;
-    assert!(others_done, "only {} of {} posts arrived while one recipient was held", fake.received().len(), all.len());
-    assert!(!broadcast.is_finished(), "the broadcast waits for the held recipient");
+    assert!(
+        others_done,
+        "only {} of {} posts arrived while one recipient was held",
+        fake.received().len(),
+        all.len()
+    );
+    assert!(
+        !broadcast.is_finished(),
+        "the broadcast waits for the held recipient"
+    );
     assert!(
         fake.max_in_flight() <= concurrency,
         "{} posts in flight, bound is {concurrency}",

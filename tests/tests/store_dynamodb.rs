@@ -15,7 +15,10 @@ use mb_tests::moto::Moto;
 
 async fn table(moto: &Moto, name: &str) -> DynamoStore {
     let store = DynamoStore::new(&moto.sdk_config().await, name);
-    store.ensure_table().await.expect("create the table in moto");
+    store
+        .ensure_table()
+        .await
+        .expect("create the table in moto");
     store
 }
 
@@ -64,13 +67,22 @@ async fn put_stores_the_ttl_and_delete_is_idempotent() {
         .unwrap()
         .item
         .expect("the stored row");
-    assert_eq!(item[CONNECTED_AT], AttributeValue::N("1700000000000".into()));
+    assert_eq!(
+        item[CONNECTED_AT],
+        AttributeValue::N("1700000000000".into())
+    );
     // Two hours (API Gateway's limit) and ten minutes after connecting, in epoch seconds.
-    assert_eq!(item[EXPIRES_AT], AttributeValue::N((1_700_000_000 + 7_800).to_string()));
+    assert_eq!(
+        item[EXPIRES_AT],
+        AttributeValue::N((1_700_000_000 + 7_800).to_string())
+    );
 
     assert_eq!(store.scan().await.unwrap(), vec!["abc=".to_owned()]);
     store.delete("abc=").await.unwrap();
-    store.delete("abc=").await.expect("deleting a missing row is fine");
+    store
+        .delete("abc=")
+        .await
+        .expect("deleting a missing row is fine");
     assert!(store.scan().await.unwrap().is_empty());
 }
 
@@ -78,7 +90,10 @@ async fn put_stores_the_ttl_and_delete_is_idempotent() {
 async fn ensure_table_turns_on_ttl_and_is_idempotent() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "twice").await;
-    store.ensure_table().await.expect("a second call finds the table");
+    store
+        .ensure_table()
+        .await
+        .expect("a second call finds the table");
     let ttl = store
         .client()
         .describe_time_to_live()
@@ -168,7 +183,10 @@ async fn storage_failures_refuse_the_connect_and_tell_the_sender() {
         },
     );
     let connect = handler.handle(mb_tests::event("$connect", "a", None)).await;
-    assert_eq!(connect.status_code, 500, "a connection that cannot be stored is refused");
+    assert_eq!(
+        connect.status_code, 500,
+        "a connection that cannot be stored is refused"
+    );
     handler
         .handle(mb_tests::event("$default", "a", Some("secret")))
         .await;

@@ -33,7 +33,11 @@ pub struct DevArgs {
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
     /// Table for --dynamodb-endpoint (created if missing)
-    #[arg(long, default_value = "mb-dev-connections", requires = "dynamodb_endpoint")]
+    #[arg(
+        long,
+        default_value = "mb-dev-connections",
+        requires = "dynamodb_endpoint"
+    )]
     pub table: String,
     /// Posts in flight at once per broadcast
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=10000))]
@@ -46,7 +50,9 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> Result<(), Failure> {
     let listener = dev::bind(&args.host, args.port).await?;
-    let local = listener.local_addr().map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
     // Clients and the handler's Management API client use the address as bound; a
     // wildcard host is reached through loopback.
     let reachable = if local.ip().is_unspecified() {
@@ -61,7 +67,18 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         management_endpoint: Some(format!("http://{reachable}")),
     };
     match &args.dynamodb_endpoint {
-        None => serve(listener, &args, &reachable, MemoryStore::new(), &sdk, settings, "memory".into()).await,
+        None => {
+            serve(
+                listener,
+                &args,
+                &reachable,
+                MemoryStore::new(),
+                &sdk,
+                settings,
+                "memory".into(),
+            )
+            .await
+        }
         Some(endpoint) => {
             let store = DynamoStore::new(&aws::with_endpoint(&sdk, endpoint), args.table.clone());
             store.ensure_table().await.map_err(|e| {

@@ -72,21 +72,25 @@ impl Connections {
         }
     }
 
-    pub fn post(&self, id: &str, data: Bytes) -> Posted {
-        self.send(id, Outbound::Data(data))
-    }
-
-    /// Asks the connection to close (DeleteConnection, shutdown).
+    /// Closes the connection (DeleteConnection, shutdown): it is gone at once for
+    /// `@connections`, and its socket sends the close frame after what is queued.
     pub fn close(&self, id: &str, code: u16, reason: &'static str) -> Posted {
-        self.send(id, Outbound::Close(code, reason))
+        let Some(entry) = self.open().remove(id) else {
+            return Posted::Gone;
+        };
+        match entry.outbox.try_send(Outbound::Close(code, reason)) {
+            Ok(()) => Posted::Queued,
+            // A full or finished outbox: dropping the last sender ends the writer anyway.
+            Err(_) => Posted::Gone,
+        }
     }
 
-    fn send(&self, id: &str, out: Outbound) -> Posted {
+    pub fn post(&self, id: &str, data: Bytes) -> Posted {
         let open = self.open();
         let Some(entry) = open.get(id) else {
             return Posted::Gone;
         };
-        match entry.outbox.try_send(out) {
+        match entry.outbox.try_send(Outbound::Data(data)) {
             Ok(()) => Posted::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => Posted::Throttled,
             Err(mpsc::error::TrySendError::Closed(_)) => Posted::Gone,
@@ -112,11 +116,26 @@ mod tests {
         let connections = Connections::default();
         let (tx, mut rx) = mpsc::channel(1);
         connections.add("a".into(), tx, info());
-        assert_eq!(connections.post("a", Bytes::from_static(b"x")), Posted::Queued);
+        assert_eq!(
+            connections.post("a", Bytes::from_static(b"x")),
+            Posted::Queued
+        );
         assert!(matches!(rx.try_recv(), Ok(Outbound::Data(_))));
         assert_eq!(connections.post("b", Bytes::new()), Posted::Gone);
         connections.remove("a");
         assert_eq!(connections.post("a", Bytes::new()), Posted::Gone);
+    }
+
+    #[test]
+    fn a_closed_connection_is_gone_at_once() {
+        let connections = Connections::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        connections.add("a".into(), tx, info());
+        assert_eq!(connections.close("a", 1000, "bye"), Posted::Queued);
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Close(1000, "bye"))));
+        assert_eq!(connections.post("a", Bytes::new()), Posted::Gone);
+        assert!(connections.info("a").is_none());
+        assert_eq!(connections.close("a", 1000, "bye"), Posted::Gone);
     }
 
     #[test]

@@ -87,7 +87,13 @@ pub fn disconnect(
     event
 }
 
-fn base(ctx: &ConnectionContext, route_key: &str, event_type: &str, now_ms: i64, request_id: &str) -> Value {
+fn base(
+    ctx: &ConnectionContext,
+    route_key: &str,
+    event_type: &str,
+    now_ms: i64,
+    request_id: &str,
+) -> Value {
     let mut identity = json!({ "sourceIp": ctx.source_ip });
     if let Some(agent) = &ctx.user_agent {
         identity["userAgent"] = agent.as_str().into();
@@ -148,7 +154,10 @@ mod tests {
 
     #[test]
     fn request_time_is_apache_common_log_format() {
-        assert_eq!(request_time(1_700_000_000_000), "14/Nov/2023:22:13:20 +0000");
+        assert_eq!(
+            request_time(1_700_000_000_000),
+            "14/Nov/2023:22:13:20 +0000"
+        );
     }
 
     #[test]
@@ -184,8 +193,14 @@ mod tests {
         assert!(event.body.is_none());
 
         let event = parse(disconnect(&ctx(), 1001, "Going away", 2, "r")).unwrap();
-        assert_eq!(event.request_context.event_type.as_deref(), Some("DISCONNECT"));
+        assert_eq!(
+            event.request_context.event_type.as_deref(),
+            Some("DISCONNECT")
+        );
         assert_eq!(event.request_context.disconnect_status_code, Some(1001));
-        assert_eq!(event.request_context.disconnect_reason.as_deref(), Some("Going away"));
+        assert_eq!(
+            event.request_context.disconnect_reason.as_deref(),
+            Some("Going away")
+        );
     }
 }

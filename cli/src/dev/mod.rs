@@ -46,7 +46,9 @@ pub struct Dev<S> {
 /// Why the dev server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    #[error("{addr} is already in use (another `mb dev`?); stop that process or choose another port with --port")]
+    #[error(
+        "{addr} is already in use (another `mb dev`?); stop that process or choose another port with --port"
+    )]
     PortTaken { addr: String },
     #[error("cannot listen on {addr}: {source}; check --host and --port")]
     Bind {
@@ -110,7 +112,10 @@ pub async fn serve<S: ConnectionStore + 'static>(
     .map_err(DevError::Serve)?;
 
     dev.tracker.close();
-    if tokio::time::timeout(DRAIN, dev.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(DRAIN, dev.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close in time");
     }
     Ok(Stopped {

@@ -78,7 +78,13 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         .on_failed_upgrade(move |_| {
             // $connect stored the connection; the socket never opened.
             tokio::spawn(async move {
-                let event = events::disconnect(&failed_ctx, 1006, "Upgrade failed", now_ms(), &request_id());
+                let event = events::disconnect(
+                    &failed_ctx,
+                    1006,
+                    "Upgrade failed",
+                    now_ms(),
+                    &request_id(),
+                );
                 failed_dev.invoke(event).await;
             });
         })
@@ -88,7 +94,11 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         })
 }
 
-async fn run<S: ConnectionStore + 'static>(socket: WebSocket, ctx: ConnectionContext, dev: Arc<Dev<S>>) {
+async fn run<S: ConnectionStore + 'static>(
+    socket: WebSocket,
+    ctx: ConnectionContext,
+    dev: Arc<Dev<S>>,
+) {
     let id = ctx.connection_id.clone();
     let (outbox, mut rx) = mpsc::channel(OUTBOX);
     dev.connections.add(
@@ -101,6 +111,7 @@ async fn run<S: ConnectionStore + 'static>(socket: WebSocket, ctx: ConnectionCon
             user_agent: ctx.user_agent.clone(),
         },
     );
+    tracing::info!(connection_id = %id, "connection opened");
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
@@ -162,23 +173,43 @@ async fn run<S: ConnectionStore + 'static>(socket: WebSocket, ctx: ConnectionCon
 
     // From here on, posts to this connection answer 410 Gone.
     dev.connections.remove(&id);
+    let how = match &ending {
+        Ending::Closed(..) => "closed",
+        Ending::Dropped => "dropped",
+        Ending::Shutdown => "shutdown",
+    };
+    tracing::info!(connection_id = %id, how, "connection ended");
     let disconnect = match ending {
         Ending::Closed(code, reason) => Some((code, reason)),
         Ending::Shutdown => Some((1001, "Going away".to_owned())),
         // API Gateway's $disconnect is best effort; --no-disconnect-on-drop shows what
         // happens when it does not come: the next broadcast meets a 410.
-        Ending::Dropped => dev.disconnect_on_drop.then(|| (1006, "Connection lost".to_owned())),
+        Ending::Dropped => dev
+            .disconnect_on_drop
+            .then(|| (1006, "Connection lost".to_owned())),
     };
     if let Some((code, reason)) = disconnect {
-        dev.invoke(events::disconnect(&ctx, code, &reason, now_ms(), &request_id()))
-            .await;
+        dev.invoke(events::disconnect(
+            &ctx,
+            code,
+            &reason,
+            now_ms(),
+            &request_id(),
+        ))
+        .await;
     }
     // Let the writer flush a close frame; a stuck client does not hold us.
-    if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
         writer.abort();
     }
     // Complete the close handshake the client may be waiting on.
-    let _ = tokio::time::timeout(CLOSE_GRACE, async { while stream.next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while stream.next().await.is_some() {}
+    })
+    .await;
 }
 
 impl<S: ConnectionStore> Dev<S> {

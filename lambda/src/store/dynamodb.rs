@@ -117,7 +117,10 @@ impl ConnectionStore for DynamoStore {
                 CONNECTED_AT,
                 AttributeValue::N(connection.connected_at_ms.to_string()),
             )
-            .item(EXPIRES_AT, AttributeValue::N(connection.expires_at.to_string()))
+            .item(
+                EXPIRES_AT,
+                AttributeValue::N(connection.expires_at.to_string()),
+            )
             .send()
             .await
             .map_err(|e| error("PutItem", &e))?;
@@ -149,14 +152,10 @@ impl ConnectionStore for DynamoStore {
         let mut ids = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| error("Scan", &e))?;
-            ids.extend(
-                page.items()
-                    .iter()
-                    .filter_map(|item| match item.get(KEY) {
-                        Some(AttributeValue::S(id)) => Some(id.clone()),
-                        _ => None,
-                    }),
-            );
+            ids.extend(page.items().iter().filter_map(|item| match item.get(KEY) {
+                Some(AttributeValue::S(id)) => Some(id.clone()),
+                _ => None,
+            }));
         }
         Ok(ids)
     }

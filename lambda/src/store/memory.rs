@@ -37,7 +37,8 @@ impl MemoryStore {
 
 impl ConnectionStore for MemoryStore {
     async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
-        self.rows().insert(connection.id.clone(), connection.clone());
+        self.rows()
+            .insert(connection.id.clone(), connection.clone());
         Ok(())
     }
 

@@ -32,7 +32,9 @@ impl Connection {
         Self {
             id: id.into(),
             connected_at_ms,
-            expires_at: connected_at_ms.div_euclid(1000) + MAX_CONNECTION_SECONDS + TTL_GRACE_SECONDS,
+            expires_at: connected_at_ms.div_euclid(1000)
+                + MAX_CONNECTION_SECONDS
+                + TTL_GRACE_SECONDS,
         }
     }
 }

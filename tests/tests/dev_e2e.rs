@@ -1,0 +1,382 @@
+//! `mb dev` end to end: the built binary on a free loopback port, real WebSocket
+//! clients, and (where the store matters) moto's DynamoDB.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use mb_tests::mb::{self, DevServer};
+use mb_tests::moto::Moto;
+use mb_tests::ws::{Client, Next};
+
+/// Every row of the message-format table (docs/protocol.md): what a client sends, and
+/// the sender's copy with `N` for `_now`. Others get the same with `"_me":false`.
+const MESSAGE_FORMAT: &[(&str, &str)] = &[
+    ("hi there", r#"{"data":"hi there","_now":N,"_me":true}"#),
+    (
+        r#"{"type":"act","payload":"left"}"#,
+        r#"{"type":"act","payload":"left","_now":N,"_me":true}"#,
+    ),
+    (
+        r#"{"_me":"x","_now":0,"a":1}"#,
+        r#"{"a":1,"_now":N,"_me":true}"#,
+    ),
+    ("{}", r#"{"_now":N,"_me":true}"#),
+    (r#""hi""#, r#"{"data":"hi","_now":N,"_me":true}"#),
+    ("42", r#"{"data":42,"_now":N,"_me":true}"#),
+    ("true", r#"{"data":true,"_now":N,"_me":true}"#),
+    (r#"{"a":1"#, r#"{"data":"{\"a\":1","_now":N,"_me":true}"#),
+    ("[1,2,3]", r#"{"data":[1,2,3],"_now":N,"_me":true}"#),
+    ("[]", r#"{"data":[],"_now":N,"_me":true}"#),
+    ("null", r#"{"data":null,"_now":N,"_me":true}"#),
+    (
+        "12345678901234567890",
+        r#"{"data":12345678901234567890,"_now":N,"_me":true}"#,
+    ),
+    (r#"{"m":1e400}"#, r#"{"m":1e400,"_now":N,"_me":true}"#),
+    ("", r#"{"data":"","_now":N,"_me":true}"#),
+];
+
+/// The `_now` of a delivered message, read from its text (a JSON parser would reject
+/// `1e400`, which `mb` passes through exactly).
+fn now_of(delivered: &str) -> i64 {
+    let rest = delivered
+        .rsplit_once(r#""_now":"#)
+        .unwrap_or_else(|| panic!("no _now in {delivered}"))
+        .1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("bad _now in {delivered}"))
+}
+
+#[tokio::test]
+async fn every_row_of_the_message_format_reaches_every_client() {
+    let dev = DevServer::start(&[]);
+    let mut sender = Client::connect(&dev.url).await;
+    let mut others = [
+        Client::connect(&dev.url).await,
+        Client::connect(&dev.url).await,
+    ];
+
+    for (input, expected) in MESSAGE_FORMAT {
+        let before = mb_lambda::handler::now_ms();
+        sender.send_text(input).await;
+        let mine = sender.recv_text().await;
+        let after = mb_lambda::handler::now_ms();
+        let now = now_of(&mine);
+        assert!(
+            (before..=after).contains(&now),
+            "_now {now} is when the message arrived"
+        );
+        let expected = expected.replace('N', &now.to_string());
+        assert_eq!(mine, expected, "sender's copy of {input:?}");
+        let theirs = expected.replace(r#""_me":true"#, r#""_me":false"#);
+        for other in &mut others {
+            assert_eq!(other.recv_text().await, theirs, "other copy of {input:?}");
+        }
+    }
+    // The other clients can talk too, and the first one hears them.
+    others[1].send_text("from the third").await;
+    assert_eq!(others[1].recv_json().await["_me"], true);
+    assert_eq!(sender.recv_json().await["data"], "from the third");
+    assert_eq!(others[0].recv_json().await["_me"], false);
+}
+
+#[tokio::test]
+async fn refused_messages_reach_only_the_sender_as_error_frames() {
+    let dev = DevServer::start(&[]);
+    let mut a = Client::connect(&dev.url).await;
+    let mut b = Client::connect(&dev.url).await;
+
+    // Binary frames holding UTF-8 are text.
+    a.send_binary(br#"{"k":"v"}"#).await;
+    assert_eq!(a.recv_json().await["k"], "v");
+    assert_eq!(b.recv_json().await["k"], "v");
+
+    // Other binary frames are refused.
+    a.send_binary(&[0xff, 0x00, 0xfe]).await;
+    assert_eq!(a.recv_json().await["error"], "binary_not_supported");
+
+    // Under API Gateway's 128 KB frame quota, but over it once _now and _me are added.
+    let big = "x".repeat(131_050);
+    a.send_text(&big).await;
+    let refusal = a.recv_json().await;
+    assert_eq!(refusal["error"], "message_too_large");
+    assert_eq!(refusal["limit"], 131_072);
+    assert!(refusal["size"].as_u64().unwrap() > 131_072);
+
+    // b received neither refused message: its next frame is the next broadcast.
+    a.send_text("after").await;
+    assert_eq!(a.recv_json().await["data"], "after");
+    assert_eq!(b.recv_json().await["data"], "after");
+}
+
+#[tokio::test]
+async fn logs_have_one_line_per_invocation_and_no_payloads() {
+    let dev = DevServer::start(&[]);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Client::connect(&dev.url).await);
+    }
+    let marker = "payload-marker-5f2c9e";
+    clients[0]
+        .send_text(&format!("{{\"secret\":\"{marker}\"}}"))
+        .await;
+    for client in &mut clients {
+        client.recv_text().await;
+    }
+    let line = dev
+        .log_line(
+            &[
+                "invocation",
+                "$default",
+                "recipients=3",
+                "delivered=3",
+                "gone=0",
+                "failed=0",
+                "duration_ms=",
+            ],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        line.is_some(),
+        "no invocation line in:\n{}",
+        dev.stderr().join("\n")
+    );
+    assert!(
+        dev.log_line(&["invocation", "$connect"], Duration::from_secs(1))
+            .await
+            .is_some()
+    );
+    let leaked: Vec<String> = dev
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains(marker))
+        .collect();
+    assert!(leaked.is_empty(), "payload in logs: {leaked:?}");
+}
+
+async fn table_ids(sdk: &aws_config::SdkConfig, table: &str) -> BTreeSet<String> {
+    let scan = aws_sdk_dynamodb::Client::new(sdk)
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan the dev table");
+    scan.items()
+        .iter()
+        .filter_map(|item| match item.get("connectionId") {
+            Some(AttributeValue::S(id)) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_gone_without_a_close_frame_is_cleaned_up_on_the_next_broadcast() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk_config().await;
+    let dev = DevServer::start(&[
+        "--dynamodb-endpoint",
+        &moto.endpoint,
+        "--table",
+        "e2e-drop",
+        "--no-disconnect-on-drop",
+    ]);
+    let mut a = Client::connect(&dev.url).await;
+    let mut b = Client::connect(&dev.url).await;
+    let mut c = Client::connect(&dev.url).await;
+    let before = table_ids(&sdk, "e2e-drop").await;
+    let vanishing = Client::connect(&dev.url).await;
+    let with_vanishing = table_ids(&sdk, "e2e-drop").await;
+    assert_eq!(with_vanishing.len(), 4);
+    let vanished_id = with_vanishing.difference(&before).next().cloned().unwrap();
+
+    vanishing.drop_abruptly();
+    let ended = dev
+        .log_line(
+            &["connection ended", &vanished_id, "dropped"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(ended.is_some(), "mb dev did not notice the dropped socket");
+    // No $disconnect came, so the row is still there...
+    assert!(table_ids(&sdk, "e2e-drop").await.contains(&vanished_id));
+
+    // ...until the next broadcast meets its 410.
+    a.send_text("still here?").await;
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(client.recv_json().await["data"], "still here?");
+    }
+    let line = dev
+        .log_line(
+            &[
+                "invocation",
+                "$default",
+                "recipients=4",
+                "delivered=3",
+                "gone=1",
+            ],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(line.is_some(), "logs:\n{}", dev.stderr().join("\n"));
+    assert_eq!(table_ids(&sdk, "e2e-drop").await, before);
+}
+
+#[tokio::test]
+async fn close_frames_and_dropped_sockets_run_disconnect_by_default() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk_config().await;
+    let dev = DevServer::start(&[
+        "--dynamodb-endpoint",
+        &moto.endpoint,
+        "--table",
+        "e2e-close",
+    ]);
+    let a = Client::connect(&dev.url).await;
+    let b = Client::connect(&dev.url).await;
+    let _c = Client::connect(&dev.url).await;
+    assert_eq!(table_ids(&sdk, "e2e-close").await.len(), 3);
+    a.close().await;
+    b.drop_abruptly();
+    let cleaned = mb_tests::eventually(Duration::from_secs(10), || {
+        let sdk = sdk.clone();
+        async move { table_ids(&sdk, "e2e-close").await.len() == 1 }
+    })
+    .await;
+    assert!(cleaned, "$disconnect should remove both rows");
+}
+
+#[tokio::test]
+async fn the_management_api_answers_like_api_gateway() {
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk_config().await;
+    let dev = DevServer::start(&["--dynamodb-endpoint", &moto.endpoint, "--table", "e2e-mgmt"]);
+    let mut a = Client::connect(&dev.url).await;
+    let a_id = table_ids(&sdk, "e2e-mgmt")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let management = aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(&dev.http)
+            .build(),
+    );
+
+    let info = management
+        .get_connection()
+        .connection_id(&a_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        info.identity().and_then(|i| i.source_ip()),
+        Some("127.0.0.1")
+    );
+    assert!(info.connected_at().is_some());
+
+    management
+        .post_to_connection()
+        .connection_id(&a_id)
+        .data(aws_smithy_types::Blob::new(b"direct".to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.recv_text().await, "direct");
+
+    let gone = management
+        .post_to_connection()
+        .connection_id("NoSuchConnXXXX=")
+        .data(aws_smithy_types::Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        gone.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{gone:?}"
+    );
+
+    management
+        .delete_connection()
+        .connection_id(&a_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(a.next_within(Duration::from_secs(10)).await, Next::Close(Some(f)) if u16::from(f.code) == 1000)
+    );
+    let err = management
+        .get_connection()
+        .connection_id(&a_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.code()),
+        Some("GoneException")
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_closes_every_client_and_exits_zero() {
+    let mut dev = DevServer::start(&[]);
+    let mut a = Client::connect(&dev.url).await;
+    let mut b = Client::connect(&dev.url).await;
+    let stopping = tokio::task::spawn_blocking(move || {
+        let status = dev.interrupt(Duration::from_secs(20));
+        (status, dev)
+    });
+    for client in [&mut a, &mut b] {
+        match client.next_within(Duration::from_secs(20)).await {
+            Next::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    let (status, dev) = stopping.await.unwrap();
+    let status = status.expect("mb dev exits after Ctrl-C");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        dev.stdout()
+            .iter()
+            .any(|l| l.contains("stopped (2 connection(s) closed)")),
+        "stdout: {:?}",
+        dev.stdout()
+    );
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = mb::run(&["dev", "--port", &port], Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port} is already in use")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--port"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_startup_lines_say_where_to_connect() {
+    let dev = DevServer::start(&[]);
+    let hint = format!("wscat -c {}", dev.url);
+    let printed = mb_tests::eventually(Duration::from_secs(10), || {
+        let found = dev.stdout().iter().any(|l| l.contains(&hint));
+        async move { found }
+    })
+    .await;
+    let stdout = dev.stdout();
+    assert!(printed, "{stdout:?}");
+    assert!(
+        stdout[0].starts_with("mb dev: broadcasting on ws://127.0.0.1:"),
+        "{stdout:?}"
+    );
+}
