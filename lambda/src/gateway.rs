@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_apigatewaymanagement::Client;
+use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_smithy_types::Blob;
@@ -101,8 +102,12 @@ impl Gateway for SdkGateway {
         let client = clients
             .entry(endpoint.to_owned())
             .or_insert_with(|| {
+                // Posts carry a few hundred bytes under an attempt timeout; the SDK's
+                // stalled-stream protection only adds work per request (measured in
+                // docs/benchmarks.md).
                 let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
                     .endpoint_url(endpoint)
+                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                     .build();
                 Client::from_conf(config)
             })

@@ -50,6 +50,15 @@ impl Route {
     }
 }
 
+/// What one invocation did.
+#[derive(Debug)]
+pub struct Invocation {
+    pub route: Route,
+    pub response: ApiGatewayProxyResponse,
+    /// The broadcast's totals (all zero for connect and disconnect).
+    pub report: Report,
+}
+
 /// The broadcast handler over a connection store and a delivery gateway.
 pub struct Handler<S, G> {
     store: S,
@@ -73,6 +82,12 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
     /// Handles one event. Never fails: every problem becomes a status code, an error
     /// frame for the sender, or a log line.
     pub async fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        self.invoke(event).await.response
+    }
+
+    /// [`Handler::handle`], also returning what the invocation did (for tests and
+    /// benchmarks).
+    pub async fn invoke(&self, event: ApiGatewayWebsocketProxyRequest) -> Invocation {
         let started = Instant::now();
         let context = &event.request_context;
         let route = Route::of(context.route_key.as_deref());
@@ -81,7 +96,11 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 route = route.key(),
                 "event has no requestContext.connectionId"
             );
-            return response(400);
+            return Invocation {
+                route,
+                response: response(400),
+                report: Report::default(),
+            };
         };
         let (status, report) = match route {
             Route::Connect => (
@@ -101,7 +120,11 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "invocation"
         );
-        response(status)
+        Invocation {
+            route,
+            response: response(status),
+            report,
+        }
     }
 
     async fn connect(&self, connection_id: &str, connected_at_ms: i64) -> i64 {

@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -101,6 +101,7 @@ struct State {
     behaviours: Mutex<HashMap<String, Behaviour>>,
     received: Mutex<Vec<Received>>,
     requests: AtomicUsize,
+    connections: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     released: watch::Sender<bool>,
@@ -117,9 +118,13 @@ pub struct FakeGateway {
 
 impl FakeGateway {
     pub async fn start(options: Options) -> FakeGateway {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
+        // A deep accept queue: a fan-out opens hundreds of connections at once, and the
+        // default backlog (128) drops SYNs, which then wait a second to be retried.
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
             .expect("bind the fake Management API");
+        let listener = socket.listen(4096).expect("listen");
         let addr = listener.local_addr().expect("its address");
         let (tls, ca_pem) = if options.tls {
             let (acceptor, pem) = tls_acceptor(options.http2);
@@ -133,6 +138,7 @@ impl FakeGateway {
             behaviours: Mutex::default(),
             received: Mutex::default(),
             requests: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             released: watch::channel(false).0,
@@ -174,6 +180,11 @@ impl FakeGateway {
 
     pub fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -220,6 +231,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        state.connections.fetch_add(1, Ordering::SeqCst);
         let state = Arc::clone(&state);
         let tls = tls.clone();
         tokio::spawn(async move {

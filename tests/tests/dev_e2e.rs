@@ -99,7 +99,7 @@ async fn refused_messages_reach_only_the_sender_as_error_frames() {
     a.send_binary(&[0xff, 0x00, 0xfe]).await;
     assert_eq!(a.recv_json().await["error"], "binary_not_supported");
 
-    // Under API Gateway's 128 KB frame quota, but over it once _now and _me are added.
+    // Under API Gateway's 128 KB message quota, but over it once _now and _me are added.
     let big = "x".repeat(131_050);
     a.send_text(&big).await;
     let refusal = a.recv_json().await;
@@ -111,6 +111,13 @@ async fn refused_messages_reach_only_the_sender_as_error_frames() {
     a.send_text("after").await;
     assert_eq!(a.recv_json().await["data"], "after");
     assert_eq!(b.recv_json().await["data"], "after");
+
+    // Over the quota on the way in: API Gateway closes the connection with 1009.
+    a.send_text(&"y".repeat(131_073)).await;
+    match a.next_within(Duration::from_secs(10)).await {
+        Next::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use axum::routing::post;
 use mb_lambda::Handler;
 use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::ConnectionStore;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -59,6 +59,10 @@ pub enum DevError {
     Serve(std::io::Error),
 }
 
+/// Connections that may wait to be accepted; the default (128) drops the SYNs of a
+/// burst of clients, which then wait a second to retry.
+const BACKLOG: u32 = 1024;
+
 /// Binds the listening socket, saying clearly when the port is taken.
 pub async fn bind(host: &str, port: u16) -> Result<TcpListener, DevError> {
     let addr = if host.contains(':') {
@@ -66,13 +70,37 @@ pub async fn bind(host: &str, port: u16) -> Result<TcpListener, DevError> {
     } else {
         format!("{host}:{port}")
     };
-    TcpListener::bind(&addr).await.map_err(|source| {
+    let bind_error = |source: std::io::Error| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
-            DevError::PortTaken { addr }
+            DevError::PortTaken { addr: addr.clone() }
         } else {
-            DevError::Bind { addr, source }
+            DevError::Bind {
+                addr: addr.clone(),
+                source,
+            }
         }
-    })
+    };
+    let mut last = None;
+    for resolved in tokio::net::lookup_host(&addr).await.map_err(bind_error)? {
+        let socket = if resolved.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(bind_error)?;
+        // As std and tokio do: a restarted `mb dev` can bind while old sockets linger.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        match socket.bind(resolved).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(bind_error(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the host resolved to no address",
+        )
+    })))
 }
 
 /// What a stopped server reports.

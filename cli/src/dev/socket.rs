@@ -161,6 +161,11 @@ async fn run<S: ConnectionStore + 'static>(
                     break Ending::Closed(code, reason);
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(err)) if too_big(&err) => {
+                    // API Gateway closes such a connection with 1009 (Message Too Big).
+                    dev.connections.close(&id, 1009, "Message too big");
+                    break Ending::Closed(1009, "Message too big".to_owned());
+                }
                 Some(Err(_)) | None => break Ending::Dropped,
             },
             _ = dev.shutdown.cancelled() => {
@@ -210,6 +215,13 @@ async fn run<S: ConnectionStore + 'static>(
         while stream.next().await.is_some() {}
     })
     .await;
+}
+
+/// Whether a read failed because the client sent more than the 128 KB message quota.
+fn too_big(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 impl<S: ConnectionStore> Dev<S> {

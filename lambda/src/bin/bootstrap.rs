@@ -11,7 +11,9 @@ use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::DynamoStore;
 use mb_lambda::{Config, Handler};
 
-#[tokio::main]
+// One thread: a Lambda gets at most a share of a vCPU at small memory sizes, and the
+// single-threaded runtime spent less CPU per fan-out (docs/benchmarks.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // JSON lines for CloudWatch Logs Insights; Lambda adds the timestamp and request id.
     tracing_subscriber::fmt()
