@@ -7,7 +7,8 @@
 //! Each case runs in a fresh worker process, so its peak RSS is its own, and the
 //! endpoint runs in another process, so its CPU is not counted. Reported per case:
 //! post phase (wall time of the broadcast), CPU time (user + system of the worker during
-//! it) and the worker's peak RSS; the median of `--reps` runs (peak RSS: the largest).
+//! it), the worker's peak RSS, and the TCP connections (TLS handshakes) the endpoint
+//! accepted; the median of `--reps` runs (peak RSS: the largest).
 //!
 //!     cargo bench -p mb-tests --bench fanout
 //!     cargo bench -p mb-tests --bench fanout -- --concurrency 512 --h2 --reps 5
@@ -63,8 +64,24 @@ fn number(args: &[String], name: &str, default: u64) -> u64 {
 
 struct Server {
     child: Child,
+    stats: BufReader<std::process::ChildStdout>,
     endpoint: String,
     ca_path: String,
+}
+
+impl Server {
+    /// TCP connections the endpoint has accepted so far (each one a TLS handshake).
+    fn connections(&mut self) -> usize {
+        let stdin = self.child.stdin.as_mut().expect("the endpoint's stdin");
+        writeln!(stdin).expect("ask the endpoint for its totals");
+        let mut line = String::new();
+        self.stats.read_line(&mut line).expect("its totals");
+        // "connections N requests M"
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected totals line {line:?}"))
+    }
 }
 
 impl Drop for Server {
@@ -83,12 +100,12 @@ fn start_server(latency_ms: u64, h2: bool) -> Server {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .env_remove("RUST_BACKTRACE")
         .spawn()
         .expect("start the endpoint process");
+    let mut stats = BufReader::new(child.stdout.take().expect("its stdout"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("its stdout"))
-        .read_line(&mut line)
-        .expect("its address line");
+    stats.read_line(&mut line).expect("its address line");
     let mut words = line.split_whitespace();
     let (Some("ENDPOINT"), Some(endpoint), Some("CA"), Some(ca_path)) =
         (words.next(), words.next(), words.next(), words.next())
@@ -99,6 +116,7 @@ fn start_server(latency_ms: u64, h2: bool) -> Server {
         endpoint: endpoint.to_owned(),
         ca_path: ca_path.to_owned(),
         child,
+        stats,
     }
 }
 
@@ -108,9 +126,11 @@ struct Measured {
     cpu_s: f64,
     peak_rss_mb: f64,
     delivered: usize,
+    connections: usize,
 }
 
-fn run_worker(server: &Server, client: &str, n: usize, concurrency: u64) -> Measured {
+fn run_worker(server: &mut Server, client: &str, n: usize, concurrency: u64) -> Measured {
+    let connections_before = server.connections();
     let mut child = Command::new(std::env::current_exe().expect("this executable"))
         .args([
             "worker",
@@ -126,6 +146,8 @@ fn run_worker(server: &Server, client: &str, n: usize, concurrency: u64) -> Meas
             &server.ca_path,
         ])
         .stdout(Stdio::piped())
+        // As on Lambda, where it is unset: with it, some errors capture backtraces.
+        .env_remove("RUST_BACKTRACE")
         .spawn()
         .expect("start a worker");
     let deadline = Instant::now() + WORKER_LIMIT;
@@ -153,6 +175,7 @@ fn run_worker(server: &Server, client: &str, n: usize, concurrency: u64) -> Meas
         cpu_s: v[1],
         peak_rss_mb: v[2],
         delivered: v[3] as usize,
+        connections: server.connections() - connections_before,
     }
 }
 
@@ -171,16 +194,16 @@ fn drive(args: &[String]) {
     );
     println!();
     println!(
-        "| recipients | latency | client | post phase (s) | CPU (s) | peak RSS (MB) | handler / raw |"
+        "| recipients | latency | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | handler / raw |"
     );
-    println!("|---:|---:|---|---:|---:|---:|---:|");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     for latency in LATENCIES_MS {
-        let server = start_server(latency, h2);
+        let mut server = start_server(latency, h2);
         for n in RECIPIENTS {
             let mut medians = Vec::new();
             for client in ["handler", "raw"] {
                 let runs: Vec<Measured> = (0..reps)
-                    .map(|_| run_worker(&server, client, n, concurrency))
+                    .map(|_| run_worker(&mut server, client, n, concurrency))
                     .collect();
                 for run in &runs {
                     assert_eq!(
@@ -192,6 +215,7 @@ fn drive(args: &[String]) {
                 let post = median(runs.iter().map(|r| r.post_s).collect());
                 let cpu = median(runs.iter().map(|r| r.cpu_s).collect());
                 let rss = runs.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
+                let connections = median(runs.iter().map(|r| r.connections as f64).collect());
                 medians.push(post);
                 let ratio = if client == "raw" {
                     format!("{:.2}x", medians[0] / post)
@@ -199,7 +223,7 @@ fn drive(args: &[String]) {
                     String::new()
                 };
                 println!(
-                    "| {n} | {latency} ms | {client} | {post:.3} | {cpu:.3} | {rss:.1} | {ratio} |"
+                    "| {n} | {latency} ms | {client} | {post:.3} | {cpu:.3} | {rss:.1} | {connections} | {ratio} |"
                 );
             }
         }

@@ -1,12 +1,14 @@
 //! Fixtures for `mb`'s end-to-end tests and benchmarks: the built `mb` binary, moto on a
 //! free loopback port, a loopback stand-in of the API Gateway Management API that speaks
-//! its wire protocol (so the real SDK client parses its answers), and WebSocket clients.
+//! its wire protocol (so the real SDK client parses its answers), one of the Lambda
+//! Runtime API (to run the real `bootstrap`), and WebSocket clients.
 //!
 //! Everything listens on 127.0.0.1 only.
 
 pub mod fake_gateway;
 pub mod mb;
 pub mod moto;
+pub mod runtime_api;
 pub mod ws;
 
 use std::path::PathBuf;

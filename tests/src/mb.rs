@@ -11,22 +11,28 @@ use std::time::{Duration, Instant};
 /// `target/<profile>/mb`, built by `cargo build`/`cargo test --workspace` (the README's
 /// test command builds it before the tests run).
 pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MB_BINARY") {
-        return PathBuf::from(path);
+    match std::env::var_os("MB_BINARY") {
+        Some(path) => PathBuf::from(path),
+        None => built("mb"),
     }
+}
+
+/// `target/<profile>/<name>`, a binary of the workspace built beside these tests
+/// (`cargo build --workspace --bins`, which ./scripts/test runs first).
+pub fn built(name: &str) -> PathBuf {
     // This test executable lives in target/<profile>/deps/.
     let exe = std::env::current_exe().expect("the test executable's path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps");
-    let mb = profile_dir.join(format!("mb{}", std::env::consts::EXE_SUFFIX));
+    let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
-        mb.exists(),
-        "{} is missing: run `cargo build -p mb` (./scripts/test does) before these tests",
-        mb.display()
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (./scripts/test does) before these tests",
+        path.display()
     );
-    mb
+    path
 }
 
 /// `mb` with `args`, run to completion; killed (and the test failed) after `limit`.

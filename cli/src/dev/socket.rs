@@ -117,14 +117,11 @@ async fn run<S: ConnectionStore + 'static>(
         while let Some(out) = rx.recv().await {
             let sent = match out {
                 Outbound::Data(data) => {
-                    let message = match std::str::from_utf8(&data) {
-                        Ok(_) => Utf8Bytes::try_from(data).map(Message::Text),
-                        Err(_) => Ok(Message::Binary(data)),
-                    };
-                    match message {
-                        Ok(message) => sink.send(message).await,
-                        Err(_) => continue,
-                    }
+                    // Text when it is UTF-8 (every broadcast is), as API Gateway sends it.
+                    let message = Utf8Bytes::try_from(data.clone())
+                        .map(Message::Text)
+                        .unwrap_or(Message::Binary(data));
+                    sink.send(message).await
                 }
                 Outbound::Close(code, reason) => {
                     let frame = CloseFrame {

@@ -27,7 +27,10 @@ async fn main() -> Result<(), Error> {
         .with_target(false)
         .init();
 
-    let config = Config::from_vars(|name| std::env::var(name).ok())?;
+    let config = Config::from_vars(|name| std::env::var(name).ok()).map_err(|err| {
+        tracing::error!(%err, "bad configuration");
+        err.to_string()
+    })?;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .http_client(mb_lambda::aws::https_client(None)?)
         .timeout_config(mb_lambda::aws::interactive_timeouts())

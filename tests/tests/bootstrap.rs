@@ -1,0 +1,165 @@
+//! The real `bootstrap` binary run as Lambda runs it: against a loopback Runtime API,
+//! with its configuration in environment variables, DynamoDB on moto and the Management
+//! API on a loopback stand-in. This is the wiring `mb dev` does not exercise.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mb_lambda::store::{ConnectionStore, DynamoStore};
+use mb_tests::fake_gateway::{FakeGateway, Options};
+use mb_tests::moto::Moto;
+use mb_tests::runtime_api::RuntimeApi;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Function {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(runtime: &RuntimeApi, vars: &[(&str, &str)]) -> Function {
+    let mut command = Command::new(mb_tests::mb::built("bootstrap"));
+    // Only what Lambda sets, plus ours: no profile or credentials of this machine leak in.
+    command.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "mb-test")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/mb-test")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start bootstrap");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let logs = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                logs.lock().unwrap().push(line);
+            }
+        });
+    }
+    Function { child, logs }
+}
+
+async fn status_of(
+    runtime: &mut RuntimeApi,
+    request_id: &str,
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> i64 {
+    let answer = runtime.answer(WAIT).await.unwrap_or_else(|| {
+        panic!(
+            "no answer to {request_id}; logs:\n{}",
+            logs.lock().unwrap().join("\n")
+        )
+    });
+    assert_eq!(answer.request_id, request_id);
+    assert_eq!(
+        answer.kind,
+        "response",
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    body["statusCode"].as_i64().expect("a statusCode")
+}
+
+fn event(route: &str, id: &str, body: Option<&str>) -> serde_json::Value {
+    serde_json::to_value(mb_tests::event(route, id, body)).unwrap()
+}
+
+#[tokio::test]
+async fn bootstrap_serves_websocket_events_through_the_runtime_api() {
+    let Some(moto) = Moto::start() else { return };
+    let store = DynamoStore::new(&moto.sdk_config().await, "bootstrap-connections");
+    store.ensure_table().await.unwrap();
+    let fake = FakeGateway::start(Options::default()).await;
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "bootstrap-connections"),
+            ("MB_MANAGEMENT_ENDPOINT", &fake.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint),
+        ],
+    );
+
+    runtime.invoke("r1", event("$connect", "a=", None));
+    assert_eq!(status_of(&mut runtime, "r1", &function.logs).await, 200);
+    runtime.invoke("r2", event("$connect", "b/", None));
+    assert_eq!(status_of(&mut runtime, "r2", &function.logs).await, 200);
+    let mut stored = store.scan().await.unwrap();
+    stored.sort();
+    assert_eq!(stored, vec!["a=", "b/"]);
+
+    runtime.invoke("r3", event("$default", "a=", Some("payload-marker-88c1")));
+    assert_eq!(status_of(&mut runtime, "r3", &function.logs).await, 200);
+    let to_a: serde_json::Value = serde_json::from_slice(&fake.received_by("a=")[0]).unwrap();
+    let to_b: serde_json::Value = serde_json::from_slice(&fake.received_by("b/")[0]).unwrap();
+    assert_eq!(
+        (to_a["_me"].clone(), to_b["_me"].clone()),
+        (true.into(), false.into())
+    );
+    assert_eq!(to_b["data"], "payload-marker-88c1");
+
+    runtime.invoke("r4", event("$disconnect", "b/", None));
+    assert_eq!(status_of(&mut runtime, "r4", &function.logs).await, 200);
+    assert_eq!(store.scan().await.unwrap(), vec!["a="]);
+
+    // One JSON log line per invocation, with the counts and never the payload.
+    let logs = function.logs.lock().unwrap().clone();
+    let broadcast = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["route"] == "$default")
+        .unwrap_or_else(|| panic!("no JSON line for $default in:\n{}", logs.join("\n")));
+    assert_eq!(broadcast["fields"]["recipients"], 2);
+    assert_eq!(broadcast["fields"]["delivered"], 2);
+    assert!(
+        logs.iter().all(|l| !l.contains("payload-marker-88c1")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_without_a_table_name_exits_naming_the_variable() {
+    let runtime = RuntimeApi::start().await;
+    let mut function = start(&runtime, &[]);
+    let (status, function) = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = function.child.try_wait() {
+                return (Some(status), function);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (None, function)
+    })
+    .await
+    .unwrap();
+    let status = status.expect("bootstrap exits when misconfigured");
+    assert!(!status.success());
+    let logs = function.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("MB_TABLE_NAME is not set"), "{logs}");
+}
