@@ -18,6 +18,35 @@ use serde_json::value::RawValue;
 /// this is refused by the Management API, so it is never broadcast.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
+/// The message-format table (docs/protocol.md): what a client sends, and the sender's
+/// copy with `N` standing for `_now`; every other copy has `"_me":false`. Checked by this
+/// module's unit tests and, over real WebSockets, by the end-to-end tests.
+pub const FORMAT_TABLE: &[(&str, &str)] = &[
+    ("hi there", r#"{"data":"hi there","_now":N,"_me":true}"#),
+    (
+        r#"{"type":"act","payload":"left"}"#,
+        r#"{"type":"act","payload":"left","_now":N,"_me":true}"#,
+    ),
+    (
+        r#"{"_me":"x","_now":0,"a":1}"#,
+        r#"{"a":1,"_now":N,"_me":true}"#,
+    ),
+    ("{}", r#"{"_now":N,"_me":true}"#),
+    (r#""hi""#, r#"{"data":"hi","_now":N,"_me":true}"#),
+    ("42", r#"{"data":42,"_now":N,"_me":true}"#),
+    ("true", r#"{"data":true,"_now":N,"_me":true}"#),
+    (r#"{"a":1"#, r#"{"data":"{\"a\":1","_now":N,"_me":true}"#),
+    ("[1,2,3]", r#"{"data":[1,2,3],"_now":N,"_me":true}"#),
+    ("[]", r#"{"data":[],"_now":N,"_me":true}"#),
+    ("null", r#"{"data":null,"_now":N,"_me":true}"#),
+    (
+        "12345678901234567890",
+        r#"{"data":12345678901234567890,"_now":N,"_me":true}"#,
+    ),
+    (r#"{"m":1e400}"#, r#"{"m":1e400,"_now":N,"_me":true}"#),
+    ("", r#"{"data":"","_now":N,"_me":true}"#),
+];
+
 /// The two copies of one message: the sender's (`"_me":true`) and everyone else's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shaped {
@@ -210,32 +239,7 @@ mod tests {
     /// Every row of the table in docs/protocol.md (from shared/reference/message-format.md).
     #[test]
     fn message_format_table() {
-        let rows: &[(&str, &str)] = &[
-            ("hi there", r#"{"data":"hi there","_now":N,"_me":true}"#),
-            (
-                r#"{"type":"act","payload":"left"}"#,
-                r#"{"type":"act","payload":"left","_now":N,"_me":true}"#,
-            ),
-            (
-                r#"{"_me":"x","_now":0,"a":1}"#,
-                r#"{"a":1,"_now":N,"_me":true}"#,
-            ),
-            ("{}", r#"{"_now":N,"_me":true}"#),
-            (r#""hi""#, r#"{"data":"hi","_now":N,"_me":true}"#),
-            ("42", r#"{"data":42,"_now":N,"_me":true}"#),
-            ("true", r#"{"data":true,"_now":N,"_me":true}"#),
-            (r#"{"a":1"#, r#"{"data":"{\"a\":1","_now":N,"_me":true}"#),
-            ("[1,2,3]", r#"{"data":[1,2,3],"_now":N,"_me":true}"#),
-            ("[]", r#"{"data":[],"_now":N,"_me":true}"#),
-            ("null", r#"{"data":null,"_now":N,"_me":true}"#),
-            (
-                "12345678901234567890",
-                r#"{"data":12345678901234567890,"_now":N,"_me":true}"#,
-            ),
-            (r#"{"m":1e400}"#, r#"{"m":1e400,"_now":N,"_me":true}"#),
-            ("", r#"{"data":"","_now":N,"_me":true}"#),
-        ];
-        for (input, expected) in rows {
+        for (input, expected) in FORMAT_TABLE {
             let expected = expected.replace('N', &N.to_string());
             assert_eq!(sender(input), expected, "sender copy of {input:?}");
             let expected_other = expected.replace(r#""_me":true"#, r#""_me":false"#);

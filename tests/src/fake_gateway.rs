@@ -19,6 +19,10 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use mb_lambda::Handler;
+use mb_lambda::config::Settings;
+use mb_lambda::gateway::SdkGateway;
+use mb_lambda::store::ConnectionStore;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -150,6 +154,33 @@ impl FakeGateway {
             state,
             server,
         }
+    }
+
+    /// A broadcast handler over `store` whose real SDK client posts here.
+    pub async fn handler<S: ConnectionStore>(
+        &self,
+        store: S,
+        concurrency: usize,
+    ) -> Handler<S, SdkGateway> {
+        let sdk = crate::sdk_config(None, self.ca_pem.as_deref()).await;
+        self.handler_with(&sdk, store, concurrency)
+    }
+
+    /// [`FakeGateway::handler`] with SDK configuration of the caller's (timeouts, say).
+    pub fn handler_with<S: ConnectionStore>(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        store: S,
+        concurrency: usize,
+    ) -> Handler<S, SdkGateway> {
+        Handler::new(
+            store,
+            SdkGateway::new(sdk),
+            Settings {
+                concurrency,
+                management_endpoint: Some(self.endpoint.clone()),
+            },
+        )
     }
 
     pub fn set(&self, connection_id: &str, behaviour: Behaviour) {

@@ -38,30 +38,37 @@ impl Moto {
             eprintln!("SKIPPED: {why}");
             return None;
         }
-        let port = free_port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        moto.wait_ready(port);
-        Some(moto)
+        // The free port can be taken by another test between our check and moto's bind;
+        // moto then exits, and a new port is tried.
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let mut moto = Moto {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            if moto.wait_ready(port) {
+                return Some(moto);
+            }
+        }
+        panic!("moto_server exited three times before listening");
     }
 
-    fn wait_ready(&mut self, port: u16) {
+    /// Waits (at most 60 s) until moto listens; false if it exited first.
+    fn wait_ready(&mut self, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("moto_server exited early: {status}");
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -6,37 +6,10 @@ use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
+use mb_lambda::message::FORMAT_TABLE;
 use mb_tests::mb::{self, DevServer};
 use mb_tests::moto::Moto;
 use mb_tests::ws::{Client, Next};
-
-/// Every row of the message-format table (docs/protocol.md): what a client sends, and
-/// the sender's copy with `N` for `_now`. Others get the same with `"_me":false`.
-const MESSAGE_FORMAT: &[(&str, &str)] = &[
-    ("hi there", r#"{"data":"hi there","_now":N,"_me":true}"#),
-    (
-        r#"{"type":"act","payload":"left"}"#,
-        r#"{"type":"act","payload":"left","_now":N,"_me":true}"#,
-    ),
-    (
-        r#"{"_me":"x","_now":0,"a":1}"#,
-        r#"{"a":1,"_now":N,"_me":true}"#,
-    ),
-    ("{}", r#"{"_now":N,"_me":true}"#),
-    (r#""hi""#, r#"{"data":"hi","_now":N,"_me":true}"#),
-    ("42", r#"{"data":42,"_now":N,"_me":true}"#),
-    ("true", r#"{"data":true,"_now":N,"_me":true}"#),
-    (r#"{"a":1"#, r#"{"data":"{\"a\":1","_now":N,"_me":true}"#),
-    ("[1,2,3]", r#"{"data":[1,2,3],"_now":N,"_me":true}"#),
-    ("[]", r#"{"data":[],"_now":N,"_me":true}"#),
-    ("null", r#"{"data":null,"_now":N,"_me":true}"#),
-    (
-        "12345678901234567890",
-        r#"{"data":12345678901234567890,"_now":N,"_me":true}"#,
-    ),
-    (r#"{"m":1e400}"#, r#"{"m":1e400,"_now":N,"_me":true}"#),
-    ("", r#"{"data":"","_now":N,"_me":true}"#),
-];
 
 /// The `_now` of a delivered message, read from its text (a JSON parser would reject
 /// `1e400`, which `mb` passes through exactly).
@@ -60,7 +33,7 @@ async fn every_row_of_the_message_format_reaches_every_client() {
         Client::connect(&dev.url).await,
     ];
 
-    for (input, expected) in MESSAGE_FORMAT {
+    for (input, expected) in FORMAT_TABLE {
         let before = mb_lambda::handler::now_ms();
         sender.send_text(input).await;
         let mine = sender.recv_text().await;

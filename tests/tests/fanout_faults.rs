@@ -9,38 +9,25 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use mb_lambda::Handler;
-use mb_lambda::config::Settings;
 use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 
+/// The connections `ids`, in memory, broadcast to through the real SDK client.
 async fn handler_for(
     fake: &FakeGateway,
     ids: &[String],
     concurrency: usize,
 ) -> Handler<MemoryStore, SdkGateway> {
-    let sdk = mb_tests::sdk_config(None, fake.ca_pem.as_deref()).await;
-    handler_with(&sdk, fake, ids, concurrency).await
+    fake.handler(stored(ids).await, concurrency).await
 }
 
-async fn handler_with(
-    sdk: &aws_config::SdkConfig,
-    fake: &FakeGateway,
-    ids: &[String],
-    concurrency: usize,
-) -> Handler<MemoryStore, SdkGateway> {
+async fn stored(ids: &[String]) -> MemoryStore {
     let store = MemoryStore::new();
     for id in ids {
         store.put(&Connection::new(id.clone(), 0)).await.unwrap();
     }
-    Handler::new(
-        store,
-        SdkGateway::new(sdk),
-        Settings {
-            concurrency,
-            management_endpoint: Some(fake.endpoint.clone()),
-        },
-    )
+    store
 }
 
 fn ids(n: usize) -> Vec<String> {
@@ -118,7 +105,7 @@ async fn a_timeout_keeps_the_connection() {
                 .build(),
         )
         .build();
-    let handler = handler_with(&sdk, &fake, &all, 4).await;
+    let handler = fake.handler_with(&sdk, stored(&all).await, 4);
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;

@@ -5,9 +5,6 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use mb_lambda::Handler;
-use mb_lambda::config::Settings;
-use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::dynamodb::{CONNECTED_AT, EXPIRES_AT, KEY};
 use mb_lambda::store::{Connection, ConnectionStore, DynamoStore};
 use mb_tests::fake_gateway::{FakeGateway, Options};
@@ -143,15 +140,7 @@ async fn a_broadcast_reaches_every_connection_across_pages() {
     let store = table(&moto, "fanout").await.with_page_limit(25);
     let ids = fill(&store, 120, 1).await;
     let fake = FakeGateway::start(Options::default()).await;
-    let sdk = mb_tests::sdk_config(None, None).await;
-    let handler = Handler::new(
-        store,
-        SdkGateway::new(&sdk),
-        Settings {
-            concurrency: 16,
-            management_endpoint: Some(fake.endpoint.clone()),
-        },
-    );
+    let handler = fake.handler(store, 16).await;
     let response = handler
         .handle(mb_tests::event("$default", "conn-00007", Some("hello")))
         .await;
@@ -173,15 +162,7 @@ async fn storage_failures_refuse_the_connect_and_tell_the_sender() {
     // No such table: every call fails with ResourceNotFoundException.
     let store = DynamoStore::new(&moto.sdk_config().await, "missing");
     let fake = FakeGateway::start(Options::default()).await;
-    let sdk = mb_tests::sdk_config(None, None).await;
-    let handler = Handler::new(
-        store,
-        SdkGateway::new(&sdk),
-        Settings {
-            concurrency: 4,
-            management_endpoint: Some(fake.endpoint.clone()),
-        },
-    );
+    let handler = fake.handler(store, 4).await;
     let connect = handler.handle(mb_tests::event("$connect", "a", None)).await;
     assert_eq!(
         connect.status_code, 500,
