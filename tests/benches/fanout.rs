@@ -12,6 +12,7 @@
 //!
 //!     cargo bench -p mb-tests --bench fanout
 //!     cargo bench -p mb-tests --bench fanout -- --concurrency 512 --h2 --reps 5
+//!     cargo bench -p mb-tests --bench fanout -- --plain    (no TLS: the SDK's own cost)
 //!
 //! Every loop here is bounded: N posts per case, a fixed number of cases and
 //! repetitions, and a time limit on every worker.
@@ -91,12 +92,49 @@ impl Drop for Server {
     }
 }
 
-fn start_server(latency_ms: u64, h2: bool) -> Server {
+/// How the endpoint is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// HTTPS, HTTP/1.1 only (the default).
+    Https,
+    /// HTTPS offering HTTP/2 by ALPN (`--h2`).
+    HttpsH2,
+    /// Plain HTTP (`--plain`): the SDK's cost without TLS.
+    Plain,
+}
+
+impl Transport {
+    fn from_args(args: &[String]) -> Transport {
+        if args.iter().any(|a| a == "--plain") {
+            Transport::Plain
+        } else if args.iter().any(|a| a == "--h2") {
+            Transport::HttpsH2
+        } else {
+            Transport::Https
+        }
+    }
+
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Transport::Https => None,
+            Transport::HttpsH2 => Some("--h2"),
+            Transport::Plain => Some("--plain"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Transport::Https => "HTTPS, HTTP/1.1",
+            Transport::HttpsH2 => "HTTPS offering h2",
+            Transport::Plain => "plain HTTP/1.1",
+        }
+    }
+}
+
+fn start_server(latency_ms: u64, transport: Transport) -> Server {
     let mut command = Command::new(std::env::current_exe().expect("this executable"));
     command.args(["serve", "--latency-ms", &latency_ms.to_string()]);
-    if h2 {
-        command.arg("--h2");
-    }
+    command.args(transport.flag());
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -187,10 +225,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn drive(args: &[String]) {
     let concurrency = number(args, "--concurrency", DEFAULT_CONCURRENCY as u64);
     let reps = number(args, "--reps", 3).clamp(1, 20);
-    let h2 = args.iter().any(|a| a == "--h2");
+    let transport = Transport::from_args(args);
     println!(
-        "fan-out: concurrency {concurrency}, {reps} run(s) per case (median; peak RSS: max), endpoint HTTPS{}",
-        if h2 { " offering h2" } else { " HTTP/1.1" }
+        "fan-out: concurrency {concurrency}, {reps} run(s) per case (median; peak RSS: max), endpoint {}",
+        transport.describe()
     );
     println!();
     println!(
@@ -198,7 +236,7 @@ fn drive(args: &[String]) {
     );
     println!("|---:|---:|---|---:|---:|---:|---:|---:|");
     for latency in LATENCIES_MS {
-        let mut server = start_server(latency, h2);
+        let mut server = start_server(latency, transport);
         for n in RECIPIENTS {
             let mut medians = Vec::new();
             for client in ["handler", "raw"] {
@@ -234,20 +272,25 @@ fn drive(args: &[String]) {
 
 fn serve(args: &[String]) {
     let latency = Duration::from_millis(number(args, "--latency-ms", 0));
-    let h2 = args.iter().any(|a| a == "--h2");
+    let transport = Transport::from_args(args);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
         let fake = FakeGateway::start(Options {
             latency,
-            tls: true,
+            tls: transport != Transport::Plain,
             record: false,
-            http2: h2,
+            http2: transport == Transport::HttpsH2,
         })
         .await;
         let ca_path = std::env::temp_dir().join(format!("mb-bench-ca-{}.pem", std::process::id()));
-        std::fs::write(&ca_path, fake.ca_pem.as_deref().expect("a certificate"))
-            .expect("write the certificate");
-        println!("ENDPOINT {} CA {}", fake.endpoint, ca_path.display());
+        let ca_arg = match &fake.ca_pem {
+            Some(pem) => {
+                std::fs::write(&ca_path, pem).expect("write the certificate");
+                ca_path.display().to_string()
+            }
+            None => "-".to_owned(),
+        };
+        println!("ENDPOINT {} CA {ca_arg}", fake.endpoint);
         std::io::stdout().flush().expect("flush");
         // Serve until the driver closes our stdin (it exits or kills us); each line read
         // is answered with the totals so far.
@@ -277,7 +320,11 @@ fn worker(args: &[String]) {
     let n = number(args, "--n", 1_000) as usize;
     let concurrency = number(args, "--concurrency", DEFAULT_CONCURRENCY as u64) as usize;
     let endpoint = flag(args, "--endpoint").expect("--endpoint");
-    let ca = std::fs::read(flag(args, "--ca").expect("--ca")).expect("the certificate");
+    // `--ca -`: the endpoint is plain HTTP.
+    let ca = match flag(args, "--ca").expect("--ca").as_str() {
+        "-" => None,
+        path => Some(std::fs::read(path).expect("the certificate")),
+    };
     // The Lambda's runtime (src/bin/bootstrap.rs) is single-threaded; `--runtime multi`
     // compares tokio's multi-threaded one.
     let runtime = match flag(args, "--runtime").as_deref() {
@@ -289,8 +336,8 @@ fn worker(args: &[String]) {
     .expect("a runtime");
     let (post_s, cpu_s, delivered) = runtime.block_on(async {
         match client.as_str() {
-            "handler" => through_handler(n, concurrency, &endpoint, &ca).await,
-            "raw" => raw_keep_alive(n, concurrency, &endpoint, &ca).await,
+            "handler" => through_handler(n, concurrency, &endpoint, ca.as_deref()).await,
+            "raw" => raw_keep_alive(n, concurrency, &endpoint, ca.as_deref()).await,
             other => panic!("unknown --client {other}"),
         }
     });
@@ -325,7 +372,7 @@ async fn through_handler(
     n: usize,
     concurrency: usize,
     endpoint: &str,
-    ca: &[u8],
+    ca: Option<&[u8]>,
 ) -> (f64, f64, usize) {
     let store = MemoryStore::new();
     for i in 0..n {
@@ -334,7 +381,7 @@ async fn through_handler(
             .await
             .expect("memory store");
     }
-    let sdk = mb_tests::sdk_config(None, Some(ca)).await;
+    let sdk = mb_tests::sdk_config(None, ca).await;
     let handler = Handler::new(
         store,
         SdkGateway::new(&sdk),
@@ -360,73 +407,103 @@ async fn raw_keep_alive(
     n: usize,
     concurrency: usize,
     endpoint: &str,
-    ca: &[u8],
+    ca: Option<&[u8]>,
 ) -> (f64, f64, usize) {
-    let authority = endpoint.trim_start_matches("https://").to_owned();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(ca) {
-        roots.add(cert).expect("the CA certificate");
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let body =
-        Bytes::from_static(br#"{"type":"move","x":12,"y":-3,"_now":1700000000000,"_me":false}"#);
-    let next = Arc::new(AtomicUsize::new(0));
-    let delivered = Arc::new(AtomicUsize::new(0));
+    let authority = endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .to_owned();
+    let connector = ca.map(|ca| {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(ca) {
+            roots.add(cert).expect("the CA certificate");
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    });
+    let posts = Arc::new(Posts {
+        authority,
+        body: Bytes::from_static(
+            br#"{"type":"move","x":12,"y":-3,"_now":1700000000000,"_me":false}"#,
+        ),
+        n,
+        next: AtomicUsize::new(0),
+        delivered: AtomicUsize::new(0),
+    });
 
     let cpu = cpu_seconds();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.min(n) {
-        let (connector, authority, body, next, delivered) = (
-            connector.clone(),
-            authority.clone(),
-            body.clone(),
-            next.clone(),
-            delivered.clone(),
-        );
+        let (connector, posts) = (connector.clone(), Arc::clone(&posts));
         tasks.spawn(async move {
-            let tcp = tokio::net::TcpStream::connect(&authority)
+            let tcp = tokio::net::TcpStream::connect(&posts.authority)
                 .await
                 .expect("connect");
             tcp.set_nodelay(true).expect("nodelay");
-            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
-            let tls = connector.connect(name, tcp).await.expect("TLS");
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                    .await
-                    .expect("HTTP/1.1");
-            tokio::spawn(connection);
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
+            match connector {
+                Some(connector) => {
+                    let name =
+                        rustls::pki_types::ServerName::try_from("127.0.0.1").expect("a name");
+                    posts
+                        .send(connector.connect(name, tcp).await.expect("TLS"))
+                        .await;
                 }
-                let request = http::Request::post(format!("/@connections/conn{i:08}AAAA%3D"))
-                    .header("host", &authority)
-                    .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))
-                    .expect("a request");
-                let response = sender.send_request(request).await.expect("a response");
-                let ok = response.status().is_success();
-                let _ = response.into_body().collect().await;
-                if ok {
-                    delivered.fetch_add(1, Ordering::Relaxed);
-                }
+                None => posts.send(tcp).await,
             }
         });
     }
     while tasks.join_next().await.is_some() {}
     let post_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu;
-    (post_s, cpu_s, delivered.load(Ordering::Relaxed))
+    (post_s, cpu_s, posts.delivered.load(Ordering::Relaxed))
+}
+
+/// The raw client's shared work: `n` posts, taken in turn by every connection.
+struct Posts {
+    authority: String,
+    body: Bytes,
+    n: usize,
+    next: AtomicUsize,
+    delivered: AtomicUsize,
+}
+
+impl Posts {
+    /// Posts on one keep-alive HTTP/1.1 connection until none are left.
+    async fn send<IO>(&self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .expect("HTTP/1.1");
+        tokio::spawn(connection);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.n {
+                break;
+            }
+            let request = http::Request::post(format!("/@connections/conn{i:08}AAAA%3D"))
+                .header("host", &self.authority)
+                .header("content-type", "application/json")
+                .body(Full::new(self.body.clone()))
+                .expect("a request");
+            let response = sender.send_request(request).await.expect("a response");
+            let ok = response.status().is_success();
+            let _ = response.into_body().collect().await;
+            if ok {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// The DER certificates in a PEM file.
