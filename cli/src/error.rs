@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// A command's failure: one message naming what is wrong and how to fix it. Usage
-/// errors found by clap exit 2 before a command runs; a failure exits 1.
+/// A command's failure (exit code 1): one message naming what is wrong and how to fix
+/// it. Usage errors are clap's, and exit 2 before a command runs.
 #[derive(Debug)]
 pub struct Failure {
     message: String,
@@ -14,10 +14,6 @@ impl Failure {
         Self {
             message: message.into(),
         }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        1
     }
 }
 

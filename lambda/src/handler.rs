@@ -53,7 +53,6 @@ impl Route {
 /// What one invocation did.
 #[derive(Debug)]
 pub struct Invocation {
-    pub route: Route,
     pub response: ApiGatewayProxyResponse,
     /// The broadcast's totals (all zero for connect and disconnect).
     pub report: Report,
@@ -97,7 +96,6 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 "event has no requestContext.connectionId"
             );
             return Invocation {
-                route,
                 response: response(400),
                 report: Report::default(),
             };
@@ -121,7 +119,6 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             "invocation"
         );
         Invocation {
-            route,
             response: response(status),
             report,
         }

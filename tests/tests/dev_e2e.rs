@@ -155,17 +155,18 @@ async fn table_ids(sdk: &aws_config::SdkConfig, table: &str) -> BTreeSet<String>
         .collect()
 }
 
+/// `mb dev` keeping its connections in `table` on moto.
+fn dev_on(moto: &Moto, table: &str, more: &[&str]) -> DevServer {
+    let mut args = vec!["--dynamodb-endpoint", &moto.endpoint, "--table", table];
+    args.extend_from_slice(more);
+    DevServer::start(&args)
+}
+
 #[tokio::test]
 async fn a_client_gone_without_a_close_frame_is_cleaned_up_on_the_next_broadcast() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk_config().await;
-    let dev = DevServer::start(&[
-        "--dynamodb-endpoint",
-        &moto.endpoint,
-        "--table",
-        "e2e-drop",
-        "--no-disconnect-on-drop",
-    ]);
+    let dev = dev_on(&moto, "e2e-drop", &["--no-disconnect-on-drop"]);
     let mut a = Client::connect(&dev.url).await;
     let mut b = Client::connect(&dev.url).await;
     let mut c = Client::connect(&dev.url).await;
@@ -211,12 +212,7 @@ async fn a_client_gone_without_a_close_frame_is_cleaned_up_on_the_next_broadcast
 async fn close_frames_and_dropped_sockets_run_disconnect_by_default() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk_config().await;
-    let dev = DevServer::start(&[
-        "--dynamodb-endpoint",
-        &moto.endpoint,
-        "--table",
-        "e2e-close",
-    ]);
+    let dev = dev_on(&moto, "e2e-close", &[]);
     let a = Client::connect(&dev.url).await;
     let b = Client::connect(&dev.url).await;
     let _c = Client::connect(&dev.url).await;
@@ -235,7 +231,7 @@ async fn close_frames_and_dropped_sockets_run_disconnect_by_default() {
 async fn the_management_api_answers_like_api_gateway() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk_config().await;
-    let dev = DevServer::start(&["--dynamodb-endpoint", &moto.endpoint, "--table", "e2e-mgmt"]);
+    let dev = dev_on(&moto, "e2e-mgmt", &[]);
     let mut a = Client::connect(&dev.url).await;
     let a_id = table_ids(&sdk, "e2e-mgmt")
         .await
