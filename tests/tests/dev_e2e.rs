@@ -209,6 +209,46 @@ async fn a_client_gone_without_a_close_frame_is_cleaned_up_on_the_next_broadcast
 }
 
 #[tokio::test]
+async fn the_in_memory_store_forgets_a_vanished_client_after_its_410() {
+    let dev = DevServer::start(&["--no-disconnect-on-drop"]);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Client::connect(&dev.url).await);
+    }
+    Client::connect(&dev.url).await.drop_abruptly();
+    assert!(
+        dev.log_line(&["connection ended", "dropped"], Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+    for round in ["first", "second"] {
+        clients[0].send_text(round).await;
+        for client in &mut clients {
+            assert_eq!(client.recv_json().await["data"], round);
+        }
+    }
+    // The first broadcast still counted the vanished client and met its 410; the second
+    // no longer has it.
+    let first = dev
+        .log_line(
+            &["$default", "recipients=4", "delivered=3", "gone=1"],
+            Duration::from_secs(10),
+        )
+        .await;
+    let second = dev
+        .log_line(
+            &["$default", "recipients=3", "delivered=3", "gone=0"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        first.is_some() && second.is_some(),
+        "logs:\n{}",
+        dev.stderr().join("\n")
+    );
+}
+
+#[tokio::test]
 async fn close_frames_and_dropped_sockets_run_disconnect_by_default() {
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk_config().await;
