@@ -35,11 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MB_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,mb=info,mb_lambda=info")
-            }),
-        )
+        .with_env_filter(mb_lambda::logs::filter("warn,mb=info,mb_lambda=info"))
         .with_target(false)
         .with_ansi(colour(std::io::stderr().is_terminal()))
         .init();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod fanout;
 pub mod gateway;
 pub mod handler;
+pub mod logs;
 pub mod message;
 pub mod store;
 

@@ -76,7 +76,8 @@ impl DevServer {
         let mut child = Command::new(binary())
             .args(["dev", "--port", "0"])
             .args(args)
-            .env("MB_LOG", "info")
+            // The most verbose level: even then no payload may reach the logs.
+            .env("MB_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -102,6 +102,8 @@ async fn bootstrap_serves_websocket_events_through_the_runtime_api() {
             ("MB_TABLE_NAME", "bootstrap-connections"),
             ("MB_MANAGEMENT_ENDPOINT", &fake.endpoint),
             ("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint),
+            // The most verbose level: even then no payload may reach the logs.
+            ("MB_LOG", "trace"),
         ],
     );
 

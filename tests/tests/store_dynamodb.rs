@@ -100,6 +100,10 @@ async fn ensure_table_turns_on_ttl_and_is_idempotent() {
         .unwrap();
     let spec = ttl.time_to_live_description.expect("TTL description");
     assert_eq!(spec.attribute_name.as_deref(), Some(EXPIRES_AT));
+    assert_eq!(
+        spec.time_to_live_status,
+        Some(aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! 2. Pick the store: in memory, or DynamoDB at `--dynamodb-endpoint` (e.g. moto).
 //! 3. Run the handler behind API Gateway's WebSocket behaviour until Ctrl-C.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
@@ -113,10 +114,16 @@ async fn serve<S: ConnectionStore + 'static>(
         tracker: TaskTracker::new(),
         closed_at_shutdown: Default::default(),
     });
-    println!("mb dev: broadcasting on ws://{reachable} (store: {store_label})");
-    println!("  connect a client:  wscat -c ws://{reachable}");
-    println!("  Management API:    http://{reachable}/@connections/{{id}}");
-    println!("  stop:              Ctrl-C");
+    // A closed stdout (`mb dev | head -1`) must not stop the server: writes may fail.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "mb dev: broadcasting on ws://{reachable} (store: {store_label})\n  \
+         connect a client:  wscat -c ws://{reachable}\n  \
+         Management API:    http://{reachable}/@connections/{{id}}\n  \
+         stop:              Ctrl-C"
+    );
+    let _ = out.flush();
 
     let shutdown = dev.shutdown.clone();
     tokio::spawn(async move {
@@ -124,7 +131,11 @@ async fn serve<S: ConnectionStore + 'static>(
         shutdown.cancel();
     });
     let stopped = dev::serve(listener, dev).await?;
-    println!("mb dev: stopped ({} connection(s) closed)", stopped.closed);
+    let _ = writeln!(
+        std::io::stdout(),
+        "mb dev: stopped ({} connection(s) closed)",
+        stopped.closed
+    );
     Ok(())
 }
 

@@ -5,19 +5,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How many outgoing messages may queue for one slow client before posts to it are
 /// throttled (429), as API Gateway does when a client's buffer is full.
 pub const OUTBOX: usize = 1024;
 
-/// What the socket's writer sends next.
-#[derive(Debug)]
-pub enum Outbound {
-    Data(Bytes),
-    /// Close the connection with this code and reason.
-    Close(u16, &'static str),
-}
+/// A request to close a connection: the close frame's code and reason. It travels apart
+/// from the outbox, so a full outbox cannot hold it up.
+pub type Close = (u16, &'static str);
 
 /// What `@connections` knows of one connection.
 #[derive(Debug, Clone)]
@@ -29,7 +25,8 @@ pub struct Info {
 }
 
 struct Entry {
-    outbox: mpsc::Sender<Outbound>,
+    outbox: mpsc::Sender<Bytes>,
+    closer: oneshot::Sender<Close>,
     info: Info,
 }
 
@@ -53,8 +50,21 @@ impl Connections {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn add(&self, id: String, outbox: mpsc::Sender<Outbound>, info: Info) {
-        self.open().insert(id, Entry { outbox, info });
+    pub fn add(
+        &self,
+        id: String,
+        outbox: mpsc::Sender<Bytes>,
+        closer: oneshot::Sender<Close>,
+        info: Info,
+    ) {
+        self.open().insert(
+            id,
+            Entry {
+                outbox,
+                closer,
+                info,
+            },
+        );
     }
 
     /// Forgets a connection: from now on posts to it answer 410.
@@ -72,17 +82,15 @@ impl Connections {
         }
     }
 
-    /// Closes the connection (DeleteConnection, shutdown): it is gone at once for
-    /// `@connections`, and its socket sends the close frame after what is queued.
+    /// Closes the connection (DeleteConnection, shutdown, an oversized message): it is
+    /// gone at once for `@connections`, and its socket sends the close frame next.
     pub fn close(&self, id: &str, code: u16, reason: &'static str) -> Posted {
         let Some(entry) = self.open().remove(id) else {
             return Posted::Gone;
         };
-        match entry.outbox.try_send(Outbound::Close(code, reason)) {
-            Ok(()) => Posted::Queued,
-            // A full or finished outbox: dropping the last sender ends the writer anyway.
-            Err(_) => Posted::Gone,
-        }
+        // A writer that already ended has closed the socket anyway.
+        let _ = entry.closer.send((code, reason));
+        Posted::Queued
     }
 
     pub fn post(&self, id: &str, data: Bytes) -> Posted {
@@ -90,7 +98,7 @@ impl Connections {
         let Some(entry) = open.get(id) else {
             return Posted::Gone;
         };
-        match entry.outbox.try_send(Outbound::Data(data)) {
+        match entry.outbox.try_send(data) {
             Ok(()) => Posted::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => Posted::Throttled,
             Err(mpsc::error::TrySendError::Closed(_)) => Posted::Gone,
@@ -115,12 +123,12 @@ mod tests {
     fn posts_to_unknown_or_removed_connections_are_gone() {
         let connections = Connections::default();
         let (tx, mut rx) = mpsc::channel(1);
-        connections.add("a".into(), tx, info());
+        connections.add("a".into(), tx, oneshot::channel().0, info());
         assert_eq!(
             connections.post("a", Bytes::from_static(b"x")),
             Posted::Queued
         );
-        assert!(matches!(rx.try_recv(), Ok(Outbound::Data(_))));
+        assert_eq!(rx.try_recv().ok(), Some(Bytes::from_static(b"x")));
         assert_eq!(connections.post("b", Bytes::new()), Posted::Gone);
         connections.remove("a");
         assert_eq!(connections.post("a", Bytes::new()), Posted::Gone);
@@ -129,10 +137,13 @@ mod tests {
     #[test]
     fn a_closed_connection_is_gone_at_once() {
         let connections = Connections::default();
-        let (tx, mut rx) = mpsc::channel(4);
-        connections.add("a".into(), tx, info());
+        let (tx, _rx) = mpsc::channel(1);
+        let (closer, mut closed) = oneshot::channel();
+        connections.add("a".into(), tx, closer, info());
+        // Even with a full outbox, the close goes through.
+        assert_eq!(connections.post("a", Bytes::new()), Posted::Queued);
         assert_eq!(connections.close("a", 1000, "bye"), Posted::Queued);
-        assert!(matches!(rx.try_recv(), Ok(Outbound::Close(1000, "bye"))));
+        assert_eq!(closed.try_recv().ok(), Some((1000, "bye")));
         assert_eq!(connections.post("a", Bytes::new()), Posted::Gone);
         assert!(connections.info("a").is_none());
         assert_eq!(connections.close("a", 1000, "bye"), Posted::Gone);
@@ -142,7 +153,7 @@ mod tests {
     fn a_full_outbox_throttles() {
         let connections = Connections::default();
         let (tx, _rx) = mpsc::channel(1);
-        connections.add("a".into(), tx, info());
+        connections.add("a".into(), tx, oneshot::channel().0, info());
         assert_eq!(connections.post("a", Bytes::new()), Posted::Queued);
         assert_eq!(connections.post("a", Bytes::new()), Posted::Throttled);
     }

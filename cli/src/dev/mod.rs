@@ -88,7 +88,9 @@ pub async fn bind(host: &str, port: u16) -> Result<TcpListener, DevError> {
             TcpSocket::new_v6()
         }
         .map_err(bind_error)?;
-        // As std and tokio do: a restarted `mb dev` can bind while old sockets linger.
+        // As std and tokio do on Unix: a restarted `mb dev` can bind while old sockets
+        // linger. (On Windows it would let two servers share the port.)
+        #[cfg(unix)]
         socket.set_reuseaddr(true).map_err(bind_error)?;
         match socket.bind(resolved).and_then(|()| socket.listen(BACKLOG)) {
             Ok(listener) => return Ok(listener),

@@ -13,14 +13,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use mb_lambda::handler::now_ms;
 use mb_lambda::message::MAX_MESSAGE_BYTES;
 use mb_lambda::store::ConnectionStore;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Dev;
-use super::connections::{Info, OUTBOX, Outbound};
+use super::connections::{Close, Info, OUTBOX};
 use super::events::{self, ConnectionContext, Frame};
 
 /// How long a closing socket may take to flush its close frame.
@@ -100,10 +101,12 @@ async fn run<S: ConnectionStore + 'static>(
     dev: Arc<Dev<S>>,
 ) {
     let id = ctx.connection_id.clone();
-    let (outbox, mut rx) = mpsc::channel(OUTBOX);
+    let (outbox, mut rx) = mpsc::channel::<Bytes>(OUTBOX);
+    let (closer, mut close) = oneshot::channel::<Close>();
     dev.connections.add(
         id.clone(),
         outbox,
+        closer,
         Info {
             connected_at_ms: ctx.connected_at_ms,
             last_active_ms: ctx.connected_at_ms,
@@ -114,26 +117,27 @@ async fn run<S: ConnectionStore + 'static>(
     tracing::info!(connection_id = %id, "connection opened");
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let sent = match out {
-                Outbound::Data(data) => {
+        loop {
+            tokio::select! {
+                biased;
+                request = &mut close => {
+                    // Err: the connection left the table without a close request.
+                    if let Ok((code, reason)) = request {
+                        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                    }
+                    break;
+                }
+                data = rx.recv() => {
+                    let Some(data) = data else { break };
                     // Text when it is UTF-8 (every broadcast is), as API Gateway sends it.
                     let message = Utf8Bytes::try_from(data.clone())
                         .map(Message::Text)
                         .unwrap_or(Message::Binary(data));
-                    sink.send(message).await
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
                 }
-                Outbound::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from_static(reason),
-                    };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
-                }
-            };
-            if sent.is_err() {
-                break;
             }
         }
     });

@@ -18,10 +18,7 @@ async fn main() -> Result<(), Error> {
     // JSON lines for CloudWatch Logs Insights; Lambda adds the timestamp and request id.
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(mb_lambda::logs::filter("info"))
         .with_current_span(false)
         .without_time()
         .with_target(false)
