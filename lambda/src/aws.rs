@@ -1,5 +1,6 @@
 //! The HTTPS client under every SDK client `mb` builds: rustls with ring, the platform's
-//! root certificates, and optionally one more root (a loopback stand-in's test CA).
+//! root certificates, and optionally one more root (a loopback stand-in's test CA); and
+//! the SDK configuration for loopback endpoints (`mb dev`, tests, benchmarks).
 //!
 //! The SDK crates' default client is turned off in the workspace: ring gives a smaller
 //! Lambda binary than aws-lc, and tests need to trust their own loopback endpoints.
@@ -7,6 +8,8 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, HttpClientError};
@@ -32,4 +35,24 @@ pub fn interactive_timeouts() -> TimeoutConfig {
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(5))
         .build()
+}
+
+/// SDK configuration for loopback endpoints (`mb dev`'s own Management API, moto, test
+/// stand-ins): fixed local credentials and region, no profile lookups, this module's
+/// HTTPS client trusting `extra_root_pem` too, and `endpoint` for every client if given.
+pub async fn loopback_config(
+    endpoint: Option<&str>,
+    extra_root_pem: Option<&[u8]>,
+) -> Result<SdkConfig, HttpClientError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "mb-local", "mb-local", None, None, "mb-local",
+        )))
+        .http_client(https_client(extra_root_pem)?)
+        .timeout_config(interactive_timeouts());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Ok(loader.load().await)
 }

@@ -14,9 +14,8 @@ pub mod ws;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 /// The workspace's top folder.
 pub fn workspace_root() -> PathBuf {
@@ -31,21 +30,12 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-/// SDK configuration for loopback stand-ins: fixed credentials, `endpoint` for every
-/// client when given, `ca_pem` trusted besides the platform roots, short timeouts.
+/// SDK configuration for loopback stand-ins (`mb_lambda::aws::loopback_config`):
+/// `endpoint` for every client when given, `ca_pem` trusted besides the platform roots.
 pub async fn sdk_config(endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> SdkConfig {
-    let http = mb_lambda::aws::https_client(ca_pem).expect("test HTTPS client");
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "mb-tests",
-        )))
-        .http_client(http)
-        .timeout_config(mb_lambda::aws::interactive_timeouts());
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
+    mb_lambda::aws::loopback_config(endpoint, ca_pem)
+        .await
+        .expect("test HTTPS client")
 }
 
 /// An API Gateway WebSocket event as Lambda receives it.
