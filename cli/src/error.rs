@@ -2,18 +2,39 @@
 
 use std::fmt;
 
-/// A command's failure (exit code 1): one message naming what is wrong and how to fix
-/// it. Usage errors are clap's, and exit 2 before a command runs.
+/// A command's failure: one message naming what is wrong and how to fix it. Exit code 1,
+/// or 2 for a usage error found after parsing (an invalid service name); clap's own usage
+/// errors exit 2 before a command runs.
 #[derive(Debug)]
 pub struct Failure {
     message: String,
+    usage: bool,
 }
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            usage: false,
         }
+    }
+
+    /// Bad input on the command line or in the environment (exit code 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            usage: true,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.usage { 2 } else { 1 }
+    }
+}
+
+impl From<crate::naming::NameError> for Failure {
+    fn from(err: crate::naming::NameError) -> Self {
+        Failure::usage(err.to_string())
     }
 }
 

@@ -7,6 +7,7 @@ mod aws;
 mod commands;
 mod dev;
 mod error;
+mod naming;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {failure}");
-            ExitCode::FAILURE
+            ExitCode::from(failure.exit_code())
         }
     }
 }

@@ -1,0 +1,851 @@
+//! Service names and every AWS resource name `mb` derives from them (pure).
+//!
+//! A deploy that fails halfway because a derived name breaks some resource's rule leaves a
+//! half-made stack behind, so every name is derived here, once, and checked against its
+//! own rule before any AWS call. The rules are those in `shared/reference/aws-facts.md`
+//! ("Naming rules"), each cited where it is enforced.
+//!
+//! The user's part is deliberately narrower than any single rule: lowercase letters,
+//! digits and hyphens, starting with a letter. Lowercase because IAM role names are unique
+//! *ignoring case* (`Game` and `game` would collide on one role), no `_` or `.` because the
+//! stack name allows neither.
+
+use std::fmt;
+
+/// Every derived name starts with this, so `mb`'s resources are recognisable in the
+/// console and never collide with a user's own stack called `<service>-<stage>`.
+const PREFIX: &str = "mb";
+
+/// Why a name was refused. Each message names the offending character or the derived name
+/// that overflows (and by how much), and suggests a fix when one is obvious.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The user's service or stage name itself breaks the rule.
+    #[error("{what} `{value}` is not valid: {problem}{}", suggestion_text(.suggestion))]
+    Invalid {
+        what: &'static str,
+        value: String,
+        problem: String,
+        suggestion: Option<String>,
+    },
+    /// A name derived from a valid service and stage is longer than its resource allows.
+    #[error(
+        "the {resource} `{name}` would be {len} characters, {over} over its limit of {limit}: {fix}"
+    )]
+    Overflow {
+        resource: &'static str,
+        name: String,
+        len: usize,
+        limit: usize,
+        over: usize,
+        fix: String,
+    },
+    /// A derived name breaks its resource's rule in another way (a region or account that
+    /// does not look like one).
+    #[error("the {resource} `{name}` is not valid: {problem}")]
+    Derived {
+        resource: &'static str,
+        name: String,
+        problem: String,
+    },
+}
+
+fn suggestion_text(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(fixed) => format!(". Try `{fixed}`"),
+        None => String::new(),
+    }
+}
+
+/// A service name that every derived resource name can be built from: lowercase ASCII
+/// letters, digits and hyphens, not starting or ending with a hyphen. (Length is checked
+/// when names are derived, where the limit is known.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        check_label("service name", value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stage name (`dev`, `prod`, `pr-12`): the API Gateway stage, and part of every derived
+/// name. Same characters as a service name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage(String);
+
+impl Stage {
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        check_label("stage", value)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Self("dev".to_owned())
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An AWS region code such as `us-east-1` or `us-gov-west-1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        let parts: Vec<&str> = value.split('-').collect();
+        let well_formed = parts.len() >= 3
+            && parts[0].len() == 2
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts
+                .last()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !well_formed {
+            return Err(NameError::Invalid {
+                what: "region",
+                value: value.to_owned(),
+                problem: "a region looks like `us-east-1` or `eu-central-2`".to_owned(),
+                suggestion: None,
+            });
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Every resource name of one deployed service, derived from (service, stage, region).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub service: ServiceName,
+    pub stage: Stage,
+    pub region: Region,
+    /// CloudFormation stack `mb-<service>-<stage>`.
+    pub stack: String,
+    /// DynamoDB connection table `mb-<service>-<stage>-connections`.
+    pub table: String,
+    /// Lambda function `mb-<service>-<stage>-broadcast`.
+    pub function: String,
+    /// IAM role `mb-<service>-<stage>-<region>`: role names are account-wide, so the
+    /// region keeps one service deployed in two regions from colliding.
+    pub role: String,
+    /// The function's own log group, `/aws/lambda/<function>`.
+    pub log_group: String,
+    /// API Gateway WebSocket API `mb-<service>-<stage>`.
+    pub api: String,
+}
+
+impl Names {
+    /// Derives every name and checks each against its own rule. On overflow the error names
+    /// the derived name that overflows most (fixing that one fixes all).
+    pub fn derive(
+        service: &ServiceName,
+        stage: &Stage,
+        region: &Region,
+    ) -> Result<Self, NameError> {
+        let base = format!("{PREFIX}-{service}-{stage}");
+        let function = format!("{base}-broadcast");
+        let names = Names {
+            service: service.clone(),
+            stage: stage.clone(),
+            region: region.clone(),
+            stack: base.clone(),
+            table: format!("{base}-connections"),
+            log_group: format!("/aws/lambda/{function}"),
+            role: format!("{base}-{region}"),
+            api: base,
+            function,
+        };
+        let mut worst: Option<(usize, Rule, &str)> = None;
+        for (rule, name) in names.checked() {
+            match rule.check(name) {
+                Ok(()) => {}
+                Err(Violation::TooLong { len, max }) => {
+                    if worst.is_none_or(|(over, ..)| len - max > over) {
+                        worst = Some((len - max, rule, name));
+                    }
+                }
+                Err(other) => {
+                    return Err(NameError::Derived {
+                        resource: rule.resource(),
+                        name: name.to_owned(),
+                        problem: other.describe(rule),
+                    });
+                }
+            }
+        }
+        match worst {
+            None => Ok(names),
+            Some((over, rule, name)) => {
+                let max = rule.max_len();
+                let service_max = service.as_str().len().saturating_sub(over);
+                let fix = if service_max >= 1 {
+                    format!(
+                        "shorten the service name to {service_max} characters or fewer \
+                         (or shorten the stage `{stage}`)"
+                    )
+                } else {
+                    format!("shorten the stage `{stage}`")
+                };
+                Err(NameError::Overflow {
+                    resource: rule.resource(),
+                    name: name.to_owned(),
+                    len: name.len(),
+                    limit: max,
+                    over,
+                    fix,
+                })
+            }
+        }
+    }
+
+    /// Each derived name with the rule it must pass.
+    pub fn checked(&self) -> [(Rule, &str); 7] {
+        [
+            (Rule::Stack, &self.stack),
+            (Rule::Table, &self.table),
+            (Rule::Function, &self.function),
+            (Rule::Role, &self.role),
+            (Rule::LogGroup, &self.log_group),
+            (Rule::Api, &self.api),
+            (Rule::ApiStage, self.stage.as_str()),
+        ]
+    }
+
+    /// The S3 key of an artifact: content-addressed, under this service and stage.
+    pub fn artifact_key(&self, sha256_hex: &str) -> String {
+        format!("{}/{}/{sha256_hex}.zip", self.service, self.stage)
+    }
+}
+
+/// The artifact bucket `mb-artifacts-<account>-<region>`. Bucket names are global, so the
+/// account and region are part of it (and every S3 call checks the owner).
+pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameError> {
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(NameError::Derived {
+            resource: "artifact bucket",
+            name: format!("{PREFIX}-artifacts-{account}-{region}"),
+            problem: format!("the account id `{account}` is not 12 digits"),
+        });
+    }
+    let name = format!("{PREFIX}-artifacts-{account}-{region}");
+    check_derived(Rule::Bucket, &name)?;
+    Ok(name)
+}
+
+/// Checks a bucket name given by the user (`--bucket`) against S3's rule.
+pub fn check_bucket(name: &str) -> Result<(), NameError> {
+    Rule::Bucket.check(name).map_err(|v| NameError::Invalid {
+        what: "bucket name",
+        value: name.to_owned(),
+        problem: v.describe(Rule::Bucket),
+        suggestion: None,
+    })
+}
+
+fn check_derived(rule: Rule, name: &str) -> Result<(), NameError> {
+    rule.check(name).map_err(|v| match v {
+        Violation::TooLong { len, max } => NameError::Overflow {
+            resource: rule.resource(),
+            name: name.to_owned(),
+            len,
+            limit: max,
+            over: len - max,
+            fix: "use a shorter name".to_owned(),
+        },
+        other => NameError::Derived {
+            resource: rule.resource(),
+            name: name.to_owned(),
+            problem: other.describe(rule),
+        },
+    })
+}
+
+/// The user's part of a name: `[a-z0-9-]`, non-empty, no hyphen at either end (the stack
+/// rule's need for a leading letter is met by the `mb-` prefix).
+fn check_label(what: &'static str, value: &str) -> Result<(), NameError> {
+    match label_problem(value) {
+        None => Ok(()),
+        Some(problem) => Err(NameError::Invalid {
+            what,
+            value: value.to_owned(),
+            problem,
+            suggestion: suggest(value),
+        }),
+    }
+}
+
+/// What is wrong with `value` as a label, if anything.
+fn label_problem(value: &str) -> Option<String> {
+    let Some(first) = value.chars().next() else {
+        return Some("it is empty".to_owned());
+    };
+    for (position, ch) in value.chars().enumerate() {
+        let position = position + 1;
+        if ch.is_ascii_uppercase() {
+            return Some(format!(
+                "`{ch}` (character {position}) is uppercase; names are lowercase because IAM \
+                 role names are unique ignoring case"
+            ));
+        }
+        if !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
+            return Some(format!(
+                "`{}` (character {position}) is not allowed; use lowercase letters, digits \
+                 and hyphens",
+                ch.escape_debug()
+            ));
+        }
+    }
+    if first == '-' {
+        return Some("it starts with `-`".to_owned());
+    }
+    if value.ends_with('-') {
+        return Some("it ends with `-`".to_owned());
+    }
+    None
+}
+
+/// The obvious fix for a name, if there is one: lowercase it, turn `_`, `.` and spaces into
+/// hyphens, squeeze repeated hyphens and trim them from the ends. `None` when that does
+/// not give a valid name (say, `ünïcode`: what would we pick?).
+pub fn suggest(value: &str) -> Option<String> {
+    let mut fixed = String::with_capacity(value.len());
+    for ch in value.trim().chars() {
+        let ch = match ch {
+            '_' | '.' | ' ' => '-',
+            c => c.to_ascii_lowercase(),
+        };
+        if ch == '-' && (fixed.is_empty() || fixed.ends_with('-')) {
+            continue;
+        }
+        fixed.push(ch);
+    }
+    while fixed.ends_with('-') {
+        fixed.pop();
+    }
+    let valid = label_problem(&fixed).is_none();
+    (valid && fixed != value).then_some(fixed)
+}
+
+/// The rule of one kind of AWS name (aws-facts.md, "Naming rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `^[A-Za-z][A-Za-z0-9-]{0,127}$`
+    Stack,
+    /// `^[A-Za-z0-9_.-]{3,255}$`
+    Table,
+    /// `^[A-Za-z0-9_-]{1,64}$`
+    Function,
+    /// `^[\w+=,.@-]{1,64}$`
+    Role,
+    /// 1-512 chars of `[\.\-_/#A-Za-z0-9]`
+    LogGroup,
+    /// 1-128 chars
+    Api,
+    /// alphanumerics, `-`, `_`, up to 128
+    ApiStage,
+    /// 3-63 chars of `[a-z0-9.-]`, letter or digit at both ends, no `..`, not an IP
+    /// address, no reserved prefix or suffix.
+    Bucket,
+}
+
+/// How a name breaks its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    TooLong { len: usize, max: usize },
+    TooShort { len: usize, min: usize },
+    Char { ch: char, position: usize },
+    Start(char),
+    End(char),
+    Other(&'static str),
+}
+
+impl Violation {
+    fn describe(&self, rule: Rule) -> String {
+        match self {
+            Violation::TooLong { len, max } => format!("{len} characters, more than {max}"),
+            Violation::TooShort { len, min } => format!("{len} characters, fewer than {min}"),
+            Violation::Char { ch, position } => format!(
+                "`{}` (character {position}) is not allowed in a {}",
+                ch.escape_debug(),
+                rule.resource()
+            ),
+            Violation::Start(ch) => format!("a {} cannot start with `{ch}`", rule.resource()),
+            Violation::End(ch) => format!("a {} cannot end with `{ch}`", rule.resource()),
+            Violation::Other(why) => (*why).to_owned(),
+        }
+    }
+}
+
+impl Rule {
+    pub fn resource(self) -> &'static str {
+        match self {
+            Rule::Stack => "CloudFormation stack name",
+            Rule::Table => "DynamoDB table name",
+            Rule::Function => "Lambda function name",
+            Rule::Role => "IAM role name",
+            Rule::LogGroup => "CloudWatch log group name",
+            Rule::Api => "API Gateway API name",
+            Rule::ApiStage => "API Gateway stage name",
+            Rule::Bucket => "S3 bucket name",
+        }
+    }
+
+    fn max_len(self) -> usize {
+        match self {
+            Rule::Stack | Rule::Api | Rule::ApiStage => 128,
+            Rule::Table => 255,
+            Rule::Function | Rule::Role => 64,
+            Rule::LogGroup => 512,
+            Rule::Bucket => 63,
+        }
+    }
+
+    fn min_len(self) -> usize {
+        match self {
+            Rule::Table | Rule::Bucket => 3,
+            _ => 1,
+        }
+    }
+
+    fn allows(self, ch: char) -> bool {
+        let alnum = ch.is_ascii_alphanumeric();
+        match self {
+            Rule::Stack => alnum || ch == '-',
+            Rule::Table => alnum || matches!(ch, '_' | '.' | '-'),
+            Rule::Function | Rule::ApiStage => alnum || matches!(ch, '_' | '-'),
+            Rule::Role => alnum || matches!(ch, '_' | '+' | '=' | ',' | '.' | '@' | '-'),
+            Rule::LogGroup => alnum || matches!(ch, '.' | '-' | '_' | '/' | '#'),
+            Rule::Api => !ch.is_control(),
+            Rule::Bucket => {
+                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '-')
+            }
+        }
+    }
+
+    /// Checks `name` against this rule.
+    pub fn check(self, name: &str) -> Result<(), Violation> {
+        let len = name.chars().count();
+        if len > self.max_len() {
+            return Err(Violation::TooLong {
+                len,
+                max: self.max_len(),
+            });
+        }
+        if len < self.min_len() {
+            return Err(Violation::TooShort {
+                len,
+                min: self.min_len(),
+            });
+        }
+        if let Some((index, ch)) = name.chars().enumerate().find(|&(_, c)| !self.allows(c)) {
+            return Err(Violation::Char {
+                ch,
+                position: index + 1,
+            });
+        }
+        let first = name.chars().next().unwrap_or_default();
+        let last = name.chars().last().unwrap_or_default();
+        match self {
+            Rule::Stack if !first.is_ascii_alphabetic() => Err(Violation::Start(first)),
+            Rule::Bucket => check_bucket_shape(name, first, last),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The parts of S3's bucket rule beyond length and characters.
+fn check_bucket_shape(name: &str, first: char, last: char) -> Result<(), Violation> {
+    const PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    if !first.is_ascii_alphanumeric() {
+        return Err(Violation::Start(first));
+    }
+    if !last.is_ascii_alphanumeric() {
+        return Err(Violation::End(last));
+    }
+    if name.contains("..") {
+        return Err(Violation::Other("a bucket name cannot contain `..`"));
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(Violation::Other(
+            "a bucket name cannot look like an IP address",
+        ));
+    }
+    if PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Err(Violation::Other(
+            "a bucket name cannot start with `xn--`, `sthree-` or `amzn-s3-demo-`",
+        ));
+    }
+    if SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        return Err(Violation::Other(
+            "a bucket name cannot end with `-s3alias`, `--ol-s3`, `.mrap`, `--x-s3` or `--table-s3`",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    /// What a case expects: every name derived, or an error whose message contains all of
+    /// these fragments.
+    enum Expect {
+        Ok,
+        Err(&'static [&'static str]),
+    }
+    use Expect::{Err as Fails, Ok as Passes};
+
+    fn derive(service: &str, stage: &str, region: &str) -> Result<Names, NameError> {
+        let service = ServiceName::parse(service)?;
+        let stage = Stage::parse(stage)?;
+        let region = Region::parse(region)?;
+        Names::derive(&service, &stage, &region)
+    }
+
+    // 64 - len("mb-") - len("-dev") - len("-broadcast"): the longest service for stage `dev`
+    // in us-east-1. The role `mb-<s>-dev-us-east-1` has the same length there; on a tie the
+    // error names the function, which comes first.
+    const MAX_DEV_US_EAST_1: usize = 47;
+
+    #[test]
+    fn table_of_names() {
+        let s47 = "a".repeat(MAX_DEV_US_EAST_1);
+        let s48 = "a".repeat(MAX_DEV_US_EAST_1 + 1);
+        let s60 = "s".repeat(60);
+        let s42 = "b".repeat(42);
+        let s43 = "b".repeat(43);
+        let s300 = "x".repeat(300);
+        let stage48 = "st".repeat(24);
+        let stage61 = "p".repeat(61);
+        let cases: Vec<(&str, &str, &str, Expect)> = vec![
+            // Valid.
+            ("broadcaster", "dev", "us-east-1", Passes),
+            ("my-service", "dev", "us-east-1", Passes),
+            ("a", "dev", "us-east-1", Passes),
+            ("a1", "prod", "eu-west-2", Passes),
+            ("1game", "dev", "us-east-1", Passes),
+            ("game-2026", "pr-12", "ap-southeast-2", Passes),
+            ("a--b", "dev", "us-east-1", Passes),
+            ("x", "0", "us-east-1", Passes),
+            ("chat", "dev", "us-gov-west-1", Passes),
+            ("chat", "dev", "cn-north-1", Passes),
+            // Boundary lengths: function and role names both reach 64 exactly.
+            (&s47, "dev", "us-east-1", Passes),
+            (
+                &s48,
+                "dev",
+                "us-east-1",
+                Fails(&[
+                    "Lambda function name",
+                    "65 characters",
+                    "1 over",
+                    "64",
+                    "47 characters or fewer",
+                ]),
+            ),
+            // A longer region leaves less room for the role (14 chars vs 9).
+            (&s42, "dev", "ap-southeast-2", Passes),
+            (
+                &s43,
+                "dev",
+                "ap-southeast-2",
+                Fails(&["IAM role name", "1 over"]),
+            ),
+            (
+                &s60,
+                "dev",
+                "us-east-1",
+                Fails(&[
+                    "Lambda function name",
+                    "77 characters",
+                    "13 over its limit of 64",
+                ]),
+            ),
+            (
+                &s60,
+                "dev",
+                "eu-north-1",
+                Fails(&["IAM role name", "14 over"]),
+            ),
+            (
+                &s300,
+                "dev",
+                "us-east-1",
+                Fails(&["253 over", "47 characters or fewer"]),
+            ),
+            // The stage counts too: a long stage leaves no room at all.
+            ("a", &stage61, "us-east-1", Fails(&["shorten the stage"])),
+            (&s47, "prod", "us-east-1", Fails(&["1 over"])),
+            (
+                "chat",
+                &stage48,
+                "us-east-1",
+                Fails(&[
+                    "Lambda function name",
+                    "2 over",
+                    "service name to 2 characters",
+                ]),
+            ),
+            // Invalid characters, each named, with a suggestion when obvious.
+            (
+                "my_service",
+                "dev",
+                "us-east-1",
+                Fails(&["`_`", "character 3", "Try `my-service`"]),
+            ),
+            (
+                "my.service",
+                "dev",
+                "us-east-1",
+                Fails(&["`.`", "Try `my-service`"]),
+            ),
+            (
+                "my service",
+                "dev",
+                "us-east-1",
+                Fails(&["` `", "Try `my-service`"]),
+            ),
+            (
+                "MyService",
+                "dev",
+                "us-east-1",
+                Fails(&["`M`", "uppercase", "Try `myservice`"]),
+            ),
+            (
+                "my__service",
+                "dev",
+                "us-east-1",
+                Fails(&["Try `my-service`"]),
+            ),
+            (
+                "_private",
+                "dev",
+                "us-east-1",
+                Fails(&["`_`", "Try `private`"]),
+            ),
+            (
+                "game-",
+                "dev",
+                "us-east-1",
+                Fails(&["ends with `-`", "Try `game`"]),
+            ),
+            (
+                "-game",
+                "dev",
+                "us-east-1",
+                Fails(&["starts with `-`", "Try `game`"]),
+            ),
+            ("", "dev", "us-east-1", Fails(&["empty"])),
+            ("café", "dev", "us-east-1", Fails(&["`é`", "character 4"])),
+            ("a/b", "dev", "us-east-1", Fails(&["`/`"])),
+            ("a:b", "dev", "us-east-1", Fails(&["`:`"])),
+            ("a\tb", "dev", "us-east-1", Fails(&["`\\t`"])),
+            (
+                "emoji🎮",
+                "dev",
+                "us-east-1",
+                Fails(&["`🎮`", "character 6"]),
+            ),
+            ("a@b", "dev", "us-east-1", Fails(&["`@`"])),
+            // Stages follow the same rule.
+            (
+                "chat",
+                "Prod",
+                "us-east-1",
+                Fails(&["stage `Prod`", "uppercase", "Try `prod`"]),
+            ),
+            (
+                "chat",
+                "my_stage",
+                "us-east-1",
+                Fails(&["stage", "`_`", "Try `my-stage`"]),
+            ),
+            ("chat", "", "us-east-1", Fails(&["stage", "empty"])),
+            (
+                "chat",
+                "v1.2",
+                "us-east-1",
+                Fails(&["stage", "`.`", "Try `v1-2`"]),
+            ),
+            // Regions.
+            ("chat", "dev", "useast1", Fails(&["region `useast1`"])),
+            ("chat", "dev", "US-EAST-1", Fails(&["region"])),
+            ("chat", "dev", "us-east-", Fails(&["region"])),
+            ("chat", "dev", "", Fails(&["region"])),
+        ];
+        assert!(cases.len() >= 40, "{} cases", cases.len());
+        for (service, stage, region, expect) in cases {
+            let got = derive(service, stage, region);
+            match (expect, got) {
+                (Passes, Ok(names)) => {
+                    for (rule, name) in names.checked() {
+                        assert_eq!(rule.check(name), Ok(()), "{rule:?} {name}");
+                    }
+                }
+                (Fails(fragments), Err(err)) => {
+                    let message = err.to_string();
+                    for fragment in fragments {
+                        assert!(
+                            message.contains(fragment),
+                            "{service:?}/{stage:?}/{region:?}: {message:?} lacks {fragment:?}"
+                        );
+                    }
+                }
+                (Passes, Err(err)) => panic!("{service:?}/{stage:?}/{region:?} refused: {err}"),
+                (Fails(_), Ok(names)) => panic!("{service:?}/{stage:?} accepted: {names:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn derived_names_for_the_readme_example() {
+        let names = derive("broadcaster", "dev", "us-east-1").unwrap();
+        assert_eq!(names.stack, "mb-broadcaster-dev");
+        assert_eq!(names.table, "mb-broadcaster-dev-connections");
+        assert_eq!(names.function, "mb-broadcaster-dev-broadcast");
+        assert_eq!(names.role, "mb-broadcaster-dev-us-east-1");
+        assert_eq!(names.log_group, "/aws/lambda/mb-broadcaster-dev-broadcast");
+        assert_eq!(names.api, "mb-broadcaster-dev");
+        assert_eq!(names.artifact_key("ab12"), "broadcaster/dev/ab12.zip");
+    }
+
+    #[test]
+    fn artifact_buckets() {
+        let region = Region::parse("us-east-1").unwrap();
+        assert_eq!(
+            artifact_bucket("123456789012", &region).unwrap(),
+            "mb-artifacts-123456789012-us-east-1"
+        );
+        let err = artifact_bucket("12345", &region).unwrap_err().to_string();
+        assert!(err.contains("12 digits"), "{err}");
+        let long = Region::parse("xx-abcdefghijklmnopqrstuvwxyzabcdefghij-1").unwrap();
+        let err = artifact_bucket("123456789012", &long)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("S3 bucket name") && err.contains("over its limit of 63"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn user_buckets() {
+        for ok in ["abc", "my.bucket-1", "a".repeat(63).as_str()] {
+            assert_eq!(check_bucket(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ab", "fewer than 3"),
+            ("My-Bucket", "`M`"),
+            ("-abc", "start with `-`"),
+            ("abc.", "end with `.`"),
+            ("a..b", "`..`"),
+            ("192.168.1.1", "IP address"),
+            ("xn--abc", "start with"),
+            ("sthree-abc", "start with"),
+            ("amzn-s3-demo-abc", "start with"),
+            ("abc-s3alias", "end with"),
+            ("abc--ol-s3", "end with"),
+            ("abc.mrap", "end with"),
+            ("abc--x-s3", "end with"),
+            ("abc--table-s3", "end with"),
+            (&"a".repeat(64), "more than 63"),
+        ] {
+            let message = check_bucket(bad).unwrap_err().to_string();
+            assert!(message.contains(why), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn suggestions_only_when_obvious() {
+        assert_eq!(suggest("my_service").as_deref(), Some("my-service"));
+        assert_eq!(suggest(" My Game ").as_deref(), Some("my-game"));
+        assert_eq!(suggest("a_._b").as_deref(), Some("a-b"));
+        assert_eq!(suggest("ok"), None, "already valid: nothing to suggest");
+        assert_eq!(suggest("café"), None);
+        assert_eq!(suggest("___"), None);
+    }
+
+    /// The rules as written in aws-facts.md, as regular expressions: an oracle independent
+    /// of `Rule::check`.
+    fn documented_rules() -> Vec<(&'static str, Regex)> {
+        let re = |p: &str| Regex::new(p).unwrap();
+        vec![
+            ("stack", re(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")),
+            ("table", re(r"^[A-Za-z0-9_.-]{3,255}$")),
+            ("function", re(r"^[A-Za-z0-9_-]{1,64}$")),
+            ("role", re(r"^[\w+=,.@-]{1,64}$")),
+            ("log group", re(r"^[.\-_/#A-Za-z0-9]{1,512}$")),
+            ("api", re(r"^.{1,128}$")),
+            ("stage", re(r"^[A-Za-z0-9_-]{1,128}$")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_accepted_name_passes_every_rule(
+            // Mostly near-valid names (so many are accepted), some anything-goes ones.
+            service in prop_oneof![4 => "[a-z0-9-]{1,70}", 1 => "[a-zA-Z0-9_. -]{0,70}"],
+            stage in prop_oneof![4 => "[a-z0-9-]{1,20}", 1 => "[a-zA-Z0-9_. -]{0,20}"],
+            region in prop::sample::select(vec!["us-east-1", "eu-central-2", "ap-southeast-2", "us-gov-west-1"]),
+        ) {
+            if let Ok(names) = derive(&service, &stage, region) {
+                let values = [
+                    &names.stack, &names.table, &names.function, &names.role,
+                    &names.log_group, &names.api, &names.stage.0,
+                ];
+                for ((what, rule), value) in documented_rules().iter().zip(values) {
+                    prop_assert!(rule.is_match(value), "{what} `{value}` breaks {rule}");
+                }
+                prop_assert_eq!(names.log_group, format!("/aws/lambda/{}", names.function));
+            }
+        }
+
+        #[test]
+        fn a_suggestion_is_always_accepted(raw in "[a-zA-Z0-9_. -]{0,30}") {
+            if let Some(fixed) = suggest(&raw) {
+                prop_assert!(ServiceName::parse(&fixed).is_ok(), "{raw:?} -> {fixed:?}");
+            }
+        }
+
+        #[test]
+        fn accepted_names_are_exactly_the_lowercase_labels(raw in "[a-zA-Z0-9_. -]{1,30}") {
+            let label = Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").unwrap();
+            prop_assert_eq!(ServiceName::parse(&raw).is_ok(), label.is_match(&raw));
+        }
+    }
+}
