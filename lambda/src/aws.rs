@@ -15,6 +15,13 @@ use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, HttpClientError};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
+/// rustls's cryptography: ring, unless the measure-only `tls-aws-lc` feature asks for
+/// aws-lc-rs (docs/benchmarks.md compares the two binaries).
+#[cfg(not(feature = "tls-aws-lc"))]
+const CRYPTO: CryptoMode = CryptoMode::Ring;
+#[cfg(feature = "tls-aws-lc")]
+const CRYPTO: CryptoMode = CryptoMode::AwsLc;
+
 /// An HTTPS (and plain HTTP) client trusting the platform roots plus `extra_root_pem`.
 pub fn https_client(extra_root_pem: Option<&[u8]>) -> Result<SharedHttpClient, HttpClientError> {
     let mut trust = TrustStore::default();
@@ -23,7 +30,7 @@ pub fn https_client(extra_root_pem: Option<&[u8]>) -> Result<SharedHttpClient, H
     }
     let context = TlsContext::builder().with_trust_store(trust).build()?;
     Ok(Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_provider(tls::Provider::Rustls(CRYPTO))
         .tls_context(context)
         .build_https())
 }
