@@ -55,3 +55,15 @@ impl From<crate::aws::ConfigError> for Failure {
         Failure::new(err.to_string())
     }
 }
+
+impl From<crate::build::BuildError> for Failure {
+    fn from(err: crate::build::BuildError) -> Self {
+        Failure::new(err.to_string())
+    }
+}
+
+impl From<crate::template::TemplateError> for Failure {
+    fn from(err: crate::template::TemplateError) -> Self {
+        Failure::new(err.to_string())
+    }
+}

@@ -4,10 +4,13 @@
 //! code (0 success, 1 failure, 2 usage error); nothing else.
 
 mod aws;
+mod build;
 mod commands;
 mod dev;
 mod error;
 mod naming;
+mod template;
+mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -29,6 +32,10 @@ struct Cli {
 enum Command {
     /// Serve the broadcast handler locally on real WebSockets (no AWS account needed)
     Dev(commands::dev::DevArgs),
+    /// Cross-compile the broadcast function for Lambda and zip it
+    Build(commands::build::BuildArgs),
+    /// Print the CloudFormation template for a service (no AWS call)
+    Template(commands::template::TemplateArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Dev(args) => commands::dev::run(args).await,
+            Command::Build(args) => commands::build::run(&args, &ui::Ui::detect()),
+            Command::Template(args) => commands::template::run(&args, &ui::Ui::detect()),
         }
     });
     match result {

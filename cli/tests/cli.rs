@@ -38,3 +38,45 @@ fn table_needs_a_dynamodb_endpoint() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--dynamodb-endpoint"), "{stderr}");
 }
+
+#[test]
+fn an_invalid_service_name_is_a_usage_error_with_the_fix() {
+    let output = mb(&[
+        "template",
+        "--service",
+        "my_service",
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`_`"), "{stderr}");
+    assert!(stderr.contains("Try `my-service`"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no template printed");
+}
+
+#[test]
+fn a_name_too_long_for_a_derived_resource_names_that_resource() {
+    let long = "s".repeat(60);
+    let output = mb(&["template", "--service", &long, "--region", "us-east-1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("Lambda function name `mb-{long}-dev-broadcast`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("13 over its limit of 64"), "{stderr}");
+    assert!(stderr.contains("47 characters or fewer"), "{stderr}");
+}
+
+#[test]
+fn build_refuses_a_missing_artifact_and_an_unknown_arch() {
+    let output = mb(&["build", "--arch", "sparc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("arm64"));
+
+    let output = mb(&["build", "--artifact", "/nonexistent/bootstrap.zip"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/bootstrap.zip"), "{stderr}");
+}

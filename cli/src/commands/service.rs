@@ -1,0 +1,46 @@
+//! Which service a command acts on: `--service` (or `SERVICE_NAME`, the old tool's
+//! variable, or a prompt on a terminal), `--stage` and the region, turned into every
+//! derived name before anything else happens.
+
+use clap::Args;
+
+use crate::error::Failure;
+use crate::naming::{Names, Region, ServiceName, Stage};
+use crate::ui::Ui;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// The service's name: lowercase letters, digits and hyphens
+    #[arg(long, env = "SERVICE_NAME", value_name = "NAME")]
+    pub service: Option<String>,
+    /// The stage (the API Gateway stage, and part of every resource name)
+    #[arg(long, default_value = "dev", value_name = "STAGE")]
+    pub stage: String,
+}
+
+impl ServiceArgs {
+    /// The service name from the flag or `SERVICE_NAME`, else asked for on a terminal.
+    pub fn service(&self, ui: &Ui) -> Result<ServiceName, Failure> {
+        if let Some(given) = &self.service {
+            return Ok(ServiceName::parse(given)?);
+        }
+        let answer = ui.ask("Service name", |input| {
+            ServiceName::parse(input.trim())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        match answer {
+            Some(name) => Ok(ServiceName::parse(name.trim())?),
+            None => Err(Failure::usage(
+                "no service name: pass --service NAME or set SERVICE_NAME",
+            )),
+        }
+    }
+
+    /// Every derived name for this service and stage in `region`.
+    pub fn names(&self, ui: &Ui, region: &Region) -> Result<Names, Failure> {
+        let service = self.service(ui)?;
+        let stage = Stage::parse(&self.stage)?;
+        Ok(Names::derive(&service, &stage, region)?)
+    }
+}

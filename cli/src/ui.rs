@@ -1,0 +1,87 @@
+//! Progress and prompts that degrade without a terminal.
+//!
+//! On a terminal (stderr for progress, stdin and stderr for prompts): an indicatif
+//! spinner and dialoguer prompts. Elsewhere (CI, pipes, logs): plain lines, and never a
+//! prompt, so a command either has what it needs from flags and the environment or says
+//! which flag to pass.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where progress goes and whether the user can be asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    terminal: bool,
+    interactive: bool,
+}
+
+impl Ui {
+    /// Decides from the process's own stdin and stderr.
+    pub fn detect() -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        Self {
+            terminal,
+            interactive: terminal && std::io::stdin().is_terminal(),
+        }
+    }
+
+    /// Whether progress is drawn in place (a spinner) rather than printed as lines.
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
+    /// One line of progress on stderr.
+    pub fn line(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    /// A spinner on a terminal; elsewhere the message once, as a line.
+    pub fn spinner(&self, message: &str) -> Progress {
+        if !self.terminal {
+            self.line(message);
+            return Progress(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    /// Asks for a line of text with `validate` applied, or `None` when nobody can answer.
+    pub fn ask(
+        &self,
+        prompt: &str,
+        validate: impl Fn(&String) -> Result<(), String>,
+    ) -> Option<String> {
+        if !self.interactive {
+            return None;
+        }
+        dialoguer::Input::<String>::new()
+            .with_prompt(prompt)
+            .validate_with(|input: &String| validate(input))
+            .interact_text()
+            .ok()
+    }
+}
+
+/// A running spinner (or nothing, without a terminal).
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    pub fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_owned());
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
