@@ -30,6 +30,39 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
+/// `path` if it exists. Otherwise `None` after printing `SKIPPED: ...` (the caller's test
+/// then returns early), except under CI, where a missing tool fails the test.
+pub fn required_tool(path: PathBuf, what: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let why = format!(
+        "{what} not found at {} (run ./scripts/test, which installs it into .venv)",
+        path.display()
+    );
+    if in_ci() {
+        panic!("{why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// The project's venv `bin` folder (moto, cfn-lint, cargo-zigbuild, zig), made by
+/// ./scripts/test.
+pub fn venv_bin() -> PathBuf {
+    workspace_root().join(".venv/bin")
+}
+
+/// `PATH` with the venv's `bin` first, so `mb build` finds cargo-zigbuild and the venv's
+/// `python3 -m ziglang` as a user who activated it would.
+pub fn path_with_venv() -> std::ffi::OsString {
+    let mut paths = vec![venv_bin()];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
 /// SDK configuration for loopback stand-ins (`mb_lambda::aws::loopback_config`):
 /// `endpoint` for every client when given, `ca_pem` trusted besides the platform roots.
 pub async fn sdk_config(endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> SdkConfig {

@@ -1,7 +1,7 @@
 //! The built `mb` binary, and `mb dev` run as a user runs it: a child process on a free
 //! port, its stdout parsed for the URL it prints, its stderr (logs) collected.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -37,26 +37,87 @@ pub fn built(name: &str) -> PathBuf {
 
 /// `mb` with `args`, run to completion; killed (and the test failed) after `limit`.
 pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
-    let mut child = Command::new(binary())
+    run_with_env(args, &[], limit)
+}
+
+/// Variables of the test machine that would change what `mb` does; removed before a run
+/// so only what a test sets counts.
+const CLEARED: [&str; 5] = [
+    "SERVICE_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+];
+
+/// `mb` with `args` and these environment variables (an empty value leaves it unset),
+/// run to completion; killed (and the test failed) after `limit`.
+pub fn run_with_env(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> std::process::Output {
+    let mut command = Command::new(binary());
+    for name in CLEARED {
+        command.env_remove(name);
+    }
+    for (name, value) in vars {
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run mb");
+    // Drain both pipes while waiting, so a chatty child (cargo's output) never blocks.
+    let drain = |stream: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut stream) = stream {
+                let _ = stream.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    );
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("mb's output");
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    match status {
+        Some(status) => std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "mb {args:?} did not finish within {limit:?}; stderr:\n{}",
+            String::from_utf8_lossy(&stderr)
+        ),
     }
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("mb's output");
-    panic!(
-        "mb {args:?} did not finish within {limit:?}; stderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// A running `mb dev`.

@@ -26,18 +26,7 @@ impl Moto {
     /// Starts moto, or returns `None` (after saying why) when it is not installed and
     /// this is not CI. Under CI a missing moto panics: the test fails, never skips.
     pub fn start() -> Option<Moto> {
-        let binary = binary();
-        if !binary.exists() {
-            let why = format!(
-                "moto_server not found at {} (run ./scripts/test, which installs it, or set MB_MOTO_SERVER)",
-                binary.display()
-            );
-            if crate::in_ci() {
-                panic!("{why}");
-            }
-            eprintln!("SKIPPED: {why}");
-            return None;
-        }
+        let binary = crate::required_tool(binary(), "moto_server")?;
         // The free port can be taken by another test between our check and moto's bind;
         // moto then exits, and a new port is tried.
         for _ in 0..3 {

@@ -3,8 +3,8 @@
 //! gets an event with the request id and deadline headers, and posts its response.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -29,6 +29,8 @@ pub struct Answer {
 struct State {
     events: Mutex<mpsc::UnboundedReceiver<(String, serde_json::Value)>>,
     answers: mpsc::UnboundedSender<Answer>,
+    /// When the function first asked for an invocation: the end of its init phase.
+    first_poll: Arc<OnceLock<Instant>>,
 }
 
 pub struct RuntimeApi {
@@ -36,6 +38,7 @@ pub struct RuntimeApi {
     pub address: String,
     events: mpsc::UnboundedSender<(String, serde_json::Value)>,
     answers: mpsc::UnboundedReceiver<Answer>,
+    first_poll: Arc<OnceLock<Instant>>,
     server: JoinHandle<()>,
 }
 
@@ -47,9 +50,11 @@ impl RuntimeApi {
         let address = listener.local_addr().expect("its address").to_string();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        let first_poll = Arc::new(OnceLock::new());
         let state = Arc::new(State {
             events: Mutex::new(events_rx),
             answers: answers_tx,
+            first_poll: Arc::clone(&first_poll),
         });
         let server = tokio::spawn(async move {
             loop {
@@ -69,8 +74,36 @@ impl RuntimeApi {
             address,
             events: events_tx,
             answers: answers_rx,
+            first_poll,
             server,
         }
+    }
+
+    /// A command for the function at `binary` with only what Lambda's environment sets
+    /// (pointed at this stand-in), plus `PATH`: no profile or credentials of this machine
+    /// leak in.
+    pub fn command(&self, binary: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", &self.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "mb-test")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/mb-test")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+        command
+    }
+
+    /// When the function first asked for an invocation (its init phase had ended), if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.first_poll.get().copied()
     }
 
     /// Queues an invocation with this request id.
@@ -102,6 +135,7 @@ async fn answer(
         return Ok(status(StatusCode::NOT_FOUND));
     };
     if rest == "invocation/next" {
+        let _ = state.first_poll.set(Instant::now());
         // Long-poll, as Lambda does, until an invocation is queued.
         let next = state.events.lock().await.recv().await;
         let Some((request_id, event)) = next else {

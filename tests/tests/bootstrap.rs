@@ -3,7 +3,7 @@
 //! API on a loopback stand-in. This is the wiring `mb dev` does not exercise.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,22 +27,8 @@ impl Drop for Function {
 }
 
 fn start(runtime: &RuntimeApi, vars: &[(&str, &str)]) -> Function {
-    let mut command = Command::new(mb_tests::mb::built("bootstrap"));
-    // Only what Lambda sets, plus ours: no profile or credentials of this machine leak in.
-    command.env_clear();
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
+    let mut command = runtime.command(&mb_tests::mb::built("bootstrap"));
     command
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "mb-test")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/mb-test")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
