@@ -132,12 +132,20 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
     std::fs::remove_file(&linked).expect("remove the linked binary");
     let deps = linked.with_file_name("deps");
     for entry in std::fs::read_dir(&deps).expect("deps/").flatten() {
-        if entry.file_name().to_string_lossy().starts_with("bootstrap-") {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("bootstrap-")
+        {
             std::fs::remove_file(entry.path()).expect("remove cargo's copy");
         }
     }
     let second = build_x86_64();
-    assert!(linked.exists(), "the second build linked {} again", linked.display());
+    assert!(
+        linked.exists(),
+        "the second build linked {} again",
+        linked.display()
+    );
     assert_eq!(second.path, first.path);
     assert_eq!(
         second.sha256, first.sha256,
@@ -207,4 +215,47 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a 64-bit ELF"));
 
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether rustup (or the toolchain's sysroot) has the standard library for `target`.
+fn rust_target_installed(target: &str) -> bool {
+    std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == target)
+        })
+}
+
+#[test]
+fn build_for_arm64_where_its_target_is_installed() {
+    if mb_tests::required_tool(
+        mb_tests::venv_bin().join("cargo-zigbuild"),
+        "cargo-zigbuild",
+    )
+    .is_none()
+    {
+        return;
+    }
+    if !rust_target_installed("aarch64-unknown-linux-gnu") {
+        // Building would mean downloading the target, which CI cannot do.
+        eprintln!("SKIPPED: the aarch64-unknown-linux-gnu Rust target is not installed");
+        return;
+    }
+    // The default architecture is arm64.
+    let output = mb_build(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("arch    arm64"), "{stdout}");
+    let path = PathBuf::from(stdout.lines().next().expect("the zip's path"));
+    let (binary, mode) = bootstrap_of(&std::fs::read(path).expect("the zip"));
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(elf_machine(&binary), 183, "AArch64");
+    assert!(newest_glibc_minor(&binary).is_some_and(|minor| minor <= 34));
 }

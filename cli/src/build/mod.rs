@@ -546,6 +546,21 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_target_offers_both_fixes() {
+        let err = BuildError::NoTarget {
+            target: Arch::Arm64.rust_target(),
+            why: " and `rustup target add` failed (exit status: 1)".to_owned(),
+            other: Arch::X86_64.flag(),
+        }
+        .to_string();
+        assert!(
+            err.contains("rustup target add aarch64-unknown-linux-gnu"),
+            "{err}"
+        );
+        assert!(err.contains("--arch x86_64"), "{err}");
+    }
+
+    #[test]
     fn arches_map_to_elf_machines() {
         for arch in [Arch::X86_64, Arch::Arm64] {
             assert_eq!(Arch::from_elf_machine(arch.elf_machine()), Some(arch));

@@ -37,10 +37,15 @@ impl ServiceArgs {
         }
     }
 
-    /// Every derived name for this service and stage in `region`.
-    pub fn names(&self, ui: &Ui, region: &Region) -> Result<Names, Failure> {
+    /// Every derived name for this service and stage in the region `region` finds, which
+    /// is asked only once the service and stage are known to be valid.
+    pub fn names(
+        &self,
+        ui: &Ui,
+        region: impl FnOnce() -> Result<Region, Failure>,
+    ) -> Result<Names, Failure> {
         let service = self.service(ui)?;
         let stage = Stage::parse(&self.stage)?;
-        Ok(Names::derive(&service, &stage, region)?)
+        Ok(Names::derive(&service, &stage, &region()?)?)
     }
 }

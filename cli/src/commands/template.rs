@@ -35,21 +35,7 @@ pub struct TemplateArgs {
 }
 
 pub fn run(args: &TemplateArgs, ui: &Ui) -> Result<(), Failure> {
-    let region = match args
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .filter(|r| !r.is_empty())
-    {
-        Some(region) => Region::parse(&region)?,
-        None => {
-            ui.line(&format!(
-                "note: no --region or AWS_REGION; names are derived for {FALLBACK_REGION}"
-            ));
-            Region::parse(FALLBACK_REGION)?
-        }
-    };
-    let names = args.service.names(ui, &region)?;
+    let names = args.service.names(ui, || region(args, ui))?;
     let rendered = template::render(&names)?;
     let text = match args.format {
         Format::Yaml => template::to_yaml(&rendered)?,
@@ -57,4 +43,22 @@ pub fn run(args: &TemplateArgs, ui: &Ui) -> Result<(), Failure> {
     };
     print!("{text}");
     Ok(())
+}
+
+/// `--region`, `AWS_REGION` or `AWS_DEFAULT_REGION`; else the fallback, with a note.
+fn region(args: &TemplateArgs, ui: &Ui) -> Result<Region, Failure> {
+    let given = args
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .filter(|r| !r.is_empty());
+    match given {
+        Some(region) => Ok(Region::parse(&region)?),
+        None => {
+            ui.line(&format!(
+                "note: no --region or AWS_REGION; names are derived for {FALLBACK_REGION}"
+            ));
+            Ok(Region::parse(FALLBACK_REGION)?)
+        }
+    }
 }
