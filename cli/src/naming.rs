@@ -65,7 +65,7 @@ pub struct ServiceName(String);
 
 impl ServiceName {
     pub fn parse(value: &str) -> Result<Self, NameError> {
-        check_label("service name", value)?;
+        check_label("service name", value, Label::Service)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -80,14 +80,16 @@ impl fmt::Display for ServiceName {
     }
 }
 
-/// A stage name (`dev`, `prod`, `pr-12`): the API Gateway stage, and part of every derived
-/// name. Same characters as a service name.
+/// A stage name (`dev`, `prod`, `pr12`): the API Gateway stage, and part of every derived
+/// name. Lowercase letters and digits only: with no hyphen in the stage, the last hyphen
+/// of `mb-<service>-<stage>` always separates the two, so two different (service, stage)
+/// pairs never share a name (`game-eu`/`dev` and `game`/`eu-dev` would).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stage(String);
 
 impl Stage {
     pub fn parse(value: &str) -> Result<Self, NameError> {
-        check_label("stage", value)?;
+        check_label("stage", value, Label::Stage)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -309,22 +311,31 @@ fn check_derived(rule: Rule, name: &str) -> Result<(), NameError> {
     })
 }
 
-/// The user's part of a name: `[a-z0-9-]`, non-empty, no hyphen at either end (the stack
-/// rule's need for a leading letter is met by the `mb-` prefix).
-fn check_label(what: &'static str, value: &str) -> Result<(), NameError> {
-    match label_problem(value) {
+/// The two parts of a name the user chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// `[a-z0-9-]`, no hyphen at either end.
+    Service,
+    /// `[a-z0-9]`.
+    Stage,
+}
+
+/// The user's part of a name, non-empty (the stack rule's need for a leading letter is
+/// met by the `mb-` prefix).
+fn check_label(what: &'static str, value: &str, label: Label) -> Result<(), NameError> {
+    match label_problem(value, label) {
         None => Ok(()),
         Some(problem) => Err(NameError::Invalid {
             what,
             value: value.to_owned(),
             problem,
-            suggestion: suggest(value),
+            suggestion: suggest(value, label),
         }),
     }
 }
 
 /// What is wrong with `value` as a label, if anything.
-fn label_problem(value: &str) -> Option<String> {
+fn label_problem(value: &str, label: Label) -> Option<String> {
     let Some(first) = value.chars().next() else {
         return Some("it is empty".to_owned());
     };
@@ -336,10 +347,20 @@ fn label_problem(value: &str) -> Option<String> {
                  role names are unique ignoring case"
             ));
         }
-        if !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
+        if ch == '-' && label == Label::Stage {
             return Some(format!(
-                "`{}` (character {position}) is not allowed; use lowercase letters, digits \
-                 and hyphens",
+                "`-` (character {position}) is not allowed in a stage; use lowercase letters \
+                 and digits (a hyphen would let `game`/`eu-dev` and `game-eu`/`dev` share \
+                 every resource name)"
+            ));
+        }
+        if !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
+            let allowed = match label {
+                Label::Service => "lowercase letters, digits and hyphens",
+                Label::Stage => "lowercase letters and digits",
+            };
+            return Some(format!(
+                "`{}` (character {position}) is not allowed; use {allowed}",
                 ch.escape_debug()
             ));
         }
@@ -354,12 +375,14 @@ fn label_problem(value: &str) -> Option<String> {
 }
 
 /// The obvious fix for a name, if there is one: lowercase it, turn `_`, `.` and spaces into
-/// hyphens, squeeze repeated hyphens and trim them from the ends. `None` when that does
-/// not give a valid name (say, `ünïcode`: what would we pick?).
-pub fn suggest(value: &str) -> Option<String> {
+/// hyphens (for a stage: drop them and hyphens), squeeze repeated hyphens and trim them
+/// from the ends. `None` when that does not give a valid name (say, `ünïcode`: what would
+/// we pick?).
+pub fn suggest(value: &str, label: Label) -> Option<String> {
     let mut fixed = String::with_capacity(value.len());
     for ch in value.trim().chars() {
         let ch = match ch {
+            '_' | '.' | ' ' | '-' if label == Label::Stage => continue,
             '_' | '.' | ' ' => '-',
             c => c.to_ascii_lowercase(),
         };
@@ -371,7 +394,7 @@ pub fn suggest(value: &str) -> Option<String> {
     while fixed.ends_with('-') {
         fixed.pop();
     }
-    let valid = label_problem(&fixed).is_none();
+    let valid = label_problem(&fixed, label).is_none();
     (valid && fixed != value).then_some(fixed)
 }
 
@@ -576,7 +599,14 @@ mod tests {
             ("a", "dev", "us-east-1", Passes),
             ("a1", "prod", "eu-west-2", Passes),
             ("1game", "dev", "us-east-1", Passes),
-            ("game-2026", "pr-12", "ap-southeast-2", Passes),
+            ("game-2026", "pr12", "ap-southeast-2", Passes),
+            // A hyphen in the stage would make names ambiguous.
+            (
+                "game",
+                "eu-dev",
+                "us-east-1",
+                Fails(&["stage `eu-dev`", "`-`", "Try `eudev`"]),
+            ),
             ("a--b", "dev", "us-east-1", Passes),
             ("x", "0", "us-east-1", Passes),
             ("chat", "dev", "us-gov-west-1", Passes),
@@ -710,14 +740,14 @@ mod tests {
                 "chat",
                 "my_stage",
                 "us-east-1",
-                Fails(&["stage", "`_`", "Try `my-stage`"]),
+                Fails(&["stage", "`_`", "Try `mystage`"]),
             ),
             ("chat", "", "us-east-1", Fails(&["stage", "empty"])),
             (
                 "chat",
                 "v1.2",
                 "us-east-1",
-                Fails(&["stage", "`.`", "Try `v1-2`"]),
+                Fails(&["stage", "`.`", "Try `v12`"]),
             ),
             // Regions.
             ("chat", "dev", "useast1", Fails(&["region `useast1`"])),
@@ -730,8 +760,8 @@ mod tests {
             let got = derive(service, stage, region);
             match (expect, got) {
                 (Passes, Ok(names)) => {
-                    for (rule, name) in names.checked() {
-                        assert_eq!(rule.check(name), Ok(()), "{rule:?} {name}");
+                    for ((what, rule), value) in documented_rules().iter().zip(values(&names)) {
+                        assert!(rule.is_match(value), "{what} `{value}` breaks {rule}");
                     }
                 }
                 (Fails(fragments), Err(err)) => {
@@ -809,12 +839,15 @@ mod tests {
 
     #[test]
     fn suggestions_only_when_obvious() {
-        assert_eq!(suggest("my_service").as_deref(), Some("my-service"));
-        assert_eq!(suggest(" My Game ").as_deref(), Some("my-game"));
-        assert_eq!(suggest("a_._b").as_deref(), Some("a-b"));
-        assert_eq!(suggest("ok"), None, "already valid: nothing to suggest");
-        assert_eq!(suggest("café"), None);
-        assert_eq!(suggest("___"), None);
+        let service = |raw| suggest(raw, Label::Service);
+        assert_eq!(service("my_service").as_deref(), Some("my-service"));
+        assert_eq!(service(" My Game ").as_deref(), Some("my-game"));
+        assert_eq!(service("a_._b").as_deref(), Some("a-b"));
+        assert_eq!(service("ok"), None, "already valid: nothing to suggest");
+        assert_eq!(service("café"), None);
+        assert_eq!(service("___"), None);
+        assert_eq!(suggest("pr-12", Label::Stage).as_deref(), Some("pr12"));
+        assert_eq!(suggest("Prod", Label::Stage).as_deref(), Some("prod"));
     }
 
     /// The rules as written in aws-facts.md, as regular expressions: an oracle independent
@@ -832,37 +865,72 @@ mod tests {
         ]
     }
 
+    /// The derived names in the order of [`documented_rules`].
+    fn values(names: &Names) -> [&str; 7] {
+        [
+            &names.stack,
+            &names.table,
+            &names.function,
+            &names.role,
+            &names.log_group,
+            &names.api,
+            names.stage.as_str(),
+        ]
+    }
+
+    /// Mostly near-valid names (so many are accepted), some anything-goes ones.
+    fn services() -> impl Strategy<Value = String> {
+        prop_oneof![4 => "[a-z0-9-]{1,70}", 1 => "[a-zA-Z0-9_. -]{0,70}"]
+    }
+
+    fn stages() -> impl Strategy<Value = String> {
+        prop_oneof![4 => "[a-z0-9]{1,20}", 1 => "[a-zA-Z0-9_. -]{0,20}"]
+    }
+
     proptest! {
         #[test]
         fn every_accepted_name_passes_every_rule(
-            // Mostly near-valid names (so many are accepted), some anything-goes ones.
-            service in prop_oneof![4 => "[a-z0-9-]{1,70}", 1 => "[a-zA-Z0-9_. -]{0,70}"],
-            stage in prop_oneof![4 => "[a-z0-9-]{1,20}", 1 => "[a-zA-Z0-9_. -]{0,20}"],
+            service in services(),
+            stage in stages(),
             region in prop::sample::select(vec!["us-east-1", "eu-central-2", "ap-southeast-2", "us-gov-west-1"]),
         ) {
             if let Ok(names) = derive(&service, &stage, region) {
-                let values = [
-                    &names.stack, &names.table, &names.function, &names.role,
-                    &names.log_group, &names.api, &names.stage.0,
-                ];
-                for ((what, rule), value) in documented_rules().iter().zip(values) {
+                for ((what, rule), value) in documented_rules().iter().zip(values(&names)) {
                     prop_assert!(rule.is_match(value), "{what} `{value}` breaks {rule}");
                 }
-                prop_assert_eq!(names.log_group, format!("/aws/lambda/{}", names.function));
+                prop_assert_eq!(&names.log_group, &format!("/aws/lambda/{}", names.function));
             }
+        }
+
+        /// `mb-<x>-<y>-<z>` could be service `x-y` with stage `z`, or service `x` with stage
+        /// `y-z`: at most one of the two may be accepted, or two services share every name.
+        #[test]
+        fn two_services_never_share_a_name(
+            x in "[a-z][a-z0-9-]{0,8}[a-z0-9]",
+            y in "[a-z0-9]{1,6}",
+            z in "[a-z0-9]{1,6}",
+        ) {
+            let first = derive(&format!("{x}-{y}"), &z, "us-east-1");
+            let second = derive(&x, &format!("{y}-{z}"), "us-east-1");
+            prop_assert!(first.is_err() || second.is_err(), "{x}-{y}/{z} and {x}/{y}-{z}");
         }
 
         #[test]
         fn a_suggestion_is_always_accepted(raw in "[a-zA-Z0-9_. -]{0,30}") {
-            if let Some(fixed) = suggest(&raw) {
+            if let Some(fixed) = suggest(&raw, Label::Service) {
                 prop_assert!(ServiceName::parse(&fixed).is_ok(), "{raw:?} -> {fixed:?}");
+            }
+            if let Some(fixed) = suggest(&raw, Label::Stage) {
+                prop_assert!(Stage::parse(&fixed).is_ok(), "{raw:?} -> {fixed:?}");
             }
         }
 
         #[test]
         fn accepted_names_are_exactly_the_lowercase_labels(raw in "[a-zA-Z0-9_. -]{1,30}") {
-            let label = Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").unwrap();
-            prop_assert_eq!(ServiceName::parse(&raw).is_ok(), label.is_match(&raw));
+            let service = Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").unwrap();
+            prop_assert_eq!(ServiceName::parse(&raw).is_ok(), service.is_match(&raw));
+            let stage = Regex::new(r"^[a-z0-9]+$").unwrap();
+            prop_assert_eq!(Stage::parse(&raw).is_ok(), stage.is_match(&raw));
         }
     }
 }
