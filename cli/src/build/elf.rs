@@ -6,7 +6,7 @@
 //! newest GLIBC symbol version the binary needs (AL2023 ships glibc 2.34).
 
 use object::Endianness;
-use object::read::elf::{ElfFile64, FileHeader};
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 
 use super::Arch;
 
@@ -28,6 +28,14 @@ impl std::fmt::Display for GlibcVersion {
 pub struct ElfFacts {
     /// `e_machine`: 62 is x86-64, 183 is AArch64.
     pub machine: u16,
+    /// Lambda's x86-64 and arm64 are both little-endian.
+    pub little_endian: bool,
+    /// `e_type`: `ET_EXEC` (2) or `ET_DYN` (3, a position-independent executable) can run;
+    /// an object file (1) cannot.
+    pub kind: u16,
+    /// Linked dynamically, but without the section headers that list its version needs
+    /// (`--strip-sections`): the glibc check cannot be made.
+    pub needs_unreadable: bool,
     /// Every `GLIBC_*` version the binary needs, as written (`GLIBC_2.34`, `GLIBC_PRIVATE`).
     pub glibc_needs: Vec<String>,
 }
@@ -38,22 +46,38 @@ pub enum ElfError {
     #[error("`bootstrap` is not a 64-bit ELF executable ({0}); Lambda runs Linux binaries")]
     NotElf(String),
     #[error(
-        "`bootstrap` is built for {found}, but --arch {wanted} was asked for: build with \
-         `--arch {wanted_flag}` targeting {wanted_target}, or deploy with `--arch {found_flag}`"
+        "`bootstrap` is built for {found}, but --arch {wanted} was asked for: build it for \
+         {wanted_target} (`mb build --arch {wanted_flag}`){}",
+        found_flag.map(|f| format!(", or use it with `--arch {f}`")).unwrap_or_default()
     )]
     WrongArch {
         found: &'static str,
-        found_flag: &'static str,
+        found_flag: Option<&'static str>,
         wanted: &'static str,
         wanted_flag: &'static str,
         wanted_target: &'static str,
     },
+    #[error("`bootstrap` is a big-endian binary; Lambda's x86_64 and arm64 are little-endian")]
+    BigEndian,
+    #[error(
+        "`bootstrap` is not an executable (ELF type {0}); Lambda runs `bootstrap` as a program"
+    )]
+    NotExecutable(u16),
+    #[error(
+        "`bootstrap` is linked dynamically but its section headers are stripped, so the glibc \
+         versions it needs cannot be checked; build it with `mb build`"
+    )]
+    NeedsUnreadable,
     #[error(
         "`bootstrap` needs GLIBC_{needed} but Lambda's provided.al2023 has glibc {LAMBDA_GLIBC}: \
          build with `mb build` (cargo-zigbuild pins glibc {LAMBDA_GLIBC}), not a plain `cargo build`"
     )]
     GlibcTooNew { needed: GlibcVersion },
-    #[error("`bootstrap` needs the symbol version `{0}`, which no stable glibc provides")]
+    #[error(
+        "`bootstrap` needs the glibc symbol version `{0}`, which is not a numbered release that \
+         can be checked against Lambda's glibc {LAMBDA_GLIBC}; build with `mb build` (glibc \
+         pinned to {LAMBDA_GLIBC})"
+    )]
     GlibcUnknown(String),
 }
 
@@ -62,8 +86,15 @@ pub fn read(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
     let file =
         ElfFile64::<Endianness>::parse(bytes).map_err(|e| ElfError::NotElf(e.to_string()))?;
     let endian = file.endian();
-    let machine = file.elf_header().e_machine(endian).0;
+    let header = file.elf_header();
+    let machine = header.e_machine(endian).0;
+    let kind = header.e_type(endian).0;
+    let dynamic = file
+        .elf_program_headers()
+        .iter()
+        .any(|p| p.p_type(endian) == object::elf::PT_DYNAMIC);
     let sections = file.elf_section_table();
+    let needs_unreadable = dynamic && sections.is_empty();
     let mut glibc_needs = Vec::new();
     let verneed = sections
         .gnu_verneed(endian, bytes)
@@ -88,6 +119,9 @@ pub fn read(bytes: &[u8]) -> Result<ElfFacts, ElfError> {
     }
     Ok(ElfFacts {
         machine,
+        little_endian: header.is_little_endian(),
+        kind,
+        needs_unreadable,
         glibc_needs,
     })
 }
@@ -99,11 +133,20 @@ pub fn check(facts: &ElfFacts, arch: Arch) -> Result<Option<GlibcVersion>, ElfEr
         let found = Arch::from_elf_machine(facts.machine);
         return Err(ElfError::WrongArch {
             found: found.map_or("another architecture", Arch::describe),
-            found_flag: found.map_or("?", Arch::flag),
+            found_flag: found.map(Arch::flag),
             wanted: arch.describe(),
             wanted_flag: arch.flag(),
             wanted_target: arch.rust_target(),
         });
+    }
+    if !facts.little_endian {
+        return Err(ElfError::BigEndian);
+    }
+    if facts.kind != object::elf::ET_EXEC.0 && facts.kind != object::elf::ET_DYN.0 {
+        return Err(ElfError::NotExecutable(facts.kind));
+    }
+    if facts.needs_unreadable {
+        return Err(ElfError::NeedsUnreadable);
     }
     let mut newest = None;
     for name in &facts.glibc_needs {
@@ -131,8 +174,39 @@ mod tests {
     fn facts(machine: u16, needs: &[&str]) -> ElfFacts {
         ElfFacts {
             machine,
+            little_endian: true,
+            kind: 3,
+            needs_unreadable: false,
             glibc_needs: needs.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_little_endian_executable_with_readable_needs() {
+        let big = ElfFacts {
+            little_endian: false,
+            ..facts(183, &[])
+        };
+        assert!(matches!(check(&big, Arch::Arm64), Err(ElfError::BigEndian)));
+        let object_file = ElfFacts {
+            kind: 1,
+            ..facts(62, &[])
+        };
+        let err = check(&object_file, Arch::X86_64).unwrap_err().to_string();
+        assert!(err.contains("not an executable"), "{err}");
+        let stripped = ElfFacts {
+            needs_unreadable: true,
+            ..facts(62, &[])
+        };
+        assert!(matches!(
+            check(&stripped, Arch::X86_64),
+            Err(ElfError::NeedsUnreadable)
+        ));
+        let exec = ElfFacts {
+            kind: 2,
+            ..facts(62, &["GLIBC_2.17"])
+        };
+        assert!(check(&exec, Arch::X86_64).is_ok());
     }
 
     #[test]
@@ -181,6 +255,11 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let facts = read(&std::fs::read(exe).unwrap()).unwrap();
         assert!(facts.machine == 62 || facts.machine == 183, "{facts:?}");
+        assert!(
+            facts.little_endian && (facts.kind == 2 || facts.kind == 3),
+            "{facts:?}"
+        );
+        assert!(!facts.needs_unreadable, "{facts:?}");
         assert!(
             facts.glibc_needs.iter().any(|n| n.starts_with("GLIBC_2.")),
             "{facts:?}"

@@ -13,6 +13,8 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 pub const ENTRY: &str = "bootstrap";
 /// rwxr-xr-x: Lambda needs the execute bit, which zip stores in the external attributes.
 const MODE: u32 = 0o755;
+/// Lambda's limit on a function's unzipped code: 250 MB.
+pub const MAX_UNZIPPED: u64 = 250 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -28,6 +30,8 @@ pub enum PackageError {
     NotExecutable(u32),
     #[error("cannot read `bootstrap` from the zip: {0}")]
     Read(std::io::Error),
+    #[error("`bootstrap` is over 250 MB unzipped, Lambda's limit for a function's code")]
+    TooLarge,
 }
 
 /// Zips `binary` as `bootstrap`, mode 0755, timestamp 1980-01-01 00:00 (zip's epoch).
@@ -52,7 +56,7 @@ pub fn zip(binary: &[u8]) -> Result<Vec<u8>, PackageError> {
 /// The `bootstrap` binary inside a deployment package, checked to be executable.
 pub fn unzip(package: &[u8]) -> Result<Vec<u8>, PackageError> {
     let mut archive = ZipArchive::new(Cursor::new(package)).map_err(PackageError::NotZip)?;
-    let mut entry = archive.by_name(ENTRY).map_err(|e| match e {
+    let entry = archive.by_name(ENTRY).map_err(|e| match e {
         zip::result::ZipError::FileNotFound => PackageError::NoBootstrap,
         other => PackageError::NotZip(other),
     })?;
@@ -62,8 +66,18 @@ pub fn unzip(package: &[u8]) -> Result<Vec<u8>, PackageError> {
     if mode & 0o111 == 0 {
         return Err(PackageError::NotExecutable(mode & 0o7777));
     }
-    let mut binary = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-    entry.read_to_end(&mut binary).map_err(PackageError::Read)?;
+    // The declared size is only a claim: read at most one byte past the limit.
+    if entry.size() > MAX_UNZIPPED {
+        return Err(PackageError::TooLarge);
+    }
+    let mut binary = Vec::new();
+    entry
+        .take(MAX_UNZIPPED + 1)
+        .read_to_end(&mut binary)
+        .map_err(PackageError::Read)?;
+    if binary.len() as u64 > MAX_UNZIPPED {
+        return Err(PackageError::TooLarge);
+    }
     Ok(binary)
 }
 

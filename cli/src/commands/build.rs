@@ -2,7 +2,7 @@
 //!
 //! 1. With `--artifact`: read that zip and check its `bootstrap`.
 //! 2. Otherwise find the lambda crate, pick the cross-compiler, make sure the Rust target
-//!    for `--arch` is installed, and compile with the `lambda` profile (glibc 2.34).
+//!    for `--arch` is installed, and compile with the `lambda-release` profile (glibc 2.34).
 //! 3. Check the binary's ELF (architecture, glibc), zip it reproducibly.
 //! 4. Print the zip's path, size and sha256.
 
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::build::{self, Arch, Artifact};
+use crate::build::{self, Arch, Artifact, cargo, plan, toolchain};
 use crate::error::Failure;
 use crate::ui::Ui;
 
@@ -48,20 +48,16 @@ pub fn artifact(args: &BuildArgs, ui: &Ui) -> Result<Artifact, Failure> {
     if let Some(path) = &args.artifact {
         return Ok(build::load_artifact(path, args.arch)?);
     }
-    let manifest = build::find_manifest(args.manifest_path.as_deref())?;
-    let workspace = manifest
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let target_dir = build::target_dir(&manifest)?;
-    let plan = build::plan(
-        &build::detect_toolchain(),
+    let source = cargo::find_source(args.manifest_path.as_deref())?;
+    let target_dir = cargo::target_dir(&source)?;
+    let plan = plan::plan(
+        &toolchain::detect(),
         args.arch,
-        &manifest,
+        &source.manifest,
         &target_dir,
     )?;
-    build::ensure_target(args.arch, &workspace, ui)?;
-    build::compile(&plan, &workspace, ui)?;
+    toolchain::ensure_target(args.arch, &source.dir, ui)?;
+    cargo::compile(&plan, &source, ui)?;
     let out = target_dir
         .join("mb")
         .join(format!("bootstrap-{}.zip", args.arch.flag()));
