@@ -6,7 +6,8 @@
 //! 1. replaces every `!mb` tag with the derived name (an unknown key or any other tag is
 //!    an error, so nothing unrendered can reach CloudFormation), and
 //! 2. renames the `Deployment` resource to `Deployment<hash>`, the hash taken over the API,
-//!    its routes and integrations: CloudFormation only creates a new API Gateway
+//!    its routes, integrations and every other API Gateway resource but the stage:
+//!    CloudFormation only creates a new API Gateway
 //!    deployment when its logical id changes, so edited routes would otherwise stay
 //!    undeployed (aws-facts.md, "API Gateway WebSocket quotas").
 
@@ -19,14 +20,10 @@ use crate::naming::Names;
 pub const SOURCE: &str = include_str!("../../templates/broadcast.yaml");
 /// The logical id the source gives the deployment, before its hash is appended.
 const DEPLOYMENT: &str = "Deployment";
-/// The resource types whose change must produce a new deployment.
-const DEPLOYED_TYPES: [&str; 5] = [
-    "AWS::ApiGatewayV2::Api",
-    "AWS::ApiGatewayV2::Route",
-    "AWS::ApiGatewayV2::RouteResponse",
-    "AWS::ApiGatewayV2::Integration",
-    "AWS::ApiGatewayV2::IntegrationResponse",
-];
+/// A change to any resource of this family, except the two below, needs a new deployment:
+/// routes, integrations, authorizers, models, responses and the API itself.
+const DEPLOYED_FAMILY: &str = "AWS::ApiGatewayV2::";
+const NOT_DEPLOYED: [&str; 2] = ["AWS::ApiGatewayV2::Deployment", "AWS::ApiGatewayV2::Stage"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -42,6 +39,8 @@ pub enum TemplateError {
     NoResources,
     #[error("cannot print the template as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the template has a resource whose logical id is not a string: {0:?}")]
+    LogicalId(Value),
 }
 
 /// The shipped template rendered for `names`.
@@ -65,10 +64,15 @@ pub fn render_source(source: &str, names: &Names) -> Result<Value, TemplateError
     if !is_deployment {
         return Err(TemplateError::NoDeployment);
     }
-    let renamed = format!("{DEPLOYMENT}{}", deployed_hash(resources));
-    if let Some(deployment) = resources.remove(DEPLOYMENT) {
-        resources.insert(Value::from(renamed.as_str()), deployment);
-    }
+    let renamed = format!("{DEPLOYMENT}{}", deployed_hash(resources)?);
+    // Rebuilt rather than removed and re-inserted, so the resources keep their order.
+    *resources = std::mem::take(resources)
+        .into_iter()
+        .map(|(id, resource)| match id.as_str() {
+            Some(DEPLOYMENT) => (Value::from(renamed.as_str()), resource),
+            _ => (id, resource),
+        })
+        .collect();
     rename_references(&mut template, DEPLOYMENT, &renamed);
     Ok(template)
 }
@@ -122,19 +126,21 @@ fn substitute(value: &mut Value, names: &Names) -> Result<(), TemplateError> {
 
 /// 10 hex digits of sha256 over the resources a deployment snapshots, in logical-id
 /// order (serde_yaml keeps the source order; sorting makes moving a resource harmless).
-fn deployed_hash(resources: &Mapping) -> String {
-    let mut deployed: Vec<(String, String)> = resources
-        .iter()
-        .filter(|(_, r)| {
-            r.get("Type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| DEPLOYED_TYPES.contains(&t))
-        })
-        .map(|(id, r)| {
-            let id = id.as_str().unwrap_or_default().to_owned();
-            (id, serde_json::to_string(r).unwrap_or_default())
-        })
-        .collect();
+fn deployed_hash(resources: &Mapping) -> Result<String, TemplateError> {
+    let mut deployed = Vec::new();
+    for (id, resource) in resources {
+        let kind = resource
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !kind.starts_with(DEPLOYED_FAMILY) || NOT_DEPLOYED.contains(&kind) {
+            continue;
+        }
+        let id = id
+            .as_str()
+            .ok_or_else(|| TemplateError::LogicalId(id.clone()))?;
+        deployed.push((id.to_owned(), serde_json::to_string(resource)?));
+    }
     deployed.sort();
     let mut hasher = Sha256::new();
     for (id, body) in &deployed {
@@ -143,12 +149,12 @@ fn deployed_hash(resources: &Mapping) -> String {
         hasher.update(body.as_bytes());
         hasher.update([0]);
     }
-    hasher
+    Ok(hasher
         .finalize()
         .iter()
         .take(5)
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect())
 }
 
 /// Points every `Ref`, `Fn::GetAtt`, `DependsOn` and `Fn::Sub` variable naming `from` at `to`.
@@ -273,6 +279,21 @@ Resources:
         );
         assert_eq!(t["Resources"]["Stage"]["Properties"]["StageName"], "dev");
         assert!(!to_yaml(&t).unwrap().contains("!mb"));
+    }
+
+    #[test]
+    fn resources_keep_the_source_order() {
+        let t = render_source(SMALL, &names("chat")).unwrap();
+        let ids: Vec<&str> = t["Resources"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(&ids[..2], ["Api", "DefaultRoute"]);
+        assert!(ids[2].starts_with(DEPLOYMENT), "{ids:?}");
+        assert_eq!(&ids[3..], ["Stage", "Table"]);
     }
 
     #[test]

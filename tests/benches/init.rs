@@ -6,7 +6,7 @@
 //! ./target/debug/mb build --arch x86_64          # or any bootstrap you want to measure
 //! cargo bench -p mb-tests --bench init -- [--binary PATH] [--runs N]
 //! ```
-//! Default binary: `target/x86_64-unknown-linux-gnu/lambda/bootstrap` (what `mb build
+//! Default binary: `target/x86_64-unknown-linux-gnu/lambda-release/bootstrap` (what `mb build
 //! --arch x86_64` leaves). Prints each run and the median, min and max. Every run is
 //! bounded (10 s) and the number of runs is capped at 1,000.
 
@@ -21,7 +21,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut binary =
-        mb_tests::workspace_root().join("target/x86_64-unknown-linux-gnu/lambda/bootstrap");
+        mb_tests::workspace_root().join("target/x86_64-unknown-linux-gnu/lambda-release/bootstrap");
     let mut runs = 15usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

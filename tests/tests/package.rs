@@ -24,8 +24,10 @@ fn mb_build(args: &[&str]) -> std::process::Output {
     mb_tests::mb::run_with_env(&all, &[("PATH", path)], BUILD_LIMIT)
 }
 
-fn build_x86_64() -> Built {
-    let output = mb_build(&["--arch", "x86_64"]);
+fn build_x86_64(extra: &[&str]) -> Built {
+    let mut args = vec!["--arch", "x86_64"];
+    args.extend_from_slice(extra);
+    let output = mb_build(&args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -106,7 +108,7 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
     {
         return;
     }
-    let first = build_x86_64();
+    let first = build_x86_64(&[]);
     let zip = std::fs::read(&first.path).expect("the zip mb printed");
     assert_eq!(
         first.sha256,
@@ -128,7 +130,7 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
         .parent()
         .and_then(Path::parent)
         .expect("<target>/mb/bootstrap-x86_64.zip");
-    let linked = target_dir.join("x86_64-unknown-linux-gnu/lambda/bootstrap");
+    let linked = target_dir.join("x86_64-unknown-linux-gnu/lambda-release/bootstrap");
     std::fs::remove_file(&linked).expect("remove the linked binary");
     let deps = linked.with_file_name("deps");
     for entry in std::fs::read_dir(&deps).expect("deps/").flatten() {
@@ -140,7 +142,8 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
             std::fs::remove_file(entry.path()).expect("remove cargo's copy");
         }
     }
-    let second = build_x86_64();
+    // This time with a relative --manifest-path (tests run in the tests/ folder).
+    let second = build_x86_64(&["--manifest-path", "../lambda/Cargo.toml"]);
     assert!(
         linked.exists(),
         "the second build linked {} again",

@@ -21,7 +21,8 @@ pub struct ServiceArgs {
 impl ServiceArgs {
     /// The service name from the flag or `SERVICE_NAME`, else asked for on a terminal.
     pub fn service(&self, ui: &Ui) -> Result<ServiceName, Failure> {
-        if let Some(given) = &self.service {
+        // An empty SERVICE_NAME counts as unset.
+        if let Some(given) = self.service.as_deref().filter(|s| !s.is_empty()) {
             return Ok(ServiceName::parse(given)?);
         }
         let answer = ui.ask("Service name", |input| {

@@ -50,13 +50,15 @@ fn region(args: &TemplateArgs, ui: &Ui) -> Result<Region, Failure> {
     let given = args
         .region
         .clone()
+        .filter(|r| !r.is_empty())
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .filter(|r| !r.is_empty());
     match given {
         Some(region) => Ok(Region::parse(&region)?),
         None => {
             ui.line(&format!(
-                "note: no --region or AWS_REGION; names are derived for {FALLBACK_REGION}"
+                "note: no --region, AWS_REGION or AWS_DEFAULT_REGION; names are derived for \
+                 {FALLBACK_REGION}"
             ));
             Ok(Region::parse(FALLBACK_REGION)?)
         }
