@@ -7,7 +7,8 @@
 //! cargo bench -p mb-tests --bench init -- [--binary PATH] [--runs N]
 //! ```
 //! Default binary: `target/x86_64-unknown-linux-gnu/lambda-release/bootstrap` (what `mb build
-//! --arch x86_64` leaves). Prints each run and the median, min and max. Every run is
+//! --arch x86_64` leaves); a relative `--binary` is taken from the workspace's top folder.
+//! Prints each run and the median, min and max. Every run is
 //! bounded (10 s) and the number of runs is capped at 1,000.
 
 use std::path::PathBuf;
@@ -26,7 +27,11 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--binary" => binary = PathBuf::from(args.next().expect("--binary PATH")),
+            // cargo runs benchmarks in tests/: a relative path is taken from the
+            // workspace's top folder, where the commands above are typed.
+            "--binary" => {
+                binary = mb_tests::workspace_root().join(args.next().expect("--binary PATH"))
+            }
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
