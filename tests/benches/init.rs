@@ -11,7 +11,6 @@
 //! Prints each run and the median, min and max. Every run is
 //! bounded (10 s) and the number of runs is capped at 1,000.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
