@@ -5,7 +5,7 @@
 //! prompt, so a command either has what it needs from flags and the environment or says
 //! which flag to pass.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,4 +84,13 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Writes a command's result to stdout. A closed stdout (`mb template | head -1`) is a
+/// failure with a message, not a panic as `print!` would make it.
+pub fn print(text: &str) -> Result<(), crate::error::Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| crate::error::Failure::new(format!("cannot write to standard output: {e}")))
 }

@@ -30,17 +30,20 @@ pub struct BuildArgs {
 pub fn run(args: &BuildArgs, ui: &Ui) -> Result<(), Failure> {
     let artifact = artifact(args, ui)?;
     let size = artifact.zip.len();
-    println!("{}", artifact.path.display());
-    println!("  arch    {}", args.arch.flag());
-    println!("  size    {size} bytes ({:.2} MB)", size as f64 / 1e6);
-    println!("  sha256  {}", artifact.sha256);
+    let mut report = format!(
+        "{}\n  arch    {}\n  size    {size} bytes ({:.2} MB)\n  sha256  {}\n",
+        artifact.path.display(),
+        args.arch.flag(),
+        size as f64 / 1e6,
+        artifact.sha256
+    );
     if let Some(glibc) = artifact.glibc {
-        println!(
-            "  glibc   needs {glibc} (provided.al2023 has {})",
+        report.push_str(&format!(
+            "  glibc   needs {glibc} (provided.al2023 has {})\n",
             build::elf::LAMBDA_GLIBC
-        );
+        ));
     }
-    Ok(())
+    crate::ui::print(&report)
 }
 
 /// The package `mb build` prints and `mb deploy` uploads.

@@ -41,8 +41,7 @@ pub fn run(args: &TemplateArgs, ui: &Ui) -> Result<(), Failure> {
         Format::Yaml => template::to_yaml(&rendered)?,
         Format::Json => template::to_json(&rendered)? + "\n",
     };
-    print!("{text}");
-    Ok(())
+    crate::ui::print(&text)
 }
 
 /// `--region`, `AWS_REGION` or `AWS_DEFAULT_REGION`; else the fallback, with a note.
