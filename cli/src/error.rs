@@ -3,19 +3,19 @@
 use std::fmt;
 
 /// A command's failure: one message naming what is wrong and how to fix it. Exit code 1,
-/// or 2 for a usage error found after parsing (an invalid service name); clap's own usage
-/// errors exit 2 before a command runs.
+/// or 2 for a usage error found after parsing (an invalid service name), or 130 when the
+/// user pressed Ctrl-C; clap's own usage errors exit 2 before a command runs.
 #[derive(Debug)]
 pub struct Failure {
     message: String,
-    usage: bool,
+    code: u8,
 }
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            usage: false,
+            code: 1,
         }
     }
 
@@ -23,12 +23,20 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            usage: true,
+            code: 2,
+        }
+    }
+
+    /// Stopped by Ctrl-C (exit code 130, as a shell reports SIGINT).
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 130,
         }
     }
 
     pub fn exit_code(&self) -> u8 {
-        if self.usage { 2 } else { 1 }
+        self.code
     }
 }
 

@@ -3,12 +3,14 @@
 //! This file parses the command line, runs the command and turns its result into an exit
 //! code (0 success, 1 failure, 2 usage error); nothing else.
 
+mod artifacts;
 mod aws;
 mod build;
 mod commands;
 mod dev;
 mod error;
 mod naming;
+mod stack;
 mod template;
 mod ui;
 
@@ -36,6 +38,12 @@ enum Command {
     Build(commands::build::BuildArgs),
     /// Print the CloudFormation template for a service (no AWS call)
     Template(commands::template::TemplateArgs),
+    /// Build, upload and deploy the service; print its wss:// URL
+    Deploy(commands::deploy::DeployArgs),
+    /// Show the deployed service: status, URL, outputs, connections
+    Info(commands::info::InfoArgs),
+    /// Delete the deployed service and its uploaded packages
+    Destroy(commands::destroy::DestroyArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +67,9 @@ fn main() -> ExitCode {
             Command::Dev(args) => commands::dev::run(args).await,
             Command::Build(args) => commands::build::run(&args, &ui::Ui::detect()),
             Command::Template(args) => commands::template::run(&args, &ui::Ui::detect()),
+            Command::Deploy(args) => commands::deploy::run(&args, &ui::Ui::detect()).await,
+            Command::Info(args) => commands::info::run(&args, &ui::Ui::detect()).await,
+            Command::Destroy(args) => commands::destroy::run(&args, &ui::Ui::detect()).await,
         }
     });
     match result {

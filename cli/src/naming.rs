@@ -242,27 +242,18 @@ impl Names {
     }
 
     /// The S3 key of an artifact: content-addressed, under this service and stage.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "mb deploy (issue 4) names its artifact bucket and keys with it"
-        )
-    )]
     pub fn artifact_key(&self, sha256_hex: &str) -> String {
-        format!("{}/{}/{sha256_hex}.zip", self.service, self.stage)
+        format!("{}{sha256_hex}.zip", self.artifact_prefix())
+    }
+
+    /// The S3 prefix of this service and stage's artifacts, `<service>/<stage>/`.
+    pub fn artifact_prefix(&self) -> String {
+        format!("{}/{}/", self.service, self.stage)
     }
 }
 
 /// The artifact bucket `mb-artifacts-<account>-<region>`. Bucket names are global, so the
 /// account and region are part of it (and every S3 call checks the owner).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "mb deploy (issue 4) names its artifact bucket and keys with it"
-    )
-)]
 pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameError> {
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(NameError::Derived {
@@ -277,13 +268,6 @@ pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameErr
 }
 
 /// Checks a bucket name given by the user (`--bucket`) against S3's rule.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "mb deploy (issue 4) names its artifact bucket and keys with it"
-    )
-)]
 pub fn check_bucket(name: &str) -> Result<(), NameError> {
     Rule::Bucket.check(name).map_err(|v| NameError::Invalid {
         what: "bucket name",

@@ -77,6 +77,26 @@ pub fn render_source(source: &str, names: &Names) -> Result<Value, TemplateError
     Ok(template)
 }
 
+/// The template's resources as (logical id, type), in order: the preview of a first
+/// create, which has no change set to list.
+pub fn resources(template: &Value) -> Vec<(String, String)> {
+    template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .map(|resources| {
+            resources
+                .iter()
+                .filter_map(|(id, resource)| {
+                    Some((
+                        id.as_str()?.to_owned(),
+                        resource.get("Type")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn to_yaml(template: &Value) -> Result<String, TemplateError> {
     Ok(serde_yaml::to_string(template)?)
 }
@@ -267,6 +287,17 @@ Resources:
             .collect();
         assert_eq!(ids.len(), 1, "{ids:?}");
         ids[0].clone()
+    }
+
+    #[test]
+    fn resources_are_listed_in_order_with_the_renamed_deployment() {
+        let t = render_source(SMALL, &names("chat")).unwrap();
+        let listed = resources(&t);
+        let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids[..2], ["Api", "DefaultRoute"]);
+        assert_eq!(ids[2], deployment_id(&t));
+        assert_eq!(ids[3..], ["Stage", "Table"]);
+        assert_eq!(listed[4].1, "AWS::DynamoDB::Table");
     }
 
     #[test]

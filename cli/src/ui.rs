@@ -67,12 +67,32 @@ impl Ui {
             .interact_text()
             .ok()
     }
+
+    /// Asks a yes/no question (default no), or `None` when nobody can answer.
+    pub fn confirm(&self, prompt: &str) -> Option<bool> {
+        if !self.interactive {
+            return None;
+        }
+        dialoguer::Confirm::new()
+            .with_prompt(prompt)
+            .default(false)
+            .interact()
+            .ok()
+    }
 }
 
 /// A running spinner (or nothing, without a terminal).
 pub struct Progress(Option<ProgressBar>);
 
 impl Progress {
+    /// A line printed above the spinner (or as a plain line without a terminal).
+    pub fn println(&self, line: &str) {
+        match &self.0 {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     pub fn set_message(&self, message: &str) {
         if let Some(bar) = &self.0 {
             bar.set_message(message.to_owned());

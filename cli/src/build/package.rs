@@ -83,10 +83,7 @@ pub fn unzip(package: &[u8]) -> Result<Vec<u8>, PackageError> {
 
 /// Lowercase hex sha256, as S3 keys and `sha256sum` print it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! One file per subcommand; each reads like the README's steps for it.
 
 pub mod build;
+pub mod deploy;
+pub mod destroy;
 pub mod dev;
+pub mod info;
 pub mod service;
 pub mod template;

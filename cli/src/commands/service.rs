@@ -4,6 +4,7 @@
 
 use clap::Args;
 
+use crate::aws::{Aws, AwsArgs};
 use crate::error::Failure;
 use crate::naming::{Names, Region, ServiceName, Stage};
 use crate::ui::Ui;
@@ -49,4 +50,19 @@ impl ServiceArgs {
         let stage = Stage::parse(&self.stage)?;
         Ok(Names::derive(&service, &stage, &region()?)?)
     }
+}
+
+/// The service's names in the region the AWS configuration resolves, with that
+/// configuration: the service and stage are checked before any AWS lookup, so a bad name
+/// is a usage error even without credentials.
+pub async fn connect(
+    service: &ServiceArgs,
+    aws: &AwsArgs,
+    ui: &Ui,
+) -> Result<(Names, Aws), Failure> {
+    let name = service.service(ui)?;
+    let stage = Stage::parse(&service.stage)?;
+    let aws = Aws::load(aws).await?;
+    let region = Region::parse(aws.region())?;
+    Ok((Names::derive(&name, &stage, &region)?, aws))
 }

@@ -1,0 +1,220 @@
+//! The one place that builds the AWS SDK configuration for `mb`.
+//!
+//! Commands that reach AWS (`deploy`, `info`, `destroy`) take [`AwsArgs`] and call
+//! [`Aws::load`]: the profile (`--profile` or `AWS_PROFILE`), the region (`--region`, else
+//! the SDK's chain: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile), an endpoint override
+//! (`--endpoint-url`, or the SDK's own `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`)
+//! for an emulator, mb's rustls HTTPS client, retries and timeouts. A missing region or
+//! missing credentials fail here, before any call, with a sentence saying how to set them.
+//!
+//! `mb dev` talks only to loopback endpoints (its own Management API, an optional local
+//! DynamoDB such as moto), so it uses fixed local credentials and never needs an AWS
+//! account; that configuration is `mb_lambda::aws::loopback_config`, which the tests use
+//! too.
+
+pub mod error;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::ProvideCredentials;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use clap::Args;
+
+pub use error::explain;
+
+/// Why a configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot set up the HTTPS client: {0}")]
+    Http(String),
+    #[error(
+        "no AWS region: pass --region REGION, set AWS_REGION, or set `region` in your AWS \
+         profile (`aws configure set region REGION`)"
+    )]
+    NoRegion,
+    #[error(
+        "no AWS credentials found{0}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass \
+         --profile NAME (or set AWS_PROFILE), or run `aws configure` or `aws sso login`"
+    )]
+    NoCredentials(String),
+    #[error("cannot load the AWS credentials{0}: {1}")]
+    Credentials(String, String),
+}
+
+/// Where the AWS calls go and as whom.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// AWS profile from ~/.aws/config (default: AWS_PROFILE, else `default`)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, else the profile's region)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint, an emulator such as moto (or set AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// A loaded configuration with credentials known to resolve.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    config: SdkConfig,
+    /// S3's endpoint override, if any (an emulator): S3 then uses path-style addressing,
+    /// as emulators on `127.0.0.1:PORT` have no per-bucket host names.
+    s3_endpoint: Option<String>,
+}
+
+/// Connect timeout: a dead network or endpoint is reported within seconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// One attempt of one call, uploads of a few MB over a slow link included.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Attempts per call (the SDK's standard mode: throttling and transient errors, with
+/// jittered backoff).
+const MAX_ATTEMPTS: u32 = 4;
+
+impl Aws {
+    /// Loads the configuration and resolves credentials once, so that a missing region or
+    /// missing credentials are reported before anything else happens.
+    pub async fn load(args: &AwsArgs) -> Result<Aws, ConfigError> {
+        let http =
+            mb_lambda::aws::https_client(None).map_err(|e| ConfigError::Http(e.to_string()))?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            );
+        let profile = given(&args.profile);
+        if let Some(profile) = &profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = given(&args.region) {
+            loader = loader.region(Region::new(region));
+        }
+        let endpoint = given(&args.endpoint_url);
+        if let Some(endpoint) = &endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        if config.region().is_none_or(|r| r.as_ref().is_empty()) {
+            return Err(ConfigError::NoRegion);
+        }
+        let which = profile
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+            .map(|p| format!(" (profile `{p}`)"))
+            .unwrap_or_default();
+        let Some(provider) = config.credentials_provider() else {
+            return Err(ConfigError::NoCredentials(which));
+        };
+        match provider.provide_credentials().await {
+            Ok(_) => {}
+            Err(aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(
+                _,
+            )) => return Err(ConfigError::NoCredentials(which)),
+            Err(err) => {
+                return Err(ConfigError::Credentials(
+                    which,
+                    DisplayErrorContext(&err).to_string(),
+                ));
+            }
+        }
+        // The SDK's precedence: the service's own variable, then the general override.
+        let s3_endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or(endpoint)
+            .or_else(|| {
+                std::env::var("AWS_ENDPOINT_URL")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            });
+        Ok(Aws {
+            config,
+            s3_endpoint,
+        })
+    }
+
+    /// The region every call goes to.
+    pub fn region(&self) -> &str {
+        self.config.region().map(|r| r.as_ref()).unwrap_or_default()
+    }
+
+    pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.config)
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.s3_endpoint.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// True when S3 is reached without TLS (an emulator on plain HTTP), where a bucket
+    /// policy requiring TLS would deny every call.
+    pub fn s3_without_tls(&self) -> bool {
+        self.s3_endpoint
+            .as_deref()
+            .is_some_and(|e| e.to_ascii_lowercase().starts_with("http://"))
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.config)
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// The account (and caller ARN) the credentials belong to: STS GetCallerIdentity,
+    /// which needs no permission.
+    pub async fn identity(&self) -> Result<Identity, crate::error::Failure> {
+        let out = self
+            .sts()
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| crate::error::Failure::new(explain(&e, "STS GetCallerIdentity")))?;
+        let account = out.account().unwrap_or_default().to_owned();
+        if account.is_empty() {
+            return Err(crate::error::Failure::new(
+                "STS GetCallerIdentity answered without an account id",
+            ));
+        }
+        Ok(Identity {
+            account,
+            arn: out.arn().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// Who the credentials are.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+}
+
+/// A flag's value unless empty.
+fn given(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}
+
+/// SDK configuration for loopback endpoints: static local credentials, no profile or
+/// environment lookups, mb's rustls HTTPS client.
+pub async fn local_config() -> Result<SdkConfig, ConfigError> {
+    mb_lambda::aws::loopback_config(None, None)
+        .await
+        .map_err(|e| ConfigError::Http(e.to_string()))
+}
+
+/// `config` with every client pointed at `endpoint` (an emulator).
+pub fn with_endpoint(config: &SdkConfig, endpoint: &str) -> SdkConfig {
+    config.to_builder().endpoint_url(endpoint).build()
+}

@@ -1,0 +1,421 @@
+//! `mb deploy`: from source to a live `wss://` endpoint.
+//!
+//! 1. Check the service and stage names; load the AWS configuration; ask STS for the account.
+//! 2. Build and zip the function (unless `--artifact`).
+//! 3. Make sure the artifact bucket exists and is ours; upload the zip unless it is there.
+//! 4. Render the template for this service and package.
+//! 5. Bring the stack to a state it can be deployed from (wait, recreate, roll back; the
+//!    table in `stack::status`), then create it or preview and apply a change set.
+//! 6. Follow the stack's events until it settles; on failure, name the root cause.
+//! 7. Print the outputs, the `wss://` URL first.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{ChangeSetType, StackStatus};
+use clap::Args;
+
+use crate::artifacts::{Bucket, Found, Upload};
+use crate::aws::AwsArgs;
+use crate::commands::build::{self, BuildArgs};
+use crate::commands::service::{self, ServiceArgs};
+use crate::error::Failure;
+use crate::naming::{self, Names};
+use crate::stack::changeset::{self, Change, Prepared};
+use crate::stack::events::{self, Follower, Settled};
+use crate::stack::status::{self, Action, Operation};
+use crate::stack::{self, Request, Stack};
+use crate::template;
+use crate::ui::Ui;
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Artifact bucket (default: mb-artifacts-<account>-<region>, created if missing)
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Do not ask: apply the changes, and delete a failed stack or continue a failed
+    /// rollback when that is what it takes
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Steps of "bring the stack to a deployable state" before mb gives up: wait, recreate
+/// or roll back, and wait again, with room to spare.
+const MAX_STEPS: usize = 6;
+
+pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
+    // 1. Names, configuration, account.
+    if let Some(bucket) = &args.bucket {
+        naming::check_bucket(bucket)?;
+    }
+    let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
+    let identity = aws.identity().await?;
+    ui.line(&format!(
+        "deploying {} to account {} in {} as {}",
+        names.stack,
+        identity.account,
+        aws.region(),
+        identity.arn
+    ));
+
+    // 2. The package.
+    let artifact = build::artifact(&args.build, ui)?;
+
+    // 3. The artifact bucket and the upload.
+    let bucket = Bucket {
+        name: match &args.bucket {
+            Some(bucket) => bucket.clone(),
+            None => naming::artifact_bucket(&identity.account, &names.region)?,
+        },
+        owner: identity.account.clone(),
+        require_tls: !aws.s3_without_tls(),
+    };
+    let s3 = aws.s3();
+    if bucket.ensure(&s3, aws.region()).await? == Found::Created {
+        ui.line(&format!(
+            "created the artifact bucket {} (private, encrypted{})",
+            bucket.name,
+            if bucket.require_tls {
+                ", TLS only"
+            } else {
+                "; no TLS-only policy, as the endpoint is plain HTTP"
+            }
+        ));
+    }
+    let key = names.artifact_key(&artifact.sha256);
+    match bucket
+        .upload(&s3, &key, &artifact.zip, &artifact.sha256)
+        .await?
+    {
+        Upload::AlreadyThere => ui.line(&format!("s3://{}/{key} is already uploaded", bucket.name)),
+        Upload::Uploaded => ui.line(&format!(
+            "uploaded s3://{}/{key} ({} bytes)",
+            bucket.name,
+            artifact.zip.len()
+        )),
+    }
+
+    // 4. The template.
+    let rendered = template::render(&names)?;
+    let request = Request {
+        template_body: template::to_json(&rendered)?,
+        parameters: vec![
+            ("ArtifactBucket".into(), bucket.name.clone()),
+            ("ArtifactKey".into(), key),
+            ("Architecture".into(), args.build.arch.flag().into()),
+        ],
+        tags: vec![
+            ("mb:service".into(), names.service.to_string()),
+            ("mb:stage".into(), names.stage.to_string()),
+        ],
+    };
+    let preview: Vec<Change> = template::resources(&rendered)
+        .into_iter()
+        .map(|(logical_id, resource_type)| Change {
+            action: "Add".into(),
+            logical_id,
+            resource_type,
+            replacement: None,
+        })
+        .collect();
+
+    // 5-6. The stack.
+    let deployer = Deployer {
+        cf: aws.cloudformation(),
+        ui,
+        names: &names,
+        request: &request,
+        preview: &preview,
+        yes: args.yes,
+    };
+    let stack = deployer.converge().await?;
+
+    // 7. The outputs.
+    crate::ui::print(&outputs_text(&stack))
+}
+
+/// The stack part of a deploy, with what every step needs.
+struct Deployer<'a> {
+    cf: Client,
+    ui: &'a Ui,
+    names: &'a Names,
+    request: &'a Request,
+    /// The resources a first create adds.
+    preview: &'a [Change],
+    yes: bool,
+}
+
+impl Deployer<'_> {
+    /// Acts on the stack's status until it is created or updated (or nothing changed).
+    async fn converge(&self) -> Result<Stack, Failure> {
+        for _ in 0..MAX_STEPS {
+            let current = stack::describe(&self.cf, &self.names.stack).await?;
+            let action = status::deploy_action(current.as_ref().map(|s| &s.status));
+            let Some(current) = current else {
+                return self.create().await;
+            };
+            let state = current.status.as_str();
+            match action {
+                Action::Create => return self.create().await,
+                Action::CreateWithChangeSet => {
+                    return self.change(&current, ChangeSetType::Create).await;
+                }
+                Action::Update { last_failed } => {
+                    if last_failed {
+                        self.ui.line(
+                            "note: the last deploy of this stack failed and was rolled back \
+                             (UPDATE_ROLLBACK_COMPLETE); deploying again",
+                        );
+                    }
+                    return self.change(&current, ChangeSetType::Update).await;
+                }
+                Action::Wait => {
+                    self.ui.line(&format!(
+                        "the stack is {state}: {}; waiting for it",
+                        status::meaning(&current.status)
+                    ));
+                    self.follow_existing(&current, Operation::Other).await?;
+                }
+                Action::Recreate => {
+                    let why = current
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    self.confirm(&format!(
+                        "The stack {} failed to create and is {state}{why}; it has no working \
+                         resources and cannot be updated. Delete it and create it again?",
+                        self.names.stack
+                    ))?;
+                    let followed = self
+                        .follow_after(&current, Operation::Delete, || {
+                            stack::delete(&self.cf, &current.id)
+                        })
+                        .await?;
+                    self.finish(Operation::Delete, followed)?;
+                }
+                Action::RollBack => {
+                    self.ui.line(&format!(
+                        "the stack is {state}: rolling it back before deploying"
+                    ));
+                    let followed = self
+                        .follow_after(&current, Operation::Rollback, || {
+                            stack::roll_back(&self.cf, &current.id)
+                        })
+                        .await?;
+                    self.finish(Operation::Rollback, followed)?;
+                }
+                Action::ContinueRollback => {
+                    self.confirm(&format!(
+                        "The stack {} is {state}: an update failed and so did its rollback. \
+                         Continue the rollback (ContinueUpdateRollback), then deploy?",
+                        self.names.stack
+                    ))?;
+                    let followed = self
+                        .follow_after(&current, Operation::Rollback, || {
+                            stack::continue_rollback(&self.cf, &current.id)
+                        })
+                        .await?;
+                    self.finish(Operation::Rollback, followed)?;
+                }
+                Action::Blocked(why) => {
+                    return Err(Failure::new(format!(
+                        "cannot deploy {}: {why}",
+                        self.names.stack
+                    )));
+                }
+            }
+        }
+        Err(Failure::new(format!(
+            "the stack {} did not reach a state mb can deploy to after {MAX_STEPS} steps; \
+             `mb info` shows where it is",
+            self.names.stack
+        )))
+    }
+
+    /// A first create: CreateStack, whose preview is the template's resource list.
+    async fn create(&self) -> Result<Stack, Failure> {
+        self.ui.line(&format!(
+            "creating the stack {} with these resources:\n{}",
+            self.names.stack,
+            changeset::table(self.preview).trim_end()
+        ));
+        if !self.yes && self.ui.confirm("Create the stack?") == Some(false) {
+            return Err(Failure::new("deploy cancelled; nothing was created"));
+        }
+        let id = stack::create(&self.cf, &self.names.stack, self.request).await?;
+        let mut follower = Follower::new_stack(&id);
+        let settled = events::follow(&self.cf, self.ui, &mut follower, Operation::Create).await?;
+        self.finish(Operation::Create, (settled, follower))
+    }
+
+    /// An update (or a create from REVIEW_IN_PROGRESS) through a change set.
+    async fn change(&self, current: &Stack, kind: ChangeSetType) -> Result<Stack, Failure> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let progress = self.ui.spinner("preparing the change set");
+        let prepared = changeset::prepare(
+            &self.cf,
+            &self.names.stack,
+            &changeset::name(now),
+            kind.clone(),
+            self.request,
+            events::interval(),
+        )
+        .await;
+        progress.finish();
+        let (id, changes) = match prepared? {
+            Prepared::Empty { id } => {
+                if let Err(failure) = changeset::delete(&self.cf, &id).await {
+                    self.ui.line(&format!(
+                        "warning: could not delete the empty change set: {failure}"
+                    ));
+                }
+                self.ui.line(&format!(
+                    "no changes: the stack {} is up to date",
+                    self.names.stack
+                ));
+                return Ok(current.clone());
+            }
+            Prepared::Ready { id, changes } => (id, changes),
+        };
+        self.ui.line(&format!(
+            "changes to the stack {}:\n{}",
+            self.names.stack,
+            changeset::table(&changes).trim_end()
+        ));
+        if !self.yes && self.ui.confirm("Deploy these changes?") == Some(false) {
+            changeset::delete(&self.cf, &id).await?;
+            return Err(Failure::new("deploy cancelled; nothing was changed"));
+        }
+        let operation = if kind == ChangeSetType::Create {
+            Operation::Create
+        } else {
+            Operation::Update
+        };
+        let followed = self
+            .follow_after(current, operation, || changeset::execute(&self.cf, &id))
+            .await?;
+        self.finish(operation, followed)
+    }
+
+    /// Follows an operation someone else started until the stack settles.
+    async fn follow_existing(&self, current: &Stack, operation: Operation) -> Result<(), Failure> {
+        let mut follower = Follower::after_existing(&self.cf, &current.id).await?;
+        events::follow(&self.cf, self.ui, &mut follower, operation).await?;
+        Ok(())
+    }
+
+    /// Starts `operation` with `start` and follows it: events from before it are skipped.
+    async fn follow_after<F, Fut>(
+        &self,
+        current: &Stack,
+        operation: Operation,
+        start: F,
+    ) -> Result<(Settled, Follower), Failure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), Failure>>,
+    {
+        let mut follower = Follower::after_existing(&self.cf, &current.id).await?;
+        start().await?;
+        let settled = events::follow(&self.cf, self.ui, &mut follower, operation).await?;
+        Ok((settled, follower))
+    }
+
+    /// The stack once `operation` ended well; else a failure naming the root cause.
+    fn finish(
+        &self,
+        operation: Operation,
+        (settled, follower): (Settled, Follower),
+    ) -> Result<Stack, Failure> {
+        if !status::succeeded(operation, &settled.status) {
+            return Err(failed(operation, &settled.status, follower.printed()));
+        }
+        self.ui.line(&format!(
+            "{} is {}",
+            self.names.stack,
+            settled.status.as_str()
+        ));
+        Ok(settled
+            .stack
+            .unwrap_or_else(|| Stack::gone(follower.stack_id(), &self.names.stack)))
+    }
+
+    /// Goes on if `--yes` or the user agrees; without a terminal, asks for `--yes`.
+    fn confirm(&self, question: &str) -> Result<(), Failure> {
+        if self.yes {
+            return Ok(());
+        }
+        match self.ui.confirm(question) {
+            Some(true) => Ok(()),
+            Some(false) => Err(Failure::new("deploy cancelled; the stack is as it was")),
+            None => Err(Failure::usage(format!(
+                "{question} Pass --yes to agree (there is no terminal to ask on)"
+            ))),
+        }
+    }
+}
+
+/// The failure of `operation`, which left the stack in `status`, with its root cause from
+/// the events (pure).
+pub fn failed(operation: Operation, status: &StackStatus, events: &[events::Event]) -> Failure {
+    let what = match operation {
+        Operation::Create => "creating the stack failed",
+        Operation::Update => "the update failed",
+        Operation::Delete => "deleting the stack failed",
+        Operation::Rollback => "the rollback failed",
+        Operation::Other => "the stack's operation failed",
+    };
+    let after = match status.as_str() {
+        "UPDATE_ROLLBACK_COMPLETE" => "; it was rolled back and the previous version keeps running",
+        "ROLLBACK_COMPLETE" => {
+            "; it was rolled back, and the next `mb deploy` deletes and recreates it"
+        }
+        _ => "",
+    };
+    let cause = events::root_cause(events)
+        .map(|e| {
+            format!(
+                ". Cause: {} ({}) {}: {}",
+                e.logical_id,
+                e.resource_type,
+                e.status,
+                e.reason.as_deref().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    Failure::new(format!("{what} (now {}){after}{cause}", status.as_str()))
+}
+
+/// What `mb deploy` prints on stdout (pure): the URL alone on the first line, so
+/// `mb deploy ... | head -1` is the URL; a hint to try it; then every other output.
+pub fn outputs_text(stack: &Stack) -> String {
+    let mut out = String::new();
+    let url = stack.output("WebSocketUrl");
+    if let Some(url) = url {
+        out.push_str(url);
+        out.push_str("\n\n");
+        out.push_str(&format!(
+            "  try it:  wscat -c {url}    (wscat: npm install -g wscat)\n\n"
+        ));
+    }
+    let rest: Vec<&(String, String, Option<String>)> = stack
+        .outputs
+        .iter()
+        .filter(|(k, ..)| k != "WebSocketUrl")
+        .collect();
+    let width = rest.iter().map(|(k, ..)| k.len()).max().unwrap_or(0);
+    for (key, value, _) in rest {
+        out.push_str(&format!("  {key:width$}  {value}\n"));
+    }
+    out
+}

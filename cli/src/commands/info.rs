@@ -1,0 +1,143 @@
+//! `mb info`: what is deployed for a service, and whether it is healthy.
+//!
+//! 1. Check the names; load the AWS configuration.
+//! 2. Describe the stack: its status, what that means (and what to do if it is stuck),
+//!    when it last changed, its outputs.
+//! 3. Count the connections stored in its table.
+//! 4. Print it all, or one JSON object with `--json`.
+
+use aws_sdk_dynamodb::types::Select;
+use clap::Args;
+use serde_json::json;
+
+use crate::aws::{AwsArgs, explain};
+use crate::commands::service::{self, ServiceArgs};
+use crate::error::Failure;
+use crate::naming::Names;
+use crate::stack::{self, Stack, status};
+use crate::ui::Ui;
+
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
+    let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
+    let Some(stack) = stack::describe(&aws.cloudformation(), &names.stack).await? else {
+        return Err(Failure::new(format!(
+            "no stack {} in {}: service `{}` stage `{}` is not deployed there (deploy it with \
+             `mb deploy --service {} --stage {}`)",
+            names.stack, names.region, names.service, names.stage, names.service, names.stage
+        )));
+    };
+    let table = stack.output("Table").unwrap_or(&names.table).to_owned();
+    let connections = match count_connections(&aws.dynamodb(), &table).await {
+        Ok(count) => Some(count),
+        Err(why) => {
+            ui.line(&format!("warning: cannot count the connections: {why}"));
+            None
+        }
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&as_json(&names, &stack, connections))
+            .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?
+            + "\n"
+    } else {
+        as_text(&names, &stack, connections)
+    };
+    crate::ui::print(&text)
+}
+
+/// The connection ids stored in `table` (a Scan that counts, page by page).
+async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, String> {
+    let mut pages = client
+        .scan()
+        .table_name(table)
+        .select(Select::Count)
+        .into_paginator()
+        .send();
+    let mut total = 0u64;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| explain(&e, "DynamoDB Scan"))?;
+        total += u64::try_from(page.count()).unwrap_or_default();
+    }
+    Ok(total)
+}
+
+/// `mb info --json` (pure).
+pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_json::Value {
+    let outputs: serde_json::Map<String, serde_json::Value> = stack
+        .outputs
+        .iter()
+        .map(|(k, v, _)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "service": names.service.as_str(),
+        "stage": names.stage.as_str(),
+        "region": names.region.to_string(),
+        "stack": stack.name,
+        "stackId": stack.id,
+        "status": stack.status.as_str(),
+        "statusReason": stack.reason,
+        "meaning": status::meaning(&stack.status),
+        "lastUpdated": stack
+            .updated
+            .or(stack.created)
+            .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        "url": stack.output("WebSocketUrl"),
+        "outputs": outputs,
+        "connections": connections,
+    })
+}
+
+/// `mb info` (pure).
+pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("stack", format!("{} ({})", stack.name, names.region)),
+        (
+            "status",
+            format!(
+                "{}: {}",
+                stack.status.as_str(),
+                status::meaning(&stack.status)
+            ),
+        ),
+    ];
+    if let Some(reason) = &stack.reason {
+        rows.push(("reason", reason.clone()));
+    }
+    if let Some(time) = stack.updated.or(stack.created) {
+        rows.push(("updated", stack::format_time(&time)));
+    }
+    if let Some(url) = stack.output("WebSocketUrl") {
+        rows.push(("url", url.to_owned()));
+    }
+    rows.push((
+        "connections",
+        connections.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+    ));
+    let mut out = String::new();
+    for (key, value) in rows {
+        out.push_str(&format!("{key:<12} {value}\n"));
+    }
+    if !stack.outputs.is_empty() {
+        out.push_str("outputs\n");
+        let width = stack
+            .outputs
+            .iter()
+            .map(|(k, ..)| k.len())
+            .max()
+            .unwrap_or(0);
+        for (key, value, _) in &stack.outputs {
+            out.push_str(&format!("  {key:width$}  {value}\n"));
+        }
+    }
+    out
+}
