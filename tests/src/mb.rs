@@ -42,13 +42,62 @@ pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
 
 /// Variables of the test machine that would change what `mb` does; removed before a run
 /// so only what a test sets counts.
-const CLEARED: [&str; 5] = [
+const CLEARED: [&str; 16] = [
     "SERVICE_NAME",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_CLOUDFORMATION",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "MB_POLL_INTERVAL_MS",
 ];
+
+/// The environment of an `mb` run against loopback stand-ins: test credentials, no
+/// shared config or credentials file, no instance metadata lookup (tests talk only to
+/// 127.0.0.1), and polls 100 ms apart.
+pub fn loopback_aws_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_CONFIG_FILE", "/nonexistent/mb-tests/config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/mb-tests/credentials",
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("MB_POLL_INTERVAL_MS", "100"),
+    ]
+}
+
+/// [`run_with_env`] from async code: on a blocking thread, so that in-process stand-ins
+/// (the CloudFormation fake) keep answering while `mb` runs.
+pub async fn run_async(
+    args: &[&str],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_with_env(&args, &vars, limit)
+    })
+    .await
+    .expect("the mb run's thread")
+}
 
 /// `mb` with `args` and these environment variables (an empty value leaves it unset),
 /// run to completion; killed (and the test failed) after `limit`.

@@ -1,0 +1,440 @@
+//! The stack lifecycle against moto, through the built `mb` binary, as a user runs it:
+//! a first deploy (build, artifact bucket, upload, CreateStack, the URL printed), a second
+//! deploy with nothing changed, a changed handler, `mb info --json`, `mb destroy`.
+//!
+//! moto is faithful for S3, CloudFormation create/update/delete and outputs, and
+//! DynamoDB; its API Gateway resources are skipped, so the URL output keeps its
+//! `${Api}` placeholder here. Stack states moto never reaches are tested against the
+//! wire fake in `lifecycle_states.rs`.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use futures_util::StreamExt;
+use mb_tests::mb;
+use mb_tests::moto::Moto;
+use sha2::{Digest, Sha256};
+
+/// A deploy may compile the function from cold.
+const DEPLOY_LIMIT: Duration = Duration::from_secs(1200);
+const LIMIT: Duration = Duration::from_secs(120);
+const ACCOUNT: &str = "123456789012";
+const BUCKET: &str = "mb-artifacts-123456789012-us-east-1";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_ok(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+struct Clients {
+    s3: aws_sdk_s3::Client,
+    cf: aws_sdk_cloudformation::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+async fn clients(moto: &Moto) -> Clients {
+    let config = moto.sdk_config().await;
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        ),
+        cf: aws_sdk_cloudformation::Client::new(&config),
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+    }
+}
+
+/// Every key (latest versions) under `prefix`.
+async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+    let out = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list objects");
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+async fn object(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .to_vec()
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .expect("put object");
+}
+
+async fn stack(
+    cf: &aws_sdk_cloudformation::Client,
+    name: &str,
+) -> Option<aws_sdk_cloudformation::types::Stack> {
+    match cf.describe_stacks().stack_name(name).send().await {
+        Ok(out) => out.stacks().first().cloned(),
+        Err(err) => {
+            let text = format!("{err:?}");
+            assert!(text.contains("does not exist"), "describe {name}: {text}");
+            None
+        }
+    }
+}
+
+fn parameter(stack: &aws_sdk_cloudformation::types::Stack, key: &str) -> String {
+    stack
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn event_count(cf: &aws_sdk_cloudformation::Client, name: &str) -> usize {
+    cf.describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .expect("events")
+        .stack_events()
+        .len()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The zip with its `bootstrap` changed (bytes appended, which keeps it a valid ELF): a
+/// new version of the handler.
+fn changed_handler(zip: &[u8]) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("the uploaded zip");
+    let mut binary = Vec::new();
+    archive
+        .by_name("bootstrap")
+        .expect("bootstrap in the zip")
+        .read_to_end(&mut binary)
+        .expect("read bootstrap");
+    binary.extend_from_slice(b"a changed handler");
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    out.start_file("bootstrap", options).expect("zip entry");
+    out.write_all(&binary).expect("zip write");
+    out.finish().expect("zip finish").into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_redeploy_update_info_and_destroy() {
+    let Some(moto) = Moto::start() else { return };
+    if mb_tests::required_tool(
+        mb_tests::venv_bin().join("cargo-zigbuild"),
+        "cargo-zigbuild",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let aws = clients(&moto).await;
+    let path = mb_tests::path_with_venv();
+    let path = path.to_string_lossy().into_owned();
+    let mut vars = mb::loopback_aws_env();
+    vars.push(("PATH", &path));
+    let target = [
+        "--service",
+        "chat",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &moto.endpoint,
+    ];
+    let with = |command: &str, extra: &[&str]| -> Vec<String> {
+        std::iter::once(command)
+            .chain(target)
+            .chain(extra.iter().copied())
+            .map(str::to_owned)
+            .collect()
+    };
+    let run = |args: Vec<String>, limit: Duration| {
+        let vars = vars.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            mb::run_async(&args, &vars, limit).await
+        }
+    };
+
+    // 1. The first deploy builds, makes the bucket, uploads and creates the stack.
+    let first = run(with("deploy", &["--arch", "x86_64"]), DEPLOY_LIMIT).await;
+    assert_ok("the first deploy", &first);
+    let stdout = text(&first.stdout);
+    let url = stdout.lines().next().unwrap_or_default();
+    assert!(
+        url.starts_with("wss://") && url.contains(".execute-api.us-east-1."),
+        "the URL comes first: {stdout}"
+    );
+    assert!(stdout.contains(&format!("wscat -c {url}")), "{stdout}");
+    let uploaded = keys(&aws.s3, "chat/dev/").await;
+    assert_eq!(uploaded.len(), 1, "{uploaded:?}");
+    let key = uploaded[0].clone();
+    let zip = object(&aws.s3, &key).await;
+    assert_eq!(
+        key,
+        format!("chat/dev/{}.zip", sha256_hex(&zip)),
+        "content-addressed"
+    );
+    let block = aws
+        .s3
+        .get_public_access_block()
+        .bucket(BUCKET)
+        .expected_bucket_owner(ACCOUNT)
+        .send()
+        .await
+        .expect("public access block");
+    let block = block.public_access_block_configuration().expect("a block");
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let encryption = aws
+        .s3
+        .get_bucket_encryption()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket encryption");
+    let rule = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().as_str().to_owned());
+    assert_eq!(rule.as_deref(), Some("AES256"));
+    let created = stack(&aws.cf, "mb-chat-dev").await.expect("the stack");
+    assert_eq!(
+        created.stack_status().map(|s| s.as_str()),
+        Some("CREATE_COMPLETE")
+    );
+    assert_eq!(parameter(&created, "ArtifactKey"), key);
+    assert_eq!(parameter(&created, "Architecture"), "x86_64");
+
+    // 2. Nothing changed: no upload (the object the test put in its place stays), no
+    //    update, no change set left behind, exit 0.
+    put(&aws.s3, &key, b"placed by the test").await;
+    let events_before = event_count(&aws.cf, "mb-chat-dev").await;
+    let again = run(with("deploy", &["--arch", "x86_64"]), DEPLOY_LIMIT).await;
+    assert_ok("the unchanged deploy", &again);
+    let stderr = text(&again.stderr);
+    assert!(stderr.contains("no changes"), "{stderr}");
+    assert_eq!(object(&aws.s3, &key).await, b"placed by the test");
+    assert_eq!(event_count(&aws.cf, "mb-chat-dev").await, events_before);
+    let change_sets = aws
+        .cf
+        .list_change_sets()
+        .stack_name("mb-chat-dev")
+        .send()
+        .await
+        .expect("change sets");
+    assert!(change_sets.summaries().is_empty(), "{change_sets:?}");
+    assert!(
+        text(&again.stdout).starts_with(url),
+        "outputs printed again"
+    );
+
+    // 3. A changed handler: a new key, and the stack updated to it. Versioning is on from
+    //    here, so destroy has versions to remove.
+    aws.s3
+        .put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let dir = std::env::temp_dir().join(format!("mb-lifecycle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let changed = dir.join("changed.zip");
+    std::fs::write(&changed, changed_handler(&zip)).expect("write the changed zip");
+    let changed_path = changed.to_string_lossy().into_owned();
+    let update = run(
+        with("deploy", &["--arch", "x86_64", "--artifact", &changed_path]),
+        DEPLOY_LIMIT,
+    )
+    .await;
+    assert_ok("the changed deploy", &update);
+    let stderr = text(&update.stderr);
+    assert!(stderr.contains("uploaded s3://"), "{stderr}");
+    let mut uploaded = keys(&aws.s3, "chat/dev/").await;
+    uploaded.sort();
+    assert_eq!(uploaded.len(), 2, "{uploaded:?}");
+    let new_key = uploaded
+        .iter()
+        .find(|k| **k != key)
+        .expect("a new key")
+        .clone();
+    let updated = stack(&aws.cf, "mb-chat-dev").await.expect("the stack");
+    assert_eq!(
+        updated.stack_status().map(|s| s.as_str()),
+        Some("UPDATE_COMPLETE")
+    );
+    assert_eq!(parameter(&updated, "ArtifactKey"), new_key);
+    assert!(
+        stderr.contains("UPDATE_COMPLETE"),
+        "events followed: {stderr}"
+    );
+
+    // 4. mb info --json: outputs and the stored connections.
+    for id in ["c1", "c2"] {
+        aws.dynamodb
+            .put_item()
+            .table_name("mb-chat-dev-connections")
+            .item(
+                "connectionId",
+                aws_sdk_dynamodb::types::AttributeValue::S(id.into()),
+            )
+            .send()
+            .await
+            .expect("put a connection");
+    }
+    let info = run(with("info", &["--json"]), LIMIT).await;
+    assert_ok("info", &info);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("one JSON object");
+    assert_eq!(info["status"], "UPDATE_COMPLETE");
+    assert_eq!(info["connections"], 2);
+    assert_eq!(info["url"], url);
+    assert_eq!(info["outputs"]["WebSocketUrl"], url);
+    assert_eq!(info["outputs"]["Table"], "mb-chat-dev-connections");
+    assert_eq!(info["outputs"]["Function"], "mb-chat-dev-broadcast");
+
+    // 5. Destroy: refused without --yes where nobody can be asked; with it, the stack and
+    //    every version of this service's artifacts go, another service's stay.
+    put(&aws.s3, "other/dev/keep.zip", b"another service").await;
+    let refused = run(with("destroy", &[]), LIMIT).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--yes"));
+    assert!(
+        stack(&aws.cf, "mb-chat-dev").await.is_some(),
+        "nothing deleted"
+    );
+
+    let destroyed = run(with("destroy", &["--yes"]), LIMIT).await;
+    assert_ok("destroy", &destroyed);
+    assert!(text(&destroyed.stderr).contains("DELETE_COMPLETE"));
+    assert!(stack(&aws.cf, "mb-chat-dev").await.is_none());
+    let versions = aws
+        .s3
+        .list_object_versions()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("versions");
+    let left: Vec<&str> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.key())
+        .chain(versions.delete_markers().iter().filter_map(|m| m.key()))
+        .collect();
+    assert_eq!(left, ["other/dev/keep.zip"]);
+
+    // 6. Destroying what is gone is fine.
+    let twice = run(with("destroy", &["--yes"]), LIMIT).await;
+    assert_ok("the second destroy", &twice);
+    assert!(text(&twice.stderr).contains("nothing to delete"));
+    let info = run(with("info", &[]), LIMIT).await;
+    assert_eq!(info.status.code(), Some(1));
+    assert!(text(&info.stderr).contains("no stack mb-chat-dev in us-east-1"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Over 1,000 artifacts (S3's page and batch size) are all deleted, and the default
+/// bucket with them once it is empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_removes_more_than_a_thousand_artifacts_and_the_empty_bucket() {
+    let Some(moto) = Moto::start() else { return };
+    let aws = clients(&moto).await;
+    aws.s3
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
+    let puts = futures_util::stream::iter(0..1005)
+        .map(|i| {
+            let s3 = aws.s3.clone();
+            async move { put(&s3, &format!("big/dev/{i:04}.zip"), b"x").await }
+        })
+        .buffer_unordered(16);
+    puts.collect::<Vec<()>>().await;
+    assert_eq!(
+        aws.s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("list")
+            .key_count(),
+        Some(1000),
+        "a first page holds 1,000"
+    );
+
+    let vars = mb::loopback_aws_env();
+    let out = mb::run_async(
+        &[
+            "destroy",
+            "--service",
+            "big",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--yes",
+        ],
+        &vars,
+        LIMIT,
+    )
+    .await;
+    assert_ok("destroy", &out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("nothing to delete"), "no stack: {stderr}");
+    assert!(
+        stderr.contains("deleted 1005 artifact version(s)"),
+        "{stderr}"
+    );
+    let gone = aws.s3.head_bucket().bucket(BUCKET).send().await;
+    assert!(gone.is_err(), "the empty default bucket is deleted");
+}
