@@ -258,7 +258,10 @@ async fn deploy_redeploy_update_info_and_destroy() {
     assert_ok("the unchanged deploy", &again);
     let stderr = text(&again.stderr);
     assert!(stderr.contains("no changes"), "{stderr}");
-    assert_eq!(object(&aws.s3, &key).await, b"placed by the test");
+    assert!(
+        object(&aws.s3, &key).await == b"placed by the test",
+        "the unchanged package was uploaded again"
+    );
     assert_eq!(event_count(&aws.cf, "mb-chat-dev").await, events_before);
     let change_sets = aws
         .cf

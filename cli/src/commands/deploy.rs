@@ -419,3 +419,67 @@ pub fn outputs_text(stack: &Stack) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(outputs: &[(&str, &str)]) -> Stack {
+        let mut stack = Stack::gone("id", "mb-a-dev");
+        stack.outputs = outputs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned(), None))
+            .collect();
+        stack
+    }
+
+    #[test]
+    fn the_url_comes_first_then_a_hint_then_the_other_outputs() {
+        let text = outputs_text(&stack(&[
+            ("ApiId", "abc123"),
+            (
+                "WebSocketUrl",
+                "wss://abc123.execute-api.eu-west-1.amazonaws.com/dev",
+            ),
+            ("Table", "mb-a-dev-connections"),
+        ]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"
+        );
+        assert!(lines[2].contains("wscat -c wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"));
+        assert_eq!(lines[4], "  ApiId  abc123");
+        assert_eq!(lines[5], "  Table  mb-a-dev-connections");
+    }
+
+    #[test]
+    fn a_failure_names_the_outcome_and_the_root_cause() {
+        let events = vec![events::Event {
+            id: "1".into(),
+            time: None,
+            logical_id: "Function".into(),
+            resource_type: "AWS::Lambda::Function".into(),
+            status: "UPDATE_FAILED".into(),
+            reason: Some("Memory size 99999 is too big".into()),
+            root: false,
+        }];
+        let text = failed(
+            Operation::Update,
+            &StackStatus::UpdateRollbackComplete,
+            &events,
+        )
+        .to_string();
+        assert_eq!(
+            text,
+            "the update failed (now UPDATE_ROLLBACK_COMPLETE); it was rolled back and the \
+             previous version keeps running. Cause: Function (AWS::Lambda::Function) \
+             UPDATE_FAILED: Memory size 99999 is too big"
+        );
+        let create = failed(Operation::Create, &StackStatus::RollbackComplete, &[]).to_string();
+        assert!(
+            create.contains("the next `mb deploy` deletes and recreates it"),
+            "{create}"
+        );
+    }
+}
