@@ -11,13 +11,14 @@
 //! CloudFormation update the function.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use base64::Engine;
 
 use crate::aws::explain;
@@ -95,23 +96,14 @@ pub enum Upload {
 impl Bucket {
     /// Makes sure the bucket exists and is ours; creates and locks it down if missing.
     pub async fn ensure(&self, s3: &Client, region: &str) -> Result<Found, Failure> {
-        match s3
+        let head = s3
             .head_bucket()
             .bucket(&self.name)
             .expected_bucket_owner(&self.owner)
             .send()
-            .await
-        {
-            Ok(_) => return Ok(Found::Existing),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-            Err(err)
-                if err
-                    .raw_response()
-                    .is_some_and(|r| r.status().as_u16() == 403) =>
-            {
-                return Err(self.not_ours());
-            }
-            Err(err) => return Err(Failure::new(explain(&err, "S3 HeadBucket"))),
+            .await;
+        if self.exists(head, |e| e.is_not_found(), "S3 HeadBucket")? {
+            return Ok(Found::Existing);
         }
         let mut create = s3
             .create_bucket()
@@ -200,24 +192,15 @@ impl Bucket {
         zip: &[u8],
         sha256_hex: &str,
     ) -> Result<Upload, Failure> {
-        match s3
+        let head = s3
             .head_object()
             .bucket(&self.name)
             .key(key)
             .expected_bucket_owner(&self.owner)
             .send()
-            .await
-        {
-            Ok(_) => return Ok(Upload::AlreadyThere),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-            Err(err)
-                if err
-                    .raw_response()
-                    .is_some_and(|r| r.status().as_u16() == 403) =>
-            {
-                return Err(self.not_ours());
-            }
-            Err(err) => return Err(Failure::new(explain(&err, "S3 HeadObject"))),
+            .await;
+        if self.exists(head, |e| e.is_not_found(), "S3 HeadObject")? {
+            return Ok(Upload::AlreadyThere);
         }
         let checksum = hex_to_base64(sha256_hex).ok_or_else(|| {
             Failure::new(format!("the artifact's sha256 `{sha256_hex}` is not hex"))
@@ -349,6 +332,32 @@ impl Bucket {
             // Another deploy uploaded in between: the bucket stays, which is right.
             Err(err) if err.code() == Some("BucketNotEmpty") => Ok(false),
             Err(err) => Err(Failure::new(explain(&err, "S3 DeleteBucket"))),
+        }
+    }
+
+    /// What a HEAD call answered: there, not there (`missing`), or a failure. A bare 403
+    /// means the bucket belongs to another account (`ExpectedBucketOwner`) or cannot be
+    /// read with these credentials.
+    fn exists<T, E>(
+        &self,
+        head: Result<T, SdkError<E, HttpResponse>>,
+        missing: impl Fn(&E) -> bool,
+        call: &str,
+    ) -> Result<bool, Failure>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match head {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(&missing) => Ok(false),
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 403) =>
+            {
+                Err(self.not_ours())
+            }
+            Err(err) => Err(Failure::new(explain(&err, call))),
         }
     }
 
