@@ -1,10 +1,12 @@
 //! Fixtures for `mb`'s end-to-end tests and benchmarks: the built `mb` binary, moto on a
 //! free loopback port, a loopback stand-in of the API Gateway Management API that speaks
 //! its wire protocol (so the real SDK client parses its answers), one of the Lambda
-//! Runtime API (to run the real `bootstrap`), and WebSocket clients.
+//! Runtime API (to run the real `bootstrap`), one of CloudFormation (the stack states moto
+//! does not reach), and WebSocket clients.
 //!
 //! Everything listens on 127.0.0.1 only.
 
+pub mod fake_cloudformation;
 pub mod fake_gateway;
 pub mod mb;
 pub mod moto;
