@@ -61,18 +61,15 @@ const CLEARED: [&str; 16] = [
     "MB_POLL_INTERVAL_MS",
 ];
 
-/// The environment of an `mb` run against loopback stand-ins: test credentials, no
-/// shared config or credentials file, no instance metadata lookup (tests talk only to
-/// 127.0.0.1), and polls 100 ms apart.
+/// The environment of an `mb` run against loopback stand-ins: test credentials, empty
+/// shared config and credentials files (the machine's own are never read), no instance
+/// metadata lookup (tests talk only to 127.0.0.1), and polls 100 ms apart.
 pub fn loopback_aws_env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_CONFIG_FILE", "/nonexistent/mb-tests/config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/mb-tests/credentials",
-        ),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("MB_POLL_INTERVAL_MS", "100"),
     ]
