@@ -32,6 +32,11 @@ impl Ui {
         self.terminal
     }
 
+    /// Whether someone can answer a prompt (stdin and stderr are terminals).
+    pub fn can_ask(&self) -> bool {
+        self.interactive
+    }
+
     /// One line of progress on stderr.
     pub fn line(&self, message: &str) {
         eprintln!("{message}");
@@ -68,16 +73,19 @@ impl Ui {
             .ok()
     }
 
-    /// Asks a yes/no question (default no), or `None` when nobody can answer.
+    /// Asks a yes/no question (default no), or `None` when nobody can answer. A prompt
+    /// that fails (Ctrl-C, a closed terminal) is a no.
     pub fn confirm(&self, prompt: &str) -> Option<bool> {
         if !self.interactive {
             return None;
         }
-        dialoguer::Confirm::new()
-            .with_prompt(prompt)
-            .default(false)
-            .interact()
-            .ok()
+        Some(
+            dialoguer::Confirm::new()
+                .with_prompt(prompt)
+                .default(false)
+                .interact()
+                .unwrap_or(false),
+        )
     }
 }
 

@@ -75,12 +75,18 @@ pub async fn run(args: &DestroyArgs, ui: &Ui) -> Result<(), Failure> {
     };
     if !present {
         ui.line(&format!(
-            "no stack {} in {}: nothing to delete",
-            names.stack, names.region
+            "no stack {} in {}{}",
+            names.stack,
+            names.region,
+            if artifacts.is_empty() {
+                ": nothing to delete".to_owned()
+            } else {
+                format!("; {} artifact version(s) of it are left", artifacts.len())
+            }
         ));
-    }
-    if !present && artifacts.is_empty() {
-        return Ok(());
+        if artifacts.is_empty() {
+            return Ok(());
+        }
     }
 
     // 3. Confirmation.
@@ -145,6 +151,7 @@ fn confirm(
     );
     match answer {
         Some(_) => Ok(()),
+        None if ui.can_ask() => Err(Failure::new("destroy cancelled; nothing was deleted")),
         None => Err(Failure::usage(format!(
             "destroying deletes {what}; pass --yes to confirm (there is no terminal to ask on)"
         ))),
