@@ -1,18 +1,24 @@
 //! A loopback stand-in of AWS CloudFormation speaking its wire protocol (the AWS query
-//! protocol: form-encoded `Action=...` POSTs, XML answers and XML errors), so that the
-//! real `aws-sdk-cloudformation` client parses and maps what it says exactly as it does
-//! CloudFormation's.
+//! protocol: form-encoded `Action=...&Version=2010-05-15` POSTs, XML answers and XML
+//! errors in CloudFormation's namespace), so that the real `aws-sdk-cloudformation`
+//! client parses its answers and maps its errors exactly as it does CloudFormation's.
 //!
 //! It exists for what moto does not do: stack operations that take time (IN_PROGRESS
 //! states), per-resource events, failures and rollbacks, the cleanup states, and refusals
-//! to act on a stack that is busy. Each operation queues its progress as steps (a status
-//! change and/or an event), and **each DescribeStacks call applies one step**, so a client
-//! polling sees the operation unfold over several polls. Requests are recorded with the
-//! status the stack had when they arrived.
+//! to act on a stack that is busy. It owns one live stack (plus the deleted ones, found by
+//! id only), its events, its change sets and every request received, each with the status
+//! its stack had when the request arrived.
+//!
+//! An operation sets its IN_PROGRESS status at once and queues the rest of its progress as
+//! steps (a status change and/or one event); **each DescribeStacks call applies at most one
+//! step before answering**, so a client polling sees the operation unfold over several
+//! polls. DescribeStackEvents never advances; it lists newest first, three to a page, so
+//! clients must paginate. Time is a fixed clock (2026-11-22T10:00:00Z) ticking one second
+//! per event, so events sort strictly. Malformed requests get a 400, never a panic.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -27,16 +33,20 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 const NAMESPACE: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+const VERSION: &str = "2010-05-15";
 const ARN_PREFIX: &str = "arn:aws:cloudformation:us-east-1:123456789012";
-/// The fake's clock starts here (2026-11-22T10:00:00Z) and ticks one second per event,
-/// so events sort strictly.
+/// The fake's clock starts here (2026-11-22T10:00:00Z) and ticks one second per event.
 const EPOCH: i64 = 1_795_341_600;
 /// DescribeStackEvents pages are this small so that clients must paginate.
 const EVENTS_PER_PAGE: usize = 3;
 const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
+const USER_INITIATED: &str = "User Initiated";
+const NO_CHANGES: &str = "The submitted information didn't contain changes. Submit different \
+                          information to create a change set.";
+const REQUIRES_IAM: &str = "Requires capabilities : [CAPABILITY_NAMED_IAM]";
 
 /// An event, as a test describes one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSpec {
     pub logical_id: String,
     pub resource_type: String,
@@ -48,22 +58,28 @@ pub struct EventSpec {
 #[derive(Debug, Clone)]
 pub struct StackSetup {
     pub name: String,
+    /// e.g. `UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS`.
     pub status: String,
     /// Statuses applied one per DescribeStacks call, after two polls that change nothing;
     /// each adds a stack event.
     pub then: Vec<String>,
+    /// What GetTemplate answers.
     pub template_body: String,
     pub parameters: Vec<(String, String)>,
+    /// Also the outputs a stack created again under this name gets.
     pub outputs: Vec<(String, String)>,
-    /// (logical id, type) of the stack's resources, for the events of an operation.
+    /// (logical id, type) of the stack's resources, in creation order, for the events of
+    /// an operation; also what a stack created again under this name creates.
     pub resources: Vec<(String, String)>,
     /// Events from before the test, oldest first.
     pub history: Vec<EventSpec>,
 }
 
 impl StackSetup {
-    /// A stack named `name` in `status`, with the outputs and resources of an mb service.
+    /// A stack named `name` (`mb-<service>-<stage>`) in `status`, with the outputs and
+    /// resources of an mb service, template `{}`, no parameters and no history.
     pub fn new(name: &str, status: &str) -> StackSetup {
+        let stage = name.rsplit('-').next().unwrap_or(name);
         StackSetup {
             name: name.to_owned(),
             status: status.to_owned(),
@@ -73,19 +89,19 @@ impl StackSetup {
             outputs: vec![
                 (
                     "WebSocketUrl".into(),
-                    "wss://abc123.execute-api.us-east-1.amazonaws.com/dev".into(),
+                    format!("wss://abc123.execute-api.us-east-1.amazonaws.com/{stage}"),
                 ),
                 ("ApiId".into(), "abc123".into()),
-                ("Stage".into(), "dev".into()),
+                ("Stage".into(), stage.to_owned()),
                 ("Table".into(), format!("{name}-connections")),
                 ("Function".into(), format!("{name}-broadcast")),
                 ("LogGroup".into(), format!("/aws/lambda/{name}-broadcast")),
             ],
             resources: vec![
-                ("Table".into(), "AWS::DynamoDB::Table".into()),
                 ("FunctionRole".into(), "AWS::IAM::Role".into()),
-                ("Function".into(), "AWS::Lambda::Function".into()),
+                ("Table".into(), "AWS::DynamoDB::Table".into()),
                 ("Api".into(), "AWS::ApiGatewayV2::Api".into()),
+                ("Function".into(), "AWS::Lambda::Function".into()),
             ],
             history: Vec::new(),
         }
@@ -97,8 +113,24 @@ impl StackSetup {
 pub struct Call {
     pub action: String,
     pub params: BTreeMap<String, String>,
-    /// The stack's status when the request arrived (`None`: no stack).
+    /// The status of the stack the request is about when it arrived (`None`: no stack).
     pub status_before: Option<String>,
+}
+
+/// A template with what was sent along with it.
+#[derive(Debug, Clone, Default)]
+struct Template {
+    body: String,
+    parameters: Vec<(String, String)>,
+    capabilities: Vec<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl Template {
+    /// Same body and parameters (in any order): nothing to change.
+    fn same_as(&self, other: &Template) -> bool {
+        self.body == other.body && sorted(&self.parameters) == sorted(&other.parameters)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -109,10 +141,12 @@ struct Stack {
     reason: Option<String>,
     created: i64,
     updated: Option<i64>,
-    template_body: String,
-    parameters: Vec<(String, String)>,
+    deleted: Option<i64>,
+    template: Template,
     outputs: Vec<(String, String)>,
-    capabilities: Vec<String>,
+    /// Resources that exist now, in creation order.
+    resources: Vec<(String, String)>,
+    change_set_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,29 +154,78 @@ struct Event {
     id: String,
     stack_id: String,
     stack_name: String,
+    physical_id: String,
     spec: EventSpec,
     time: i64,
 }
 
-/// What a step does besides its status and event.
+/// What takes effect with a stack status.
 #[derive(Debug, Clone)]
 enum Effect {
     None,
-    /// The new template and parameters take effect.
-    Commit {
-        template_body: String,
-        parameters: Vec<(String, String)>,
-    },
+    /// The new template, parameters, capabilities and tags.
+    Template(Template),
+    /// The outputs of a created stack.
+    Outputs(Vec<(String, String)>),
     /// The stack is gone (found by id only).
     Deleted,
 }
 
 #[derive(Debug, Clone)]
-struct Step {
-    status: Option<String>,
-    reason: Option<String>,
-    event: Option<EventSpec>,
-    effect: Effect,
+enum Step {
+    /// A poll that sees no progress.
+    Idle,
+    /// One resource event; CREATE_COMPLETE adds the resource, DELETE_COMPLETE removes it.
+    Resource(EventSpec),
+    /// The stack's own status (with its reason and event) and what takes effect with it.
+    Root {
+        status: String,
+        reason: Option<String>,
+        effect: Effect,
+    },
+}
+
+impl Step {
+    fn root(status: &str, reason: Option<&str>) -> Step {
+        Step::Root {
+            status: status.to_owned(),
+            reason: reason.map(str::to_owned),
+            effect: Effect::None,
+        }
+    }
+
+    fn root_with(status: &str, effect: Effect) -> Step {
+        Step::Root {
+            status: status.to_owned(),
+            reason: None,
+            effect,
+        }
+    }
+
+    fn resource(logical_id: &str, resource_type: &str, status: &str) -> Step {
+        Step::Resource(spec(logical_id, resource_type, status, None))
+    }
+
+    fn failed(logical_id: &str, resource_type: &str, status: &str, reason: &str) -> Step {
+        Step::Resource(spec(logical_id, resource_type, status, Some(reason)))
+    }
+}
+
+fn spec(logical_id: &str, resource_type: &str, status: &str, reason: Option<&str>) -> EventSpec {
+    EventSpec {
+        logical_id: logical_id.to_owned(),
+        resource_type: resource_type.to_owned(),
+        status: status.to_owned(),
+        reason: reason.map(str::to_owned),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Change {
+    action: &'static str,
+    logical_id: String,
+    resource_type: String,
+    replacement: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,35 +235,75 @@ struct ChangeSet {
     stack_id: String,
     stack_name: String,
     create: bool,
-    status: String,
-    reason: Option<String>,
-    template_body: String,
-    parameters: Vec<(String, String)>,
-    capabilities: Vec<String>,
+    description: Option<String>,
+    created: i64,
+    template: Template,
+    /// CREATE_PENDING until described, then `outcome`.
+    pending: bool,
+    /// (status, reason, changes) once computed.
+    outcome: (&'static str, Option<String>, Vec<Change>),
+}
+
+impl ChangeSet {
+    fn status(&self) -> &'static str {
+        if self.pending {
+            "CREATE_PENDING"
+        } else {
+            self.outcome.0
+        }
+    }
+
+    fn execution_status(&self) -> &'static str {
+        if self.status() == "CREATE_COMPLETE" {
+            "AVAILABLE"
+        } else {
+            "UNAVAILABLE"
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        if self.pending {
+            None
+        } else {
+            self.outcome.1.as_deref()
+        }
+    }
+}
+
+/// What a new stack of a name gets: the setup's outputs and resources for its name,
+/// [`StackSetup::new`]'s for any other.
+#[derive(Debug, Clone)]
+struct Profile {
+    name: String,
+    outputs: Vec<(String, String)>,
+    resources: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     stack: Option<Stack>,
     deleted: Vec<Stack>,
+    /// Every stack's events, oldest first.
     events: Vec<Event>,
     steps: VecDeque<Step>,
     change_sets: Vec<ChangeSet>,
     calls: Vec<Call>,
     fail_next: Option<(String, String)>,
     denied: HashSet<String>,
-    outputs: Vec<(String, String)>,
-    resources: Vec<(String, String)>,
+    profile: Option<Profile>,
     clock: i64,
     counter: u64,
 }
 
-/// A CloudFormation error: HTTP status, code, message.
-struct Error(u16, &'static str, String);
+/// A CloudFormation error answer: HTTP status, code, message.
+#[derive(Debug)]
+struct Fault(u16, &'static str, String);
 
-fn validation(message: String) -> Error {
-    Error(400, "ValidationError", message)
+fn validation(message: String) -> Fault {
+    Fault(400, "ValidationError", message)
 }
+
+type Params = BTreeMap<String, String>;
 
 pub struct FakeCloudFormation {
     /// `http://127.0.0.1:PORT`
@@ -194,65 +317,20 @@ impl FakeCloudFormation {
     pub async fn start(stack: Option<StackSetup>) -> FakeCloudFormation {
         let mut state = State {
             clock: EPOCH,
-            outputs: StackSetup::new("mb-service-dev", "CREATE_COMPLETE").outputs,
-            resources: StackSetup::new("mb-service-dev", "CREATE_COMPLETE").resources,
             ..State::default()
         };
         if let Some(setup) = stack {
-            let id = state.new_id(&format!("stack/{}", setup.name));
-            let stack = Stack {
-                name: setup.name.clone(),
-                id,
-                status: setup.status.clone(),
-                reason: None,
-                created: EPOCH - 3600,
-                updated: None,
-                template_body: setup.template_body,
-                parameters: setup.parameters,
-                outputs: setup.outputs.clone(),
-                capabilities: vec!["CAPABILITY_NAMED_IAM".into()],
-            };
-            state.stack = Some(stack);
-            state.outputs = setup.outputs;
-            state.resources = setup.resources;
-            for event in setup.history {
-                state.record(event);
-            }
-            if !setup.then.is_empty() {
-                state.steps.push_back(Step::idle());
-                state.steps.push_back(Step::idle());
-                for status in setup.then {
-                    let root = state.root_event(&status, None);
-                    state.steps.push_back(Step::root(root));
-                }
-            }
+            state.set_up(setup);
         }
         let state = Arc::new(Mutex::new(state));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .expect("bind a loopback port");
+            .expect("bind the fake CloudFormation to a loopback port");
         let endpoint = format!(
             "http://{}",
             listener.local_addr().expect("the fake's address")
         );
-        let shared = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
-                    });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         FakeCloudFormation {
             endpoint,
             state,
@@ -270,18 +348,19 @@ impl FakeCloudFormation {
         self.lock().stack.as_ref().map(|s| s.status.clone())
     }
 
-    /// Makes the next create, update or delete fail on this resource with this reason.
+    /// Makes the next ExecuteChangeSet / CreateStack / UpdateStack / DeleteStack fail on
+    /// this resource with this reason (and roll back, where CloudFormation would).
     pub fn fail_next_operation(&self, logical_id: &str, reason: &str) {
         self.lock().fail_next = Some((logical_id.to_owned(), reason.to_owned()));
     }
 
-    /// Answers 403 AccessDenied to every request of this action.
+    /// Answers 403 AccessDenied to every request of this action (e.g. `DescribeStacks`).
     pub fn deny(&self, action: &str) {
         self.lock().denied.insert(action.to_owned());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 }
 
@@ -291,74 +370,210 @@ impl Drop for FakeCloudFormation {
     }
 }
 
-impl Step {
-    fn idle() -> Step {
-        Step {
-            status: None,
-            reason: None,
-            event: None,
-            effect: Effect::None,
-        }
-    }
-
-    fn event(event: EventSpec) -> Step {
-        Step {
-            event: Some(event),
-            ..Step::idle()
-        }
-    }
-
-    /// The stack's own status change, with its event.
-    fn root(event: EventSpec) -> Step {
-        Step {
-            status: Some(event.status.clone()),
-            reason: event.reason.clone(),
-            event: Some(event),
-            effect: Effect::None,
-        }
-    }
-
-    fn with(mut self, effect: Effect) -> Step {
-        self.effect = effect;
-        self
-    }
+/// The state, even if a test thread panicked while holding it.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn spec(logical_id: &str, resource_type: &str, status: &str, reason: Option<&str>) -> EventSpec {
-    EventSpec {
-        logical_id: logical_id.to_owned(),
-        resource_type: resource_type.to_owned(),
-        status: status.to_owned(),
-        reason: reason.map(str::to_owned),
+async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(answer(&state, request).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
     }
 }
 
 impl State {
-    fn new_id(&mut self, kind: &str) -> String {
+    fn set_up(&mut self, setup: StackSetup) {
+        let id = self.stack_id(&setup.name);
+        let never_created = matches!(
+            setup.status.as_str(),
+            "REVIEW_IN_PROGRESS"
+                | "CREATE_IN_PROGRESS"
+                | "CREATE_FAILED"
+                | "ROLLBACK_IN_PROGRESS"
+                | "ROLLBACK_FAILED"
+                | "ROLLBACK_COMPLETE"
+        );
+        let updated = setup.status.starts_with("UPDATE_") || setup.status.starts_with("IMPORT_");
+        self.stack = Some(Stack {
+            name: setup.name.clone(),
+            id,
+            status: setup.status.clone(),
+            reason: None,
+            created: EPOCH - 3600,
+            updated: updated.then_some(EPOCH - 1800),
+            deleted: None,
+            template: Template {
+                body: setup.template_body,
+                parameters: setup.parameters,
+                capabilities: vec!["CAPABILITY_NAMED_IAM".into()],
+                tags: Vec::new(),
+            },
+            outputs: if never_created {
+                Vec::new()
+            } else {
+                setup.outputs.clone()
+            },
+            resources: setup.resources.clone(),
+            change_set_id: None,
+        });
+        self.profile = Some(Profile {
+            name: setup.name,
+            outputs: setup.outputs,
+            resources: setup.resources,
+        });
+        for event in setup.history {
+            self.record(event);
+        }
+        if setup.status == "DELETE_COMPLETE" {
+            self.bury();
+        }
+        if !setup.then.is_empty() {
+            self.steps.extend([Step::Idle, Step::Idle]);
+            self.steps
+                .extend(setup.then.iter().map(|status| Step::root(status, None)));
+        }
+    }
+
+    fn tick(&mut self) -> i64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// A fresh uuid-looking id (deterministic).
+    fn uuid(&mut self) -> String {
         self.counter += 1;
+        let mut seed = self.counter;
+        let mut next = || {
+            // splitmix64
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let (a, b) = (next(), next());
         format!(
-            "{ARN_PREFIX}:{kind}/00000000-0000-4000-8000-{:012}",
-            self.counter
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            0x8000 | ((b >> 48) & 0x3fff),
+            b & 0xffff_ffff_ffff
         )
     }
 
-    fn root_event(&self, status: &str, reason: Option<&str>) -> EventSpec {
-        let name = self.stack.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-        spec(name, STACK_TYPE, status, reason)
+    fn stack_id(&mut self, name: &str) -> String {
+        format!("{ARN_PREFIX}:stack/{name}/{}", self.uuid())
+    }
+
+    fn profile(&self, name: &str) -> Profile {
+        match &self.profile {
+            Some(profile) if profile.name == name => profile.clone(),
+            _ => {
+                let setup = StackSetup::new(name, "CREATE_COMPLETE");
+                Profile {
+                    name: setup.name,
+                    outputs: setup.outputs,
+                    resources: setup.resources,
+                }
+            }
+        }
+    }
+
+    /// The live stack, by name or id.
+    fn live(&self, name_or_id: &str) -> Option<&Stack> {
+        self.stack
+            .as_ref()
+            .filter(|s| s.name == name_or_id || s.id == name_or_id)
+    }
+
+    /// By name the live stack; by id also a deleted one.
+    fn find(&self, name_or_id: &str) -> Option<&Stack> {
+        self.live(name_or_id)
+            .or_else(|| self.deleted.iter().rev().find(|s| s.id == name_or_id))
+    }
+
+    fn live_or_missing(&self, name_or_id: &str) -> Result<&Stack, Fault> {
+        self.live(name_or_id)
+            .ok_or_else(|| validation(format!("Stack with id {name_or_id} does not exist")))
+    }
+
+    /// The status of the stack a request is about, before it is answered.
+    fn status_for(&self, params: &Params) -> Option<String> {
+        let stack = if let Some(name) = params.get("StackName") {
+            self.find(name)
+        } else if let Some(change_set) = params
+            .get("ChangeSetName")
+            .and_then(|name| self.change_sets.iter().find(|c| c.id == *name))
+        {
+            self.find(&change_set.stack_id)
+        } else {
+            self.stack.as_ref()
+        };
+        stack.map(|s| s.status.clone())
     }
 
     fn record(&mut self, spec: EventSpec) {
+        let time = self.tick();
+        let id = self.uuid();
         let Some(stack) = &self.stack else { return };
-        self.clock += 1;
-        self.counter += 1;
-        let event = Event {
-            id: format!("{}-{:06}", spec.logical_id, self.counter),
+        let root = spec.resource_type == STACK_TYPE && spec.logical_id == stack.name;
+        let physical_id = if root {
+            stack.id.clone()
+        } else if spec.status == "CREATE_IN_PROGRESS" {
+            String::new()
+        } else {
+            physical_id(&self.profile(&stack.name), &spec.logical_id)
+        };
+        self.events.push(Event {
+            id,
             stack_id: stack.id.clone(),
             stack_name: stack.name.clone(),
+            physical_id,
             spec,
-            time: self.clock,
+            time,
+        });
+    }
+
+    fn set_status(&mut self, status: &str, reason: Option<String>) {
+        let name = match &mut self.stack {
+            Some(stack) => {
+                stack.status = status.to_owned();
+                stack.reason.clone_from(&reason);
+                stack.name.clone()
+            }
+            None => return,
         };
-        self.events.push(event);
+        self.record(EventSpec {
+            logical_id: name,
+            resource_type: STACK_TYPE.to_owned(),
+            status: status.to_owned(),
+            reason,
+        });
+    }
+
+    /// The live stack becomes a deleted one.
+    fn bury(&mut self) {
+        let time = self.tick();
+        if let Some(mut stack) = self.stack.take() {
+            stack.deleted = Some(time);
+            stack.resources.clear();
+            self.change_sets.retain(|c| c.stack_id != stack.id);
+            self.deleted.push(stack);
+        }
     }
 
     /// Applies the next step, if any (one per DescribeStacks).
@@ -366,189 +581,250 @@ impl State {
         let Some(step) = self.steps.pop_front() else {
             return;
         };
-        if let Some(event) = step.event {
-            self.record(event);
-        }
-        let clock = self.clock;
-        if let Some(stack) = &mut self.stack {
-            if let Some(status) = step.status {
-                stack.status = status;
-                stack.reason = step.reason;
+        match step {
+            Step::Idle => {}
+            Step::Resource(event) => {
+                if let Some(stack) = &mut self.stack {
+                    let resource = (event.logical_id.clone(), event.resource_type.clone());
+                    match event.status.as_str() {
+                        "CREATE_COMPLETE" if !stack.resources.contains(&resource) => {
+                            stack.resources.push(resource);
+                        }
+                        "DELETE_COMPLETE" => stack.resources.retain(|r| *r != resource),
+                        _ => {}
+                    }
+                }
+                self.record(event);
             }
-            if let Effect::Commit {
-                template_body,
-                parameters,
-            } = step.effect.clone()
-            {
-                stack.template_body = template_body;
-                stack.parameters = parameters;
-                stack.updated = Some(clock);
+            Step::Root {
+                status,
+                reason,
+                effect,
+            } => {
+                self.set_status(&status, reason);
+                match effect {
+                    Effect::None => {}
+                    Effect::Template(template) => {
+                        if let Some(stack) = &mut self.stack {
+                            stack.template = template;
+                        }
+                    }
+                    Effect::Outputs(outputs) => {
+                        if let Some(stack) = &mut self.stack {
+                            stack.outputs = outputs;
+                        }
+                    }
+                    Effect::Deleted => self.bury(),
+                }
             }
         }
-        if let Effect::Deleted = step.effect
-            && let Some(stack) = self.stack.take()
-        {
-            self.deleted.push(stack);
-        }
     }
 
-    /// The stack a `StackName` parameter means: by name the live one, by id also a
-    /// deleted one.
-    fn find(&self, name_or_id: &str) -> Option<&Stack> {
-        if let Some(stack) = self
-            .stack
-            .as_ref()
-            .filter(|s| s.name == name_or_id || s.id == name_or_id)
-        {
-            return Some(stack);
-        }
-        self.deleted.iter().rev().find(|s| s.id == name_or_id)
-    }
-
-    fn live(&self, name_or_id: &str) -> Result<&Stack, Error> {
-        self.stack
-            .as_ref()
-            .filter(|s| s.name == name_or_id || s.id == name_or_id)
-            .ok_or_else(|| validation(format!("Stack with id {name_or_id} does not exist")))
-    }
-
-    fn start(&mut self, status: &str, steps: Vec<Step>) {
-        let root = self.root_event(status, Some("User Initiated"));
-        self.record(root);
-        if let Some(stack) = &mut self.stack {
-            stack.status = status.to_owned();
-            stack.reason = Some("User Initiated".to_owned());
-        }
+    /// Sets the operation's first status (with a "User Initiated" event) at once and
+    /// queues the rest.
+    fn begin(&mut self, status: &str, steps: Vec<Step>) {
+        self.set_status(status, Some(USER_INITIATED.to_owned()));
         self.steps = steps.into();
     }
 
-    fn create_steps(
-        &mut self,
-        template_body: String,
-        parameters: Vec<(String, String)>,
-    ) -> Vec<Step> {
-        let fail = self.fail_next.take();
-        let mut steps = Vec::new();
-        let mut created: Vec<(String, String)> = Vec::new();
-        for (id, kind) in self.resources.clone() {
-            steps.push(Step::event(spec(&id, &kind, "CREATE_IN_PROGRESS", None)));
-            if let Some((failing, reason)) = fail.as_ref().filter(|(f, _)| *f == id) {
-                steps.push(Step::event(spec(&id, &kind, "CREATE_FAILED", Some(reason))));
-                let message = format!(
-                    "The following resource(s) failed to create: [{failing}]. Rollback requested by user."
-                );
-                steps.push(Step::root(
-                    self.root_event("ROLLBACK_IN_PROGRESS", Some(&message)),
-                ));
-                for (done, kind) in created.iter().rev() {
-                    steps.push(Step::event(spec(done, kind, "DELETE_IN_PROGRESS", None)));
-                    steps.push(Step::event(spec(done, kind, "DELETE_COMPLETE", None)));
-                }
-                steps.push(Step::root(self.root_event("ROLLBACK_COMPLETE", None)));
-                return steps;
-            }
-            steps.push(Step::event(spec(&id, &kind, "CREATE_COMPLETE", None)));
-            created.push((id, kind));
-        }
-        steps.push(
-            Step::root(self.root_event("CREATE_COMPLETE", None)).with(Effect::Commit {
-                template_body,
-                parameters,
-            }),
-        );
-        steps
-    }
-
-    fn update_steps(
-        &mut self,
-        template_body: String,
-        parameters: Vec<(String, String)>,
-    ) -> Vec<Step> {
-        match self.fail_next.take() {
-            None => vec![
-                Step::event(spec(
-                    "Function",
-                    "AWS::Lambda::Function",
-                    "UPDATE_IN_PROGRESS",
-                    None,
-                )),
-                Step::event(spec(
-                    "Function",
-                    "AWS::Lambda::Function",
-                    "UPDATE_COMPLETE",
-                    None,
-                )),
-                Step::root(self.root_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None)),
-                Step::root(self.root_event("UPDATE_COMPLETE", None)).with(Effect::Commit {
-                    template_body,
-                    parameters,
-                }),
-            ],
-            Some((id, reason)) => {
-                let kind = self.kind_of(&id);
-                let message = format!("The following resource(s) failed to update: [{id}].");
-                vec![
-                    Step::event(spec(&id, &kind, "UPDATE_IN_PROGRESS", None)),
-                    Step::event(spec(&id, &kind, "UPDATE_FAILED", Some(&reason))),
-                    Step::root(self.root_event("UPDATE_ROLLBACK_IN_PROGRESS", Some(&message))),
-                    Step::event(spec(&id, &kind, "UPDATE_IN_PROGRESS", None)),
-                    Step::event(spec(&id, &kind, "UPDATE_COMPLETE", None)),
-                    Step::root(
-                        self.root_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None),
-                    ),
-                    Step::root(self.root_event("UPDATE_ROLLBACK_COMPLETE", None)),
-                ]
-            }
-        }
-    }
-
-    fn delete_steps(&mut self) -> Vec<Step> {
-        let fail = self.fail_next.take();
-        let mut steps = Vec::new();
-        for (id, kind) in self.resources.clone().into_iter().rev() {
-            steps.push(Step::event(spec(&id, &kind, "DELETE_IN_PROGRESS", None)));
-            if let Some((_, reason)) = fail.as_ref().filter(|(f, _)| *f == id) {
-                steps.push(Step::event(spec(&id, &kind, "DELETE_FAILED", Some(reason))));
-                let message = format!("The following resource(s) failed to delete: [{id}]. ");
-                steps.push(Step::root(self.root_event("DELETE_FAILED", Some(&message))));
-                return steps;
-            }
-            steps.push(Step::event(spec(&id, &kind, "DELETE_COMPLETE", None)));
-        }
-        steps.push(Step::root(self.root_event("DELETE_COMPLETE", None)).with(Effect::Deleted));
-        steps
-    }
-
-    fn kind_of(&self, logical_id: &str) -> String {
-        self.resources
+    fn kind_of(&self, logical_id: &str, fallback: &str) -> String {
+        self.stack
             .iter()
+            .flat_map(|s| s.resources.iter())
+            .chain(self.profile.iter().flat_map(|p| p.resources.iter()))
             .find(|(id, _)| id == logical_id)
             .map(|(_, kind)| kind.clone())
-            .unwrap_or_else(|| "AWS::CloudFormation::CustomResource".to_owned())
+            .unwrap_or_else(|| fallback.to_owned())
+    }
+
+    /// Creates `to_create` one by one, then CREATE_COMPLETE with `outputs`; or, with a
+    /// failure queued, rolls back what was created and ends in ROLLBACK_COMPLETE.
+    fn create_steps(
+        &mut self,
+        mut to_create: Vec<(String, String)>,
+        outputs: Vec<(String, String)>,
+    ) -> Vec<Step> {
+        let fail = self.fail_next.take();
+        if let Some((failing, _)) = &fail
+            && !to_create.iter().any(|(id, _)| id == failing)
+        {
+            let kind = self.kind_of(failing, "AWS::CloudFormation::CustomResource");
+            to_create.push((failing.clone(), kind));
+        }
+        let mut steps = Vec::new();
+        let mut created: Vec<(String, String)> = Vec::new();
+        for (id, kind) in to_create {
+            steps.push(Step::resource(&id, &kind, "CREATE_IN_PROGRESS"));
+            if let Some((_, reason)) = fail.as_ref().filter(|(f, _)| *f == id) {
+                steps.push(Step::failed(&id, &kind, "CREATE_FAILED", reason));
+                let message = format!(
+                    "The following resource(s) failed to create: [{id}]. Rollback requested by \
+                     user."
+                );
+                steps.push(Step::root("ROLLBACK_IN_PROGRESS", Some(&message)));
+                for (done, kind) in created.iter().rev() {
+                    steps.push(Step::resource(done, kind, "DELETE_IN_PROGRESS"));
+                    steps.push(Step::resource(done, kind, "DELETE_COMPLETE"));
+                }
+                steps.push(Step::root("ROLLBACK_COMPLETE", None));
+                return steps;
+            }
+            steps.push(Step::resource(&id, &kind, "CREATE_COMPLETE"));
+            created.push((id, kind));
+        }
+        steps.push(Step::root_with("CREATE_COMPLETE", Effect::Outputs(outputs)));
+        steps
+    }
+
+    /// Updates `Function`, then cleans up and takes `template` in; or, with a failure
+    /// queued, fails on that resource, rolls it back and keeps the old template.
+    fn update_steps(&mut self, template: Template) -> Vec<Step> {
+        let Some((id, reason)) = self.fail_next.take() else {
+            let kind = "AWS::Lambda::Function";
+            return vec![
+                Step::resource("Function", kind, "UPDATE_IN_PROGRESS"),
+                Step::resource("Function", kind, "UPDATE_COMPLETE"),
+                Step::root("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None),
+                Step::root_with("UPDATE_COMPLETE", Effect::Template(template)),
+            ];
+        };
+        let kind = self.kind_of(&id, "AWS::CloudFormation::CustomResource");
+        let message = format!("The following resource(s) failed to update: [{id}].");
+        vec![
+            Step::resource(&id, &kind, "UPDATE_IN_PROGRESS"),
+            Step::failed(&id, &kind, "UPDATE_FAILED", &reason),
+            Step::root("UPDATE_ROLLBACK_IN_PROGRESS", Some(&message)),
+            Step::resource(&id, &kind, "UPDATE_IN_PROGRESS"),
+            Step::resource(&id, &kind, "UPDATE_COMPLETE"),
+            Step::root("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None),
+            Step::root("UPDATE_ROLLBACK_COMPLETE", None),
+        ]
+    }
+
+    /// Deletes the resources newest first, then DELETE_COMPLETE (the stack is gone); or,
+    /// with a failure queued, stops at that resource with DELETE_FAILED.
+    fn delete_steps(&mut self, resources: Vec<(String, String)>) -> Vec<Step> {
+        let fail = self.fail_next.take();
+        let mut steps = Vec::new();
+        for (id, kind) in resources.into_iter().rev() {
+            steps.push(Step::resource(&id, &kind, "DELETE_IN_PROGRESS"));
+            if let Some((_, reason)) = fail.as_ref().filter(|(f, _)| *f == id) {
+                steps.push(Step::failed(&id, &kind, "DELETE_FAILED", reason));
+                let message = format!("The following resource(s) failed to delete: [{id}]. ");
+                steps.push(Step::root("DELETE_FAILED", Some(&message)));
+                return steps;
+            }
+            steps.push(Step::resource(&id, &kind, "DELETE_COMPLETE"));
+        }
+        steps.push(Step::root_with("DELETE_COMPLETE", Effect::Deleted));
+        steps
+    }
+
+    fn new_stack(&mut self, name: &str, template: Template) -> String {
+        let id = self.stack_id(name);
+        let created = self.clock + 1;
+        self.stack = Some(Stack {
+            name: name.to_owned(),
+            id: id.clone(),
+            status: "REVIEW_IN_PROGRESS".into(),
+            reason: None,
+            created,
+            updated: None,
+            deleted: None,
+            template,
+            outputs: Vec::new(),
+            resources: Vec::new(),
+            change_set_id: None,
+        });
+        self.steps.clear();
+        id
     }
 }
 
-/// `Parameters.member.N.ParameterKey/Value` (or `Capabilities.member.N`) as a list.
-fn members(params: &BTreeMap<String, String>, list: &str, field: Option<&str>) -> Vec<String> {
+/// A resource's physical id: the name the outputs of a stack of this name give it (mb's
+/// outputs name its function, table and API), else a made-up one.
+fn physical_id(profile: &Profile, logical_id: &str) -> String {
+    let output = if logical_id == "Api" {
+        "ApiId"
+    } else {
+        logical_id
+    };
+    profile
+        .outputs
+        .iter()
+        .find(|(k, _)| k == output)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| format!("{}-{logical_id}", profile.name))
+}
+
+/// `List.member.N` (N from 1) as a list.
+fn members(params: &Params, list: &str) -> Vec<String> {
     (1..)
-        .map(|n| match field {
-            Some(field) => params.get(&format!("{list}.member.{n}.{field}")),
-            None => params.get(&format!("{list}.member.{n}")),
+        .map_while(|n| params.get(&format!("{list}.member.{n}")).cloned())
+        .collect()
+}
+
+/// `List.member.N.Key` / `.Value` pairs (N from 1).
+fn pairs(params: &Params, list: &str, key: &str, value: &str) -> Vec<(String, String)> {
+    (1..)
+        .map_while(|n| {
+            let k = params.get(&format!("{list}.member.{n}.{key}"))?;
+            let v = params
+                .get(&format!("{list}.member.{n}.{value}"))
+                .cloned()
+                .unwrap_or_default();
+            Some((k.clone(), v))
         })
-        .take_while(Option::is_some)
-        .flatten()
-        .cloned()
         .collect()
 }
 
-fn parameters(params: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    members(params, "Parameters", Some("ParameterKey"))
-        .into_iter()
-        .zip(members(params, "Parameters", Some("ParameterValue")))
-        .collect()
+/// The template a create or update sends, with `UsePreviousTemplate` and
+/// `UsePreviousValue` taken from `previous`.
+fn template_of(params: &Params, previous: Option<&Template>) -> Result<Template, Fault> {
+    let flag = |name: &str| params.get(name).is_some_and(|v| v == "true");
+    let body = match (params.get("TemplateBody"), params.get("TemplateURL")) {
+        (Some(body), _) => body.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => match previous {
+            Some(previous) if flag("UsePreviousTemplate") => previous.body.clone(),
+            _ => {
+                return Err(validation(
+                    "Either Template URL or Template Body must be specified.".into(),
+                ));
+            }
+        },
+    };
+    let mut parameters = Vec::new();
+    for n in 1.. {
+        let Some(key) = params.get(&format!("Parameters.member.{n}.ParameterKey")) else {
+            break;
+        };
+        let previous_value = flag(&format!("Parameters.member.{n}.UsePreviousValue"))
+            .then(|| {
+                previous
+                    .and_then(|p| p.parameters.iter().find(|(k, _)| k == key))
+                    .map(|(_, v)| v.clone())
+            })
+            .flatten();
+        let value = match previous_value {
+            Some(value) => value,
+            None => params
+                .get(&format!("Parameters.member.{n}.ParameterValue"))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        parameters.push((key.clone(), value));
+    }
+    Ok(Template {
+        body,
+        parameters,
+        capabilities: members(params, "Capabilities"),
+        tags: pairs(params, "Tags", "Key", "Value"),
+    })
 }
 
-fn sorted(mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+fn sorted(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut pairs = pairs.to_vec();
     pairs.sort();
     pairs
 }
@@ -570,12 +846,45 @@ fn updatable(status: &str) -> bool {
     )
 }
 
+fn not_updatable(stack: &Stack) -> Fault {
+    validation(format!(
+        "Stack:{} is in {} state and can not be updated.",
+        stack.id, stack.status
+    ))
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a String, Fault> {
+    params.get(name).ok_or_else(|| {
+        validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: \
+             Member must not be null",
+            lower_first(name)
+        ))
+    })
+}
+
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn time(secs: i64) -> String {
@@ -584,43 +893,81 @@ fn time(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-/// `<name>text</name>`, escaped; nothing for `None`.
-fn element(name: &str, text: Option<&str>) -> String {
-    match text {
-        Some(text) => format!("<{name}>{}</{name}>", escape(text)),
-        None => String::new(),
-    }
+/// `<name>text</name>`, escaped.
+fn element(name: &str, text: &str) -> String {
+    format!("<{name}>{}</{name}>", escape(text))
+}
+
+/// `<name>text</name>`, or nothing for `None`.
+fn optional(name: &str, text: Option<&str>) -> String {
+    text.map(|t| element(name, t)).unwrap_or_default()
+}
+
+/// A list of scalars: `<name><member>a</member>...</name>`.
+fn list(name: &str, items: &[String]) -> String {
+    let members: String = items.iter().map(|i| element("member", i)).collect();
+    format!("<{name}>{members}</{name}>")
+}
+
+/// A list of key/value structures.
+fn pair_list(name: &str, key: &str, value: &str, items: &[(String, String)]) -> String {
+    let members: String = items
+        .iter()
+        .map(|(k, v)| format!("<member>{}{}</member>", element(key, k), element(value, v)))
+        .collect();
+    format!("<{name}>{members}</{name}>")
+}
+
+/// The Description of the outputs of mb's template.
+fn output_description(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "WebSocketUrl" => "URL clients connect to.",
+        "ApiId" => "WebSocket API id.",
+        "Stage" => "API Gateway stage name.",
+        "Table" => "DynamoDB connection table name.",
+        "Function" => "Lambda function name.",
+        "LogGroup" => "CloudWatch Logs group of the function.",
+        _ => return None,
+    })
 }
 
 async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let is_post = request.method() == http::Method::POST;
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
-        Err(_) => return error(&Error(400, "MalformedInput", "unreadable body".into())),
+        Err(_) => {
+            return error(&Fault(
+                400,
+                "MalformedQueryString",
+                "unreadable body".into(),
+            ));
+        }
     };
-    let params: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let params: Params = form_urlencoded::parse(&body).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
-    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-    let status_before = params
-        .get("StackName")
-        .and_then(|name| state.find(name))
-        .or(state.stack.as_ref())
-        .map(|s| s.status.clone())
-        .filter(|_| state.stack.is_some());
+    let mut state = lock(state);
+    let status_before = state.status_for(&params);
     state.calls.push(Call {
         action: action.clone(),
         params: params.clone(),
         status_before,
     });
+    if !is_post {
+        return error(&Fault(
+            400,
+            "InvalidAction",
+            "Only POST requests are faked".into(),
+        ));
+    }
     if state.denied.contains(&action) {
-        let resource = params.get("StackName").cloned().unwrap_or_default();
-        return error(&Error(
-            403,
-            "AccessDenied",
-            format!(
-                "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: \
-                 cloudformation:{action} on resource: {ARN_PREFIX}:stack/{resource}/* because \
-                 no identity-based policy allows the cloudformation:{action} action"
-            ),
+        return error(&denied(&state, &action, &params));
+    }
+    let version = params.get("Version").map(String::as_str).unwrap_or("");
+    if version != VERSION {
+        return error(&Fault(
+            400,
+            "InvalidAction",
+            format!("Could not find operation {action} for version {version}"),
         ));
     }
     let result = match action.as_str() {
@@ -628,6 +975,7 @@ async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Fu
         "DescribeStackEvents" => describe_stack_events(&state, &params),
         "GetTemplate" => get_template(&state, &params),
         "CreateStack" => create_stack(&mut state, &params),
+        "UpdateStack" => update_stack(&mut state, &params),
         "CreateChangeSet" => create_change_set(&mut state, &params),
         "DescribeChangeSet" => describe_change_set(&mut state, &params),
         "ExecuteChangeSet" => execute_change_set(&mut state, &params),
@@ -636,274 +984,375 @@ async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Fu
         "DeleteStack" => delete_stack(&mut state, &params),
         "ContinueUpdateRollback" => continue_update_rollback(&mut state, &params),
         "RollbackStack" => rollback_stack(&mut state, &params),
-        other => Err(Error(
+        _ => Err(Fault(
             400,
             "InvalidAction",
-            format!("{other} is not supported"),
+            format!("Could not find operation {action} for version {VERSION}"),
         )),
     };
+    let request_id = state.uuid();
     match result {
-        Ok(inner) => ok(&action, &inner),
-        Err(err) => error(&err),
+        // DeleteStack's answer has no result element.
+        Ok(_) if action == "DeleteStack" => ok(&action, None, &request_id),
+        Ok(inner) => ok(&action, Some(&inner), &request_id),
+        Err(fault) => error_with_id(&fault, &request_id),
     }
 }
 
-fn ok(action: &str, result: &str) -> Response<Full<Bytes>> {
-    let body = format!(
-        "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result>\
-         <ResponseMetadata><RequestId>fake-request</RequestId></ResponseMetadata>\
-         </{action}Response>"
-    );
-    xml(StatusCode::OK, body)
+fn denied(state: &State, action: &str, params: &Params) -> Fault {
+    let name = match params.get("StackName") {
+        Some(name) if name.starts_with("arn:") => name
+            .split_once(":stack/")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .unwrap_or("*")
+            .to_owned(),
+        Some(name) => name.clone(),
+        None => state
+            .stack
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| "*".into()),
+    };
+    Fault(
+        403,
+        "AccessDenied",
+        format!(
+            "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: \
+             cloudformation:{action} on resource: {ARN_PREFIX}:stack/{name}/* because no \
+             identity-based policy allows the cloudformation:{action} action"
+        ),
+    )
 }
 
-fn error(err: &Error) -> Response<Full<Bytes>> {
-    let Error(status, code, message) = err;
+fn ok(action: &str, result: Option<&str>, request_id: &str) -> Response<Full<Bytes>> {
+    let result = result
+        .map(|r| format!("<{action}Result>{r}</{action}Result>"))
+        .unwrap_or_default();
+    let body = format!(
+        "<{action}Response xmlns=\"{NAMESPACE}\">{result}<ResponseMetadata>\
+         <RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    );
+    xml(StatusCode::OK, body, request_id)
+}
+
+fn error(fault: &Fault) -> Response<Full<Bytes>> {
+    error_with_id(fault, "00000000-0000-4000-8000-000000000000")
+}
+
+fn error_with_id(fault: &Fault, request_id: &str) -> Response<Full<Bytes>> {
+    let Fault(status, code, message) = fault;
     let body = format!(
         "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type><Code>{code}</Code>\
-         <Message>{}</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>",
+         <Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
         escape(message)
     );
     xml(
         StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
         body,
+        request_id,
     )
 }
 
-fn xml(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+fn xml(status: StatusCode, body: String, request_id: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", http::HeaderValue::from_static("text/xml"));
+    let headers = response.headers_mut();
+    headers.insert("content-type", http::HeaderValue::from_static("text/xml"));
+    if let Ok(id) = http::HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", id);
+    }
     response
 }
 
 fn stack_xml(stack: &Stack) -> String {
-    let parameters: String = stack
-        .parameters
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<member>{}{}</member>",
-                element("ParameterKey", Some(k)),
-                element("ParameterValue", Some(v))
-            )
-        })
-        .collect();
     let outputs: String = stack
         .outputs
         .iter()
         .map(|(k, v)| {
             format!(
-                "<member>{}{}</member>",
-                element("OutputKey", Some(k)),
-                element("OutputValue", Some(v))
+                "<member>{}{}{}</member>",
+                element("OutputKey", k),
+                element("OutputValue", v),
+                optional("Description", output_description(k)),
             )
         })
         .collect();
-    let capabilities: String = stack
-        .capabilities
-        .iter()
-        .map(|c| element("member", Some(c)))
-        .collect();
-    format!(
-        "<member>{}{}{}{}{}{}<DisableRollback>false</DisableRollback>\
-         <Parameters>{parameters}</Parameters><Outputs>{outputs}</Outputs>\
-         <Capabilities>{capabilities}</Capabilities></member>",
-        element("StackId", Some(&stack.id)),
-        element("StackName", Some(&stack.name)),
-        element("CreationTime", Some(&time(stack.created))),
-        element("LastUpdatedTime", stack.updated.map(time).as_deref()),
-        element("StackStatus", Some(&stack.status)),
-        element("StackStatusReason", stack.reason.as_deref()),
-    )
+    [
+        element("StackId", &stack.id),
+        element("StackName", &stack.name),
+        optional("ChangeSetId", stack.change_set_id.as_deref()),
+        element("Description", "mb WebSocket broadcast backend"),
+        pair_list(
+            "Parameters",
+            "ParameterKey",
+            "ParameterValue",
+            &stack.template.parameters,
+        ),
+        element("CreationTime", &time(stack.created)),
+        optional("DeletionTime", stack.deleted.map(time).as_deref()),
+        optional("LastUpdatedTime", stack.updated.map(time).as_deref()),
+        element("StackStatus", &stack.status),
+        optional("StackStatusReason", stack.reason.as_deref()),
+        element("DisableRollback", "false"),
+        list("NotificationARNs", &[]),
+        list("Capabilities", &stack.template.capabilities),
+        format!("<Outputs>{outputs}</Outputs>"),
+        pair_list("Tags", "Key", "Value", &stack.template.tags),
+        element("EnableTerminationProtection", "false"),
+        "<DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation>"
+            .to_owned(),
+    ]
+    .concat()
 }
 
-fn stack_name(params: &BTreeMap<String, String>) -> Result<String, Error> {
-    params
-        .get("StackName")
-        .cloned()
-        .ok_or_else(|| validation("StackName is required".into()))
-}
-
-fn describe_stacks(state: &mut State, params: &BTreeMap<String, String>) -> Result<String, Error> {
+fn describe_stacks(state: &mut State, params: &Params) -> Result<String, Fault> {
     state.advance();
-    let name = stack_name(params)?;
-    let stack = state
-        .find(&name)
-        .ok_or_else(|| validation(format!("Stack with id {name} does not exist")))?;
-    Ok(format!("<Stacks>{}</Stacks>", stack_xml(stack)))
+    let stacks: Vec<&Stack> = match params.get("StackName") {
+        Some(name) => vec![
+            state
+                .find(name)
+                .ok_or_else(|| validation(format!("Stack with id {name} does not exist")))?,
+        ],
+        None => state.stack.iter().collect(),
+    };
+    let members: String = stacks
+        .into_iter()
+        .map(|s| format!("<member>{}</member>", stack_xml(s)))
+        .collect();
+    Ok(format!("<Stacks>{members}</Stacks>"))
 }
 
-fn describe_stack_events(
-    state: &State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
-    let name = stack_name(params)?;
+fn describe_stack_events(state: &State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?;
     let stack = state
-        .find(&name)
+        .find(name)
         .ok_or_else(|| validation(format!("Stack [{name}] does not exist")))?;
-    let newest_first: Vec<&Event> = state
+    let events: Vec<&Event> = state
         .events
         .iter()
-        .rev()
         .filter(|e| e.stack_id == stack.id)
         .collect();
-    let start: usize = params
-        .get("NextToken")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let page: String = newest_first
+    // The token is the position (oldest first) where the next page ends, so events that
+    // arrive between pages do not shift the pages.
+    let end = match params.get("NextToken") {
+        None => events.len(),
+        Some(token) => token
+            .parse::<usize>()
+            .ok()
+            .filter(|end| *end <= events.len())
+            .ok_or_else(|| validation(format!("Invalid NextToken: {token}")))?,
+    };
+    let start = end.saturating_sub(EVENTS_PER_PAGE);
+    let page: String = events[start..end]
         .iter()
-        .skip(start)
-        .take(EVENTS_PER_PAGE)
+        .rev()
         .map(|e| {
-            format!(
-                "<member>{}{}{}{}{}{}{}{}{}</member>",
-                element("StackId", Some(&e.stack_id)),
-                element("EventId", Some(&e.id)),
-                element("StackName", Some(&e.stack_name)),
-                element("LogicalResourceId", Some(&e.spec.logical_id)),
-                element("PhysicalResourceId", Some(&e.spec.logical_id)),
-                element("ResourceType", Some(&e.spec.resource_type)),
-                element("Timestamp", Some(&time(e.time))),
-                element("ResourceStatus", Some(&e.spec.status)),
-                element("ResourceStatusReason", e.spec.reason.as_deref()),
-            )
+            [
+                "<member>".to_owned(),
+                element("StackId", &e.stack_id),
+                element("EventId", &e.id),
+                element("StackName", &e.stack_name),
+                element("LogicalResourceId", &e.spec.logical_id),
+                element("PhysicalResourceId", &e.physical_id),
+                element("ResourceType", &e.spec.resource_type),
+                element("Timestamp", &time(e.time)),
+                element("ResourceStatus", &e.spec.status),
+                optional("ResourceStatusReason", e.spec.reason.as_deref()),
+                "</member>".to_owned(),
+            ]
+            .concat()
         })
         .collect();
-    let next = start + EVENTS_PER_PAGE;
-    let token = if next < newest_first.len() {
-        element("NextToken", Some(&next.to_string()))
+    let token = if start > 0 {
+        element("NextToken", &start.to_string())
     } else {
         String::new()
     };
     Ok(format!("<StackEvents>{page}</StackEvents>{token}"))
 }
 
-fn get_template(state: &State, params: &BTreeMap<String, String>) -> Result<String, Error> {
-    let stack = state.live(&stack_name(params)?)?;
-    Ok(element("TemplateBody", Some(&stack.template_body)))
-}
-
-fn create_stack(state: &mut State, params: &BTreeMap<String, String>) -> Result<String, Error> {
-    let name = stack_name(params)?;
-    if state.stack.is_some() {
-        return Err(Error(
-            400,
-            "AlreadyExistsException",
-            format!("Stack [{name}] already exists"),
-        ));
-    }
-    let capabilities = members(params, "Capabilities", None);
-    if !has_iam_capability(&capabilities) {
-        return Err(Error(
-            400,
-            "InsufficientCapabilitiesException",
-            "Requires capabilities : [CAPABILITY_NAMED_IAM]".into(),
-        ));
-    }
-    let id = state.new_id(&format!("stack/{name}"));
-    state.stack = Some(Stack {
-        name,
-        id: id.clone(),
-        status: "CREATE_IN_PROGRESS".into(),
-        reason: None,
-        created: state.clock,
-        updated: None,
-        template_body: String::new(),
-        parameters: Vec::new(),
-        outputs: state.outputs.clone(),
-        capabilities,
-    });
-    let template = params.get("TemplateBody").cloned().unwrap_or_default();
-    let steps = state.create_steps(template, parameters(params));
-    state.start("CREATE_IN_PROGRESS", steps);
-    Ok(element("StackId", Some(&id)))
-}
-
-fn create_change_set(
-    state: &mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
-    let name = stack_name(params)?;
-    let change_set = params
-        .get("ChangeSetName")
-        .cloned()
-        .ok_or_else(|| validation("ChangeSetName is required".into()))?;
-    let create = params.get("ChangeSetType").map(String::as_str) == Some("CREATE");
-    if create {
-        match &state.stack {
-            Some(stack) if stack.status != "REVIEW_IN_PROGRESS" => {
-                return Err(validation(format!(
-                    "Stack [{name}] already exists and cannot be created again with the \
-                     changeSet [{change_set}]."
-                )));
-            }
-            Some(_) => {}
-            None => {
-                let id = state.new_id(&format!("stack/{name}"));
-                state.stack = Some(Stack {
-                    name: name.clone(),
-                    id,
-                    status: "REVIEW_IN_PROGRESS".into(),
-                    reason: None,
-                    created: state.clock,
-                    updated: None,
-                    template_body: String::new(),
-                    parameters: Vec::new(),
-                    outputs: Vec::new(),
-                    capabilities: Vec::new(),
-                });
-            }
-        }
-    }
-    let stack = state.live(&name)?.clone();
-    if !create && !updatable(&stack.status) {
-        return Err(validation(format!(
-            "Stack:{} is in {} state and can not be updated.",
-            stack.id, stack.status
-        )));
-    }
-    let id = state.new_id(&format!("changeSet/{change_set}"));
-    state.change_sets.push(ChangeSet {
-        name: change_set,
-        id: id.clone(),
-        stack_id: stack.id.clone(),
-        stack_name: stack.name,
-        create,
-        status: "CREATE_PENDING".into(),
-        reason: None,
-        template_body: params.get("TemplateBody").cloned().unwrap_or_default(),
-        parameters: parameters(params),
-        capabilities: members(params, "Capabilities", None),
-    });
+fn get_template(state: &State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?;
+    let stack = state
+        .find(name)
+        .ok_or_else(|| validation(format!("Stack with id {name} does not exist")))?;
     Ok(format!(
         "{}{}",
-        element("Id", Some(&id)),
-        element("StackId", Some(&stack.id))
+        element("TemplateBody", &stack.template.body),
+        list("StagesAvailable", &["Original".into(), "Processed".into()])
     ))
 }
 
-fn find_change_set<'a>(
-    state: &'a mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<&'a mut ChangeSet, Error> {
-    let name = params.get("ChangeSetName").cloned().unwrap_or_default();
-    let stack = params.get("StackName").cloned();
+fn create_stack(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?.clone();
+    if state.stack.is_some() {
+        let existing = state.stack.as_ref().map(|s| s.name.as_str());
+        if existing == Some(name.as_str()) {
+            return Err(Fault(
+                400,
+                "AlreadyExistsException",
+                format!("Stack [{name}] already exists"),
+            ));
+        }
+        return Err(validation(format!(
+            "The fake holds one live stack; [{name}] would be a second"
+        )));
+    }
+    let template = template_of(params, None)?;
+    if !has_iam_capability(&template.capabilities) {
+        return Err(Fault(
+            400,
+            "InsufficientCapabilitiesException",
+            REQUIRES_IAM.into(),
+        ));
+    }
+    let id = state.new_stack(&name, template);
+    let profile = state.profile(&name);
+    let steps = state.create_steps(profile.resources, profile.outputs);
+    state.begin("CREATE_IN_PROGRESS", steps);
+    Ok(element("StackId", &id))
+}
+
+fn update_stack(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?;
+    let stack = state.live_or_missing(name)?.clone();
+    if !updatable(&stack.status) {
+        return Err(not_updatable(&stack));
+    }
+    let template = template_of(params, Some(&stack.template))?;
+    if !has_iam_capability(&template.capabilities) {
+        return Err(Fault(
+            400,
+            "InsufficientCapabilitiesException",
+            REQUIRES_IAM.into(),
+        ));
+    }
+    if template.same_as(&stack.template) {
+        return Err(validation("No updates are to be performed.".into()));
+    }
+    start_update(state, template);
+    Ok(element("StackId", &stack.id))
+}
+
+fn start_update(state: &mut State, template: Template) {
+    let now = state.clock + 1;
+    if let Some(stack) = &mut state.stack {
+        stack.updated = Some(now);
+    }
+    let steps = state.update_steps(template);
+    state.begin("UPDATE_IN_PROGRESS", steps);
+}
+
+fn create_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?.clone();
+    let change_set_name = required(params, "ChangeSetName")?.clone();
+    let create = match params.get("ChangeSetType").map(String::as_str) {
+        None | Some("UPDATE") => false,
+        Some("CREATE") => true,
+        Some(other) => {
+            return Err(validation(format!(
+                "ChangeSetType {other} is not supported by the fake"
+            )));
+        }
+    };
+    let live = state.live(&name).cloned();
+    let template = template_of(params, live.as_ref().map(|s| &s.template))?;
+    let stack = match (create, live) {
+        (true, Some(stack)) if stack.status != "REVIEW_IN_PROGRESS" => {
+            return Err(validation(format!(
+                "Stack [{name}] already exists and cannot be created again with the changeSet \
+                 [{change_set_name}]."
+            )));
+        }
+        (true, Some(stack)) => stack,
+        (true, None) => {
+            state.new_stack(&name, Template::default());
+            state.set_status("REVIEW_IN_PROGRESS", Some(USER_INITIATED.to_owned()));
+            state.live_or_missing(&name)?.clone()
+        }
+        (false, None) => return Err(validation(format!("Stack [{name}] does not exist"))),
+        (false, Some(stack)) if !updatable(&stack.status) => {
+            return Err(not_updatable(&stack));
+        }
+        (false, Some(stack)) => stack,
+    };
+    if state
+        .change_sets
+        .iter()
+        .any(|c| c.stack_id == stack.id && c.name == change_set_name)
+    {
+        return Err(Fault(
+            400,
+            "AlreadyExistsException",
+            format!("ChangeSet {change_set_name} already exists"),
+        ));
+    }
+    let outcome = if !has_iam_capability(&template.capabilities) {
+        (
+            "FAILED",
+            Some(format!(
+                "InsufficientCapabilities: {REQUIRES_IAM}. Specify the capabilities to create \
+                 a change set."
+            )),
+            Vec::new(),
+        )
+    } else if create {
+        let changes = state
+            .profile(&name)
+            .resources
+            .into_iter()
+            .map(|(id, kind)| Change {
+                action: "Add",
+                logical_id: id,
+                resource_type: kind,
+                replacement: None,
+            })
+            .collect();
+        ("CREATE_COMPLETE", None, changes)
+    } else if template.same_as(&stack.template) {
+        ("FAILED", Some(NO_CHANGES.to_owned()), Vec::new())
+    } else {
+        let change = Change {
+            action: "Modify",
+            logical_id: "Function".into(),
+            resource_type: "AWS::Lambda::Function".into(),
+            replacement: Some("False"),
+        };
+        ("CREATE_COMPLETE", None, vec![change])
+    };
+    let id = format!("{ARN_PREFIX}:changeSet/{change_set_name}/{}", state.uuid());
+    let created = state.clock;
+    state.change_sets.push(ChangeSet {
+        name: change_set_name,
+        id: id.clone(),
+        stack_id: stack.id.clone(),
+        stack_name: stack.name.clone(),
+        create,
+        description: params.get("Description").cloned(),
+        created,
+        template,
+        pending: true,
+        outcome,
+    });
+    Ok(format!(
+        "{}{}",
+        element("Id", &id),
+        element("StackId", &stack.id)
+    ))
+}
+
+fn find_change_set<'a>(state: &'a mut State, params: &Params) -> Result<&'a mut ChangeSet, Fault> {
+    let name = required(params, "ChangeSetName")?;
+    let stack = params.get("StackName");
     state
         .change_sets
         .iter_mut()
         .find(|c| {
-            c.id == name
-                || (c.name == name
-                    && stack
-                        .as_ref()
-                        .is_some_and(|s| *s == c.stack_name || *s == c.stack_id))
+            c.id == *name
+                || (c.name == *name && stack.is_none_or(|s| *s == c.stack_name || *s == c.stack_id))
         })
         .ok_or_else(|| {
-            Error(
+            Fault(
                 400,
                 "ChangeSetNotFound",
                 format!("ChangeSet [{name}] does not exist"),
@@ -911,138 +1360,133 @@ fn find_change_set<'a>(
         })
 }
 
-fn describe_change_set(
-    state: &mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
-    let current = state
-        .stack
-        .as_ref()
-        .map(|s| (sorted(s.parameters.clone()), s.template_body.clone()));
-    let resources = state.resources.clone();
+fn describe_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
     let change_set = find_change_set(state, params)?;
-    if change_set.status == "CREATE_PENDING" {
-        if !has_iam_capability(&change_set.capabilities) {
-            change_set.status = "FAILED".into();
-            change_set.reason = Some("Requires capabilities : [CAPABILITY_NAMED_IAM]".into());
-        } else if !change_set.create
-            && current.as_ref()
-                == Some(&(
-                    sorted(change_set.parameters.clone()),
-                    change_set.template_body.clone(),
-                ))
-        {
-            change_set.status = "FAILED".into();
-            change_set.reason = Some(
-                "The submitted information didn't contain changes. Submit different \
-                 information to create a change set."
-                    .into(),
-            );
-        } else {
-            change_set.status = "CREATE_COMPLETE".into();
-        }
-    }
-    let execution = if change_set.status == "CREATE_COMPLETE" {
-        "AVAILABLE"
-    } else {
-        "UNAVAILABLE"
-    };
-    let changes: String = if change_set.status != "CREATE_COMPLETE" {
-        String::new()
-    } else if change_set.create {
-        resources
-            .iter()
-            .map(|(id, kind)| change_xml("Add", id, kind, None))
-            .collect()
-    } else {
-        change_xml("Modify", "Function", "AWS::Lambda::Function", Some("False"))
-    };
-    Ok(format!(
-        "{}{}{}{}{}{}{}<Changes>{changes}</Changes>",
-        element("ChangeSetName", Some(&change_set.name)),
-        element("ChangeSetId", Some(&change_set.id)),
-        element("StackId", Some(&change_set.stack_id)),
-        element("StackName", Some(&change_set.stack_name)),
-        element("Status", Some(&change_set.status)),
-        element("StatusReason", change_set.reason.as_deref()),
-        element("ExecutionStatus", Some(execution)),
-    ))
+    // Computed by the time anyone asks: CREATE_PENDING only until described.
+    change_set.pending = false;
+    let changes: String = change_set
+        .outcome
+        .2
+        .iter()
+        .map(|c| {
+            let physical = (c.action != "Add").then_some(c.logical_id.as_str());
+            format!(
+                "<member><Type>Resource</Type><ResourceChange>{}{}{}{}{}</ResourceChange>\
+                 </member>",
+                element("Action", c.action),
+                element("LogicalResourceId", &c.logical_id),
+                optional("PhysicalResourceId", physical),
+                element("ResourceType", &c.resource_type),
+                optional("Replacement", c.replacement),
+            )
+        })
+        .collect();
+    let c = &*change_set;
+    Ok([
+        element("ChangeSetName", &c.name),
+        element("ChangeSetId", &c.id),
+        element("StackId", &c.stack_id),
+        element("StackName", &c.stack_name),
+        optional("Description", c.description.as_deref()),
+        pair_list(
+            "Parameters",
+            "ParameterKey",
+            "ParameterValue",
+            &c.template.parameters,
+        ),
+        element("CreationTime", &time(c.created)),
+        element("ExecutionStatus", c.execution_status()),
+        element("Status", c.status()),
+        optional("StatusReason", c.reason()),
+        list("NotificationARNs", &[]),
+        list("Capabilities", &c.template.capabilities),
+        pair_list("Tags", "Key", "Value", &c.template.tags),
+        format!("<Changes>{changes}</Changes>"),
+        element("IncludeNestedStacks", "false"),
+    ]
+    .concat())
 }
 
-fn change_xml(action: &str, id: &str, kind: &str, replacement: Option<&str>) -> String {
-    format!(
-        "<member><Type>Resource</Type><ResourceChange>{}{}{}{}{}</ResourceChange></member>",
-        element("Action", Some(action)),
-        element("LogicalResourceId", Some(id)),
-        element("PhysicalResourceId", Some(id)),
-        element("ResourceType", Some(kind)),
-        element("Replacement", replacement),
-    )
-}
-
-fn execute_change_set(
-    state: &mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
+fn execute_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
     let change_set = find_change_set(state, params)?.clone();
-    if change_set.status != "CREATE_COMPLETE" {
-        return Err(Error(
+    if change_set.execution_status() != "AVAILABLE" {
+        return Err(Fault(
             400,
             "InvalidChangeSetStatus",
             format!(
                 "ChangeSet [{}] cannot be executed in its current status of [{}]",
-                change_set.id, change_set.status
+                change_set.id,
+                change_set.status()
             ),
         ));
     }
-    state.change_sets.retain(|c| c.id != change_set.id);
-    let stack = state.live(&change_set.stack_id)?.clone();
+    let stack = state
+        .live(&change_set.stack_id)
+        .cloned()
+        .ok_or_else(|| validation(format!("Stack [{}] does not exist", change_set.stack_id)))?;
+    if change_set.create && stack.status != "REVIEW_IN_PROGRESS" {
+        return Err(validation(format!(
+            "Stack:{} is in {} state and can not be created.",
+            stack.id, stack.status
+        )));
+    }
+    if !change_set.create && !updatable(&stack.status) {
+        return Err(not_updatable(&stack));
+    }
+    // Executing a change set removes the stack's change sets, this one included.
+    state.change_sets.retain(|c| c.stack_id != stack.id);
+    if let Some(live) = &mut state.stack {
+        live.change_set_id = Some(change_set.id.clone());
+    }
     if change_set.create {
-        let steps = state.create_steps(change_set.template_body, change_set.parameters);
-        state.start("CREATE_IN_PROGRESS", steps);
-    } else {
-        if !updatable(&stack.status) {
-            return Err(validation(format!(
-                "Stack:{} is in {} state and can not be updated.",
-                stack.id, stack.status
-            )));
+        if let Some(live) = &mut state.stack {
+            live.template = change_set.template;
         }
-        let steps = state.update_steps(change_set.template_body, change_set.parameters);
-        state.start("UPDATE_IN_PROGRESS", steps);
+        let profile = state.profile(&stack.name);
+        let steps = state.create_steps(profile.resources, profile.outputs);
+        state.begin("CREATE_IN_PROGRESS", steps);
+    } else {
+        start_update(state, change_set.template);
     }
     Ok(String::new())
 }
 
-fn delete_change_set(
-    state: &mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
+fn delete_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
     let id = find_change_set(state, params)?.id.clone();
     state.change_sets.retain(|c| c.id != id);
     Ok(String::new())
 }
 
-fn list_change_sets(state: &State, params: &BTreeMap<String, String>) -> Result<String, Error> {
-    let stack = state.live(&stack_name(params)?)?;
+fn list_change_sets(state: &State, params: &Params) -> Result<String, Fault> {
+    let stack = state.live_or_missing(required(params, "StackName")?)?;
     let summaries: String = state
         .change_sets
         .iter()
         .filter(|c| c.stack_id == stack.id)
         .map(|c| {
-            format!(
-                "<member>{}{}{}</member>",
-                element("ChangeSetName", Some(&c.name)),
-                element("ChangeSetId", Some(&c.id)),
-                element("Status", Some(&c.status))
-            )
+            [
+                "<member>".to_owned(),
+                element("StackId", &c.stack_id),
+                element("StackName", &c.stack_name),
+                element("ChangeSetId", &c.id),
+                element("ChangeSetName", &c.name),
+                element("ExecutionStatus", c.execution_status()),
+                element("Status", c.status()),
+                optional("StatusReason", c.reason()),
+                element("CreationTime", &time(c.created)),
+                optional("Description", c.description.as_deref()),
+                "</member>".to_owned(),
+            ]
+            .concat()
         })
         .collect();
     Ok(format!("<Summaries>{summaries}</Summaries>"))
 }
 
-fn delete_stack(state: &mut State, params: &BTreeMap<String, String>) -> Result<String, Error> {
-    let name = stack_name(params)?;
-    let Ok(stack) = state.live(&name).cloned() else {
+fn delete_stack(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let name = required(params, "StackName")?;
+    // Deleting what is not there succeeds, as on AWS.
+    let Some(stack) = state.live(name).cloned() else {
         return Ok(String::new());
     };
     if stack.status == "DELETE_IN_PROGRESS" {
@@ -1051,19 +1495,18 @@ fn delete_stack(state: &mut State, params: &BTreeMap<String, String>) -> Result<
     if stack.status.ends_with("_IN_PROGRESS") && stack.status != "REVIEW_IN_PROGRESS" {
         return Err(validation(format!(
             "Stack [{}] cannot be deleted while in status {}",
-            stack.name, stack.status
+            stack.id, stack.status
         )));
     }
-    let steps = state.delete_steps();
-    state.start("DELETE_IN_PROGRESS", steps);
+    let steps = state.delete_steps(stack.resources);
+    state.begin("DELETE_IN_PROGRESS", steps);
     Ok(String::new())
 }
 
-fn continue_update_rollback(
-    state: &mut State,
-    params: &BTreeMap<String, String>,
-) -> Result<String, Error> {
-    let stack = state.live(&stack_name(params)?)?.clone();
+fn continue_update_rollback(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let stack = state
+        .live_or_missing(required(params, "StackName")?)?
+        .clone();
     if stack.status != "UPDATE_ROLLBACK_FAILED" {
         return Err(validation(format!(
             "Stack {} is in {} state and can not continue update rollback.",
@@ -1071,15 +1514,17 @@ fn continue_update_rollback(
         )));
     }
     let steps = vec![
-        Step::root(state.root_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None)),
-        Step::root(state.root_event("UPDATE_ROLLBACK_COMPLETE", None)),
+        Step::root("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", None),
+        Step::root("UPDATE_ROLLBACK_COMPLETE", None),
     ];
-    state.start("UPDATE_ROLLBACK_IN_PROGRESS", steps);
+    state.begin("UPDATE_ROLLBACK_IN_PROGRESS", steps);
     Ok(String::new())
 }
 
-fn rollback_stack(state: &mut State, params: &BTreeMap<String, String>) -> Result<String, Error> {
-    let stack = state.live(&stack_name(params)?)?.clone();
+fn rollback_stack(state: &mut State, params: &Params) -> Result<String, Fault> {
+    let stack = state
+        .live_or_missing(required(params, "StackName")?)?
+        .clone();
     let (during, end) = match stack.status.as_str() {
         "CREATE_FAILED" => ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"),
         "UPDATE_FAILED" => ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"),
@@ -1090,249 +1535,992 @@ fn rollback_stack(state: &mut State, params: &BTreeMap<String, String>) -> Resul
             )));
         }
     };
-    let steps = vec![Step::root(state.root_event(end, None))];
-    state.start(during, steps);
-    Ok(element("StackId", Some(&stack.id)))
+    state.begin(during, vec![Step::root(end, None)]);
+    Ok(element("StackId", &stack.id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_cloudformation::Client;
-    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-    use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, StackStatus};
+    use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_cloudformation::types::{
+        Capability, ChangeAction, ChangeSetStatus, ChangeSetType, ExecutionStatus, Parameter,
+        Replacement, StackEvent, StackStatus,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const NAME: &str = "mb-a-dev";
 
     async fn client(fake: &FakeCloudFormation) -> Client {
         Client::new(&crate::sdk_config(Some(&fake.endpoint), None).await)
     }
 
-    /// Polls DescribeStacks until the stack settles (at most 50 polls).
-    async fn settle(client: &Client, name: &str) -> StackStatus {
-        for _ in 0..50 {
-            let out = client
-                .describe_stacks()
-                .stack_name(name)
-                .send()
-                .await
-                .expect("describe");
-            let status = out.stacks()[0].stack_status().cloned().expect("a status");
-            if !status.as_str().ends_with("_IN_PROGRESS") {
-                return status;
-            }
-        }
-        panic!("{name} did not settle in 50 polls");
+    async fn status_of(client: &Client, name_or_id: &str) -> StackStatus {
+        let out = client
+            .describe_stacks()
+            .stack_name(name_or_id)
+            .send()
+            .await
+            .expect("describe the stack");
+        out.stacks()
+            .first()
+            .and_then(|s| s.stack_status())
+            .cloned()
+            .expect("a stack with a status")
     }
 
-    async fn events(client: &Client, name: &str) -> Vec<(String, String, String)> {
+    /// Polls DescribeStacks until the stack settles (at most 50 polls); returns its
+    /// status and how many polls it took.
+    async fn settle(client: &Client, name_or_id: &str) -> (StackStatus, usize) {
+        for polls in 1..=50 {
+            let status = status_of(client, name_or_id).await;
+            if !status.as_str().ends_with("_IN_PROGRESS") {
+                return (status, polls);
+            }
+        }
+        panic!("{name_or_id} did not settle in 50 polls");
+    }
+
+    /// Every event through the SDK's paginator, oldest first.
+    async fn events(client: &Client, name_or_id: &str) -> Vec<StackEvent> {
         let mut all = Vec::new();
         let mut items = client
             .describe_stack_events()
-            .stack_name(name)
+            .stack_name(name_or_id)
             .into_paginator()
             .items()
             .send();
         while let Some(item) = items.next().await {
-            let e = item.expect("an event");
-            all.push((
-                e.event_id().unwrap_or_default().to_owned(),
-                e.logical_resource_id().unwrap_or_default().to_owned(),
-                e.resource_status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            ));
+            all.push(item.expect("an event"));
         }
         all.reverse();
         all
     }
 
+    fn summary(events: &[StackEvent]) -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| {
+                (
+                    e.logical_resource_id().unwrap_or_default().to_owned(),
+                    e.resource_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    async fn template(client: &Client, name_or_id: &str) -> String {
+        client
+            .get_template()
+            .stack_name(name_or_id)
+            .send()
+            .await
+            .expect("GetTemplate")
+            .template_body()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Creates a change set and describes it until CloudFormation has computed it.
+    async fn change_set(
+        client: &Client,
+        name: &str,
+        kind: ChangeSetType,
+        body: &str,
+        parameters: &[(&str, &str)],
+    ) -> (
+        String,
+        aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput,
+    ) {
+        let id = client
+            .create_change_set()
+            .stack_name(NAME)
+            .change_set_name(name)
+            .change_set_type(kind)
+            .template_body(body)
+            .set_parameters(Some(
+                parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_key(*k)
+                            .parameter_value(*v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .capabilities(Capability::CapabilityNamedIam)
+            .description("mb deploy")
+            .send()
+            .await
+            .expect("CreateChangeSet")
+            .id()
+            .expect("a change set id")
+            .to_owned();
+        assert!(
+            id.starts_with(&format!("{ARN_PREFIX}:changeSet/{name}/")),
+            "{id}"
+        );
+        for _ in 0..50 {
+            let out = client
+                .describe_change_set()
+                .change_set_name(&id)
+                .send()
+                .await
+                .expect("DescribeChangeSet");
+            if out.status() != Some(&ChangeSetStatus::CreatePending) {
+                return (id, out);
+            }
+        }
+        panic!("the change set {id} stayed CREATE_PENDING");
+    }
+
     #[tokio::test]
-    async fn the_sdk_reads_a_missing_stack_a_create_and_its_paginated_events() {
+    async fn a_missing_stack_is_a_validation_error_and_a_create_unfolds_over_polls() {
         let fake = FakeCloudFormation::start(None).await;
         let client = client(&fake).await;
         let err = client
             .describe_stacks()
-            .stack_name("mb-a-dev")
+            .stack_name(NAME)
             .send()
             .await
-            .expect_err("no stack");
+            .expect_err("no stack yet");
         assert_eq!(err.code(), Some("ValidationError"));
         assert_eq!(err.message(), Some("Stack with id mb-a-dev does not exist"));
 
-        let id = client
+        let body = r#"{"Description": "<&> 'quoted' \"double\""}"#;
+        let refused = client
             .create_stack()
-            .stack_name("mb-a-dev")
-            .template_body("{}")
-            .capabilities(Capability::CapabilityNamedIam)
+            .stack_name(NAME)
+            .template_body(body)
             .send()
             .await
-            .expect("create")
-            .stack_id()
-            .expect("an id")
-            .to_owned();
-        assert_eq!(
-            settle(&client, "mb-a-dev").await,
-            StackStatus::CreateComplete
+            .expect_err("no capabilities");
+        assert!(
+            refused
+                .as_service_error()
+                .is_some_and(|e| e.is_insufficient_capabilities_exception()),
+            "{refused:?}"
         );
+        assert_eq!(
+            refused.message(),
+            Some("Requires capabilities : [CAPABILITY_NAMED_IAM]")
+        );
+
+        let id = client
+            .create_stack()
+            .stack_name(NAME)
+            .template_body(body)
+            .parameters(
+                Parameter::builder()
+                    .parameter_key("Stage")
+                    .parameter_value("dev")
+                    .build(),
+            )
+            .capabilities(Capability::CapabilityNamedIam)
+            .tags(
+                aws_sdk_cloudformation::types::Tag::builder()
+                    .key("mb:service")
+                    .value("a")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CreateStack")
+            .stack_id()
+            .expect("a stack id")
+            .to_owned();
+        assert!(
+            id.starts_with(&format!("{ARN_PREFIX}:stack/{NAME}/")),
+            "{id}"
+        );
+        assert_eq!(fake.status().as_deref(), Some("CREATE_IN_PROGRESS"));
+        let (status, polls) = settle(&client, NAME).await;
+        assert_eq!(status, StackStatus::CreateComplete);
+        assert_eq!(
+            polls, 9,
+            "one step per poll: 4 resources x 2 events, then the stack"
+        );
+
         let out = client
             .describe_stacks()
             .stack_name(&id)
             .send()
             .await
-            .expect("by id");
-        let url = out.stacks()[0]
+            .expect("describe by id");
+        let stack = &out.stacks()[0];
+        assert_eq!(stack.stack_name(), Some(NAME));
+        assert_eq!(stack.stack_id(), Some(id.as_str()));
+        assert_eq!(stack.disable_rollback(), Some(false));
+        assert!(stack.creation_time().is_some());
+        assert_eq!(stack.capabilities(), [Capability::CapabilityNamedIam]);
+        assert_eq!(stack.tags()[0].key(), Some("mb:service"));
+        assert_eq!(stack.parameters()[0].parameter_value(), Some("dev"));
+        let url = stack
             .outputs()
             .iter()
             .find(|o| o.output_key() == Some("WebSocketUrl"))
-            .and_then(|o| o.output_value());
+            .expect("a WebSocketUrl output");
         assert_eq!(
-            url,
+            url.output_value(),
             Some("wss://abc123.execute-api.us-east-1.amazonaws.com/dev")
         );
-        let all = events(&client, "mb-a-dev").await;
-        assert_eq!(all.len(), 10, "{all:?}");
-        assert_eq!(all[0].2, "CREATE_IN_PROGRESS");
-        assert_eq!(
-            all[9],
-            (
-                all[9].0.clone(),
-                "mb-a-dev".into(),
-                "CREATE_COMPLETE".into()
-            )
-        );
-        let ids: HashSet<&String> = all.iter().map(|e| &e.0).collect();
-        assert_eq!(ids.len(), all.len(), "event ids are unique");
-    }
+        assert_eq!(url.description(), Some("URL clients connect to."));
+        assert_eq!(template(&client, NAME).await, body, "escaped and read back");
 
-    #[tokio::test]
-    async fn an_unchanged_change_set_fails_and_a_busy_stack_refuses_one() {
-        let mut setup = StackSetup::new("mb-a-dev", "UPDATE_IN_PROGRESS");
-        setup.template_body = "{\"a\":1}".into();
-        setup.then = vec!["UPDATE_COMPLETE".into()];
-        let fake = FakeCloudFormation::start(Some(setup)).await;
-        let client = client(&fake).await;
-        let busy = client
-            .create_change_set()
-            .stack_name("mb-a-dev")
-            .change_set_name("mb-1")
-            .template_body("{\"a\":1}")
-            .send()
-            .await
-            .expect_err("in progress");
-        assert_eq!(busy.code(), Some("ValidationError"));
-        assert!(
-            busy.message()
-                .unwrap_or_default()
-                .contains("UPDATE_IN_PROGRESS state")
-        );
-        assert_eq!(
-            settle(&client, "mb-a-dev").await,
-            StackStatus::UpdateComplete
-        );
-
-        let id = client
-            .create_change_set()
-            .stack_name("mb-a-dev")
-            .change_set_name("mb-2")
-            .change_set_type(ChangeSetType::Update)
-            .template_body("{\"a\":1}")
+        let again = client
+            .create_stack()
+            .stack_name(NAME)
+            .template_body("{}")
             .capabilities(Capability::CapabilityNamedIam)
             .send()
             .await
-            .expect("change set")
-            .id()
-            .expect("an id")
-            .to_owned();
-        let described = client
+            .expect_err("exists");
+        assert!(
+            again
+                .as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception())
+        );
+        assert_eq!(again.message(), Some("Stack [mb-a-dev] already exists"));
+    }
+
+    #[tokio::test]
+    async fn events_come_newest_first_three_to_a_page() {
+        let fake = FakeCloudFormation::start(None).await;
+        let client = client(&fake).await;
+        client
+            .create_stack()
+            .stack_name(NAME)
+            .template_body("{}")
+            .capabilities(Capability::CapabilityIam)
+            .send()
+            .await
+            .expect("CreateStack");
+        settle(&client, NAME).await;
+
+        let first = client
+            .describe_stack_events()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("one page");
+        assert_eq!(first.stack_events().len(), 3);
+        assert!(first.next_token().is_some(), "more pages");
+
+        let all = events(&client, NAME).await;
+        assert_eq!(all.len(), 10, "{:?}", summary(&all));
+        let ids: HashSet<&str> = all.iter().filter_map(|e| e.event_id()).collect();
+        assert_eq!(ids.len(), all.len(), "event ids are unique");
+        for pair in all.windows(2) {
+            let (a, b) = (pair[0].timestamp(), pair[1].timestamp());
+            assert!(a < b, "oldest to newest, strictly: {a:?} then {b:?}");
+        }
+        assert_eq!(
+            all[0].timestamp().map(|t| t.secs()),
+            Some(EPOCH + 1),
+            "the fake's clock"
+        );
+        let root = &all[0];
+        assert_eq!(root.logical_resource_id(), Some(NAME));
+        assert_eq!(root.resource_type(), Some(STACK_TYPE));
+        assert_eq!(
+            root.resource_status(),
+            Some(&aws_sdk_cloudformation::types::ResourceStatus::CreateInProgress)
+        );
+        assert_eq!(root.resource_status_reason(), Some("User Initiated"));
+        assert_eq!(root.physical_resource_id(), root.stack_id());
+        assert_eq!(
+            summary(&all[1..]),
+            pairs(&[
+                ("FunctionRole", "CREATE_IN_PROGRESS"),
+                ("FunctionRole", "CREATE_COMPLETE"),
+                ("Table", "CREATE_IN_PROGRESS"),
+                ("Table", "CREATE_COMPLETE"),
+                ("Api", "CREATE_IN_PROGRESS"),
+                ("Api", "CREATE_COMPLETE"),
+                ("Function", "CREATE_IN_PROGRESS"),
+                ("Function", "CREATE_COMPLETE"),
+                (NAME, "CREATE_COMPLETE"),
+            ])
+        );
+        assert_eq!(all[4].physical_resource_id(), Some("mb-a-dev-connections"));
+
+        let bad = client
+            .describe_stack_events()
+            .stack_name(NAME)
+            .next_token("x")
+            .send()
+            .await
+            .expect_err("a bad token");
+        assert_eq!(bad.code(), Some("ValidationError"));
+    }
+
+    #[tokio::test]
+    async fn then_statuses_follow_two_polls_and_history_stays_old() {
+        let mut setup = StackSetup::new(NAME, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS");
+        setup.then = vec!["UPDATE_ROLLBACK_COMPLETE".into()];
+        setup.history = vec![
+            spec(
+                NAME,
+                STACK_TYPE,
+                "UPDATE_IN_PROGRESS",
+                Some("User Initiated"),
+            ),
+            spec(
+                "Function",
+                "AWS::Lambda::Function",
+                "UPDATE_FAILED",
+                Some("old"),
+            ),
+        ];
+        let fake = FakeCloudFormation::start(Some(setup)).await;
+        let client = client(&fake).await;
+        let busy = StackStatus::UpdateRollbackCompleteCleanupInProgress;
+        assert_eq!(status_of(&client, NAME).await, busy);
+        assert_eq!(events(&client, NAME).await.len(), 2, "events never advance");
+        assert_eq!(status_of(&client, NAME).await, busy);
+        assert_eq!(
+            status_of(&client, NAME).await,
+            StackStatus::UpdateRollbackComplete
+        );
+        assert_eq!(fake.status().as_deref(), Some("UPDATE_ROLLBACK_COMPLETE"));
+        let all = events(&client, NAME).await;
+        assert_eq!(
+            summary(&all),
+            pairs(&[
+                (NAME, "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_FAILED"),
+                (NAME, "UPDATE_ROLLBACK_COMPLETE"),
+            ])
+        );
+        assert_eq!(all[1].resource_status_reason(), Some("old"));
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 5);
+        assert_eq!(calls[0].action, "DescribeStacks");
+        assert_eq!(
+            calls[0].status_before.as_deref(),
+            Some("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        );
+        assert_eq!(
+            calls[0].params.get("StackName").map(String::as_str),
+            Some(NAME)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_change_set_fails_and_a_changed_one_updates() {
+        let mut setup = StackSetup::new(NAME, "UPDATE_COMPLETE");
+        setup.template_body = r#"{"a":1}"#.into();
+        setup.parameters = pairs(&[("Stage", "dev"), ("MemorySize", "256")]);
+        let fake = FakeCloudFormation::start(Some(setup)).await;
+        let client = client(&fake).await;
+
+        // The same body and parameters, in another order: nothing to change.
+        let (id, out) = change_set(
+            &client,
+            "mb-1",
+            ChangeSetType::Update,
+            r#"{"a":1}"#,
+            &[("MemorySize", "256"), ("Stage", "dev")],
+        )
+        .await;
+        assert_eq!(out.status(), Some(&ChangeSetStatus::Failed));
+        assert_eq!(out.execution_status(), Some(&ExecutionStatus::Unavailable));
+        assert_eq!(out.status_reason(), Some(NO_CHANGES));
+        assert!(out.changes().is_empty());
+        client
+            .delete_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect("DeleteChangeSet of a FAILED one");
+        let gone = client
             .describe_change_set()
             .change_set_name(&id)
+            .send()
+            .await
+            .expect_err("deleted");
+        assert!(
+            gone.as_service_error()
+                .is_some_and(|e| e.is_change_set_not_found_exception()),
+            "{gone:?}"
+        );
+        assert_eq!(
+            gone.message(),
+            Some(format!("ChangeSet [{id}] does not exist").as_str())
+        );
+
+        // Executing before CloudFormation has computed it is refused.
+        let early = client
+            .create_change_set()
+            .stack_name(NAME)
+            .change_set_name("mb-2")
+            .template_body(r#"{"a":2}"#)
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("CreateChangeSet");
+        let refused = client
+            .execute_change_set()
+            .change_set_name(early.id().unwrap_or_default())
+            .send()
+            .await
+            .expect_err("still CREATE_PENDING");
+        assert!(
+            refused
+                .as_service_error()
+                .is_some_and(|e| e.is_invalid_change_set_status_exception()),
+            "{refused:?}"
+        );
+
+        let out = client
+            .describe_change_set()
+            .change_set_name("mb-2")
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("by name and stack");
+        assert_eq!(out.status(), Some(&ChangeSetStatus::CreateComplete));
+        assert_eq!(out.execution_status(), Some(&ExecutionStatus::Available));
+        assert_eq!(out.change_set_name(), Some("mb-2"));
+        assert_eq!(out.capabilities(), [Capability::CapabilityNamedIam]);
+        let change = out.changes()[0]
+            .resource_change()
+            .expect("a resource change");
+        assert_eq!(change.action(), Some(&ChangeAction::Modify));
+        assert_eq!(change.logical_resource_id(), Some("Function"));
+        assert_eq!(change.resource_type(), Some("AWS::Lambda::Function"));
+        assert_eq!(change.replacement(), Some(&Replacement::False));
+
+        client
+            .execute_change_set()
+            .change_set_name(out.change_set_id().unwrap_or_default())
+            .send()
+            .await
+            .expect("ExecuteChangeSet");
+        assert_eq!(fake.status().as_deref(), Some("UPDATE_IN_PROGRESS"));
+        let (status, _) = settle(&client, NAME).await;
+        assert_eq!(status, StackStatus::UpdateComplete);
+        assert_eq!(template(&client, NAME).await, r#"{"a":2}"#);
+        let described = client
+            .describe_stacks()
+            .stack_name(NAME)
             .send()
             .await
             .expect("describe");
-        assert_eq!(described.status(), Some(&ChangeSetStatus::Failed));
-        assert!(
-            described
-                .status_reason()
-                .unwrap_or_default()
-                .contains("didn't contain changes")
+        let stack = &described.stacks()[0];
+        assert_eq!(stack.change_set_id(), out.change_set_id());
+        assert!(stack.last_updated_time() > stack.creation_time());
+        assert!(stack.parameters().is_empty(), "the update sent none");
+        let consumed = client
+            .describe_change_set()
+            .change_set_name(out.change_set_id().unwrap_or_default())
+            .send()
+            .await;
+        assert!(consumed.is_err(), "an executed change set is consumed");
+        let tail = events(&client, NAME).await;
+        assert_eq!(
+            summary(&tail),
+            pairs(&[
+                (NAME, "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_COMPLETE"),
+                (NAME, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"),
+                (NAME, "UPDATE_COMPLETE"),
+            ])
         );
+        let execute = fake
+            .calls()
+            .into_iter()
+            .rfind(|c| c.action == "ExecuteChangeSet")
+            .expect("an ExecuteChangeSet call");
+        assert_eq!(execute.status_before.as_deref(), Some("UPDATE_COMPLETE"));
     }
 
     #[tokio::test]
-    async fn a_failing_update_rolls_back_and_a_denied_call_is_access_denied() {
-        let fake =
-            FakeCloudFormation::start(Some(StackSetup::new("mb-a-dev", "UPDATE_COMPLETE"))).await;
+    async fn a_failing_update_rolls_back_with_the_reason_on_the_resource() {
+        let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_COMPLETE"))).await;
         let client = client(&fake).await;
-        fake.fail_next_operation("Function", "too big");
-        let id = client
-            .create_change_set()
-            .stack_name("mb-a-dev")
-            .change_set_name("mb-3")
-            .template_body("{\"b\":2}")
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await
-            .expect("change set")
-            .id()
-            .expect("an id")
-            .to_owned();
-        let described = client
-            .describe_change_set()
-            .change_set_name(&id)
-            .send()
-            .await
-            .expect("ok");
-        assert_eq!(described.changes().len(), 1);
+        fake.fail_next_operation("Function", "Memory size 99999 is too big");
+        let (id, out) = change_set(&client, "mb-3", ChangeSetType::Update, r#"{"b":2}"#, &[]).await;
+        assert_eq!(out.status(), Some(&ChangeSetStatus::CreateComplete));
         client
             .execute_change_set()
             .change_set_name(&id)
             .send()
             .await
-            .expect("execute");
+            .expect("ExecuteChangeSet");
+        let (status, polls) = settle(&client, NAME).await;
+        assert_eq!(status, StackStatus::UpdateRollbackComplete);
+        assert_eq!(polls, 7);
         assert_eq!(
-            settle(&client, "mb-a-dev").await,
+            template(&client, NAME).await,
+            "{}",
+            "the old template is kept"
+        );
+        let all = events(&client, NAME).await;
+        assert_eq!(
+            summary(&all),
+            pairs(&[
+                (NAME, "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_FAILED"),
+                (NAME, "UPDATE_ROLLBACK_IN_PROGRESS"),
+                ("Function", "UPDATE_IN_PROGRESS"),
+                ("Function", "UPDATE_COMPLETE"),
+                (NAME, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"),
+                (NAME, "UPDATE_ROLLBACK_COMPLETE"),
+            ])
+        );
+        assert_eq!(all[2].resource_type(), Some("AWS::Lambda::Function"));
+        assert_eq!(
+            all[2].resource_status_reason(),
+            Some("Memory size 99999 is too big")
+        );
+        assert_eq!(
+            all[3].resource_status_reason(),
+            Some("The following resource(s) failed to update: [Function].")
+        );
+
+        // The failure was for one operation only.
+        let (id, _) = change_set(&client, "mb-4", ChangeSetType::Update, r#"{"b":3}"#, &[]).await;
+        client
+            .execute_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect("ExecuteChangeSet");
+        assert_eq!(settle(&client, NAME).await.0, StackStatus::UpdateComplete);
+    }
+
+    #[tokio::test]
+    async fn a_busy_stack_refuses_changes_and_deletes() {
+        let fake =
+            FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_IN_PROGRESS"))).await;
+        let client = client(&fake).await;
+        let busy = client
+            .create_change_set()
+            .stack_name(NAME)
+            .change_set_name("mb-1")
+            .template_body("{}")
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect_err("in progress");
+        assert_eq!(busy.code(), Some("ValidationError"));
+        let message = busy.message().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("Stack:{ARN_PREFIX}:stack/{NAME}/"))
+                && message.ends_with(" is in UPDATE_IN_PROGRESS state and can not be updated."),
+            "{message}"
+        );
+        let delete = client
+            .delete_stack()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect_err("in progress");
+        assert_eq!(delete.code(), Some("ValidationError"));
+        let rollback = client
+            .continue_update_rollback()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect_err("not UPDATE_ROLLBACK_FAILED");
+        assert_eq!(rollback.code(), Some("ValidationError"));
+        let update = client
+            .update_stack()
+            .stack_name(NAME)
+            .template_body("{}")
+            .send()
+            .await
+            .expect_err("in progress");
+        assert_eq!(update.code(), Some("ValidationError"));
+        // Nothing moves it on: the stack stays busy however often it is polled.
+        for _ in 0..5 {
+            assert_eq!(
+                status_of(&client, NAME).await,
+                StackStatus::UpdateInProgress
+            );
+        }
+        let calls = fake.calls();
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.status_before.as_deref() == Some("UPDATE_IN_PROGRESS"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deleted_stack_is_found_by_id_only_and_a_new_one_gets_a_new_id() {
+        let fake =
+            FakeCloudFormation::start(Some(StackSetup::new(NAME, "ROLLBACK_COMPLETE"))).await;
+        let client = client(&fake).await;
+        let described = client
+            .describe_stacks()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("describe");
+        let old = described.stacks()[0].stack_id().expect("an id").to_owned();
+        assert!(described.stacks()[0].outputs().is_empty(), "never created");
+        client
+            .delete_stack()
+            .stack_name(&old)
+            .send()
+            .await
+            .expect("DeleteStack");
+        assert_eq!(fake.status().as_deref(), Some("DELETE_IN_PROGRESS"));
+        let (status, polls) = settle(&client, &old).await;
+        assert_eq!(status, StackStatus::DeleteComplete);
+        assert_eq!(polls, 9);
+        assert_eq!(fake.status(), None);
+        let by_id = client
+            .describe_stacks()
+            .stack_name(&old)
+            .send()
+            .await
+            .expect("by id");
+        assert!(by_id.stacks()[0].deletion_time().is_some());
+        let by_name = client
+            .describe_stacks()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect_err("gone by name");
+        assert_eq!(
+            by_name.message(),
+            Some("Stack with id mb-a-dev does not exist")
+        );
+        let all = events(&client, &old).await;
+        assert_eq!(
+            summary(&all[..3]),
+            pairs(&[
+                (NAME, "DELETE_IN_PROGRESS"),
+                ("Function", "DELETE_IN_PROGRESS"),
+                ("Function", "DELETE_COMPLETE"),
+            ]),
+            "newest-created first"
+        );
+        assert!(
+            client
+                .describe_stack_events()
+                .stack_name(NAME)
+                .send()
+                .await
+                .is_err(),
+            "a deleted stack's events are found by id only"
+        );
+        client
+            .delete_stack()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("deleting nothing succeeds");
+
+        let new = client
+            .create_stack()
+            .stack_name(NAME)
+            .template_body("{}")
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("CreateStack")
+            .stack_id()
+            .expect("an id")
+            .to_owned();
+        assert_ne!(new, old);
+        assert_eq!(settle(&client, NAME).await.0, StackStatus::CreateComplete);
+        assert_eq!(status_of(&client, &old).await, StackStatus::DeleteComplete);
+        let create = fake
+            .calls()
+            .into_iter()
+            .find(|c| c.action == "CreateStack")
+            .expect("a CreateStack call");
+        assert_eq!(create.status_before, None);
+    }
+
+    #[tokio::test]
+    async fn failing_creates_and_deletes_say_which_resource() {
+        let fake = FakeCloudFormation::start(None).await;
+        let client = client(&fake).await;
+        fake.fail_next_operation("Api", "Api quota reached");
+        client
+            .create_stack()
+            .stack_name(NAME)
+            .template_body("{}")
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("CreateStack");
+        assert_eq!(settle(&client, NAME).await.0, StackStatus::RollbackComplete);
+        let all = events(&client, NAME).await;
+        let tail: Vec<(String, String)> = summary(&all).split_off(5);
+        assert_eq!(
+            tail,
+            pairs(&[
+                ("Api", "CREATE_IN_PROGRESS"),
+                ("Api", "CREATE_FAILED"),
+                (NAME, "ROLLBACK_IN_PROGRESS"),
+                ("Table", "DELETE_IN_PROGRESS"),
+                ("Table", "DELETE_COMPLETE"),
+                ("FunctionRole", "DELETE_IN_PROGRESS"),
+                ("FunctionRole", "DELETE_COMPLETE"),
+                (NAME, "ROLLBACK_COMPLETE"),
+            ])
+        );
+        assert_eq!(all[6].resource_status_reason(), Some("Api quota reached"));
+        assert_eq!(
+            all[7].resource_status_reason(),
+            Some("The following resource(s) failed to create: [Api]. Rollback requested by user.")
+        );
+
+        // A rolled-back create has nothing left to delete but the stack; make a stack with
+        // resources to fail deleting one.
+        let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_COMPLETE"))).await;
+        let client = self::client(&fake).await;
+        fake.fail_next_operation("Table", "Table is in use by a backup");
+        client
+            .delete_stack()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("DeleteStack");
+        let (status, _) = settle(&client, NAME).await;
+        assert_eq!(status, StackStatus::DeleteFailed);
+        let out = client
+            .describe_stacks()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("describe");
+        assert_eq!(
+            out.stacks()[0].stack_status_reason(),
+            Some("The following resource(s) failed to delete: [Table]. ")
+        );
+        let all = events(&client, NAME).await;
+        let failed = all
+            .iter()
+            .find(|e| e.resource_status().map(|s| s.as_str()) == Some("DELETE_FAILED"))
+            .expect("a failed resource");
+        assert_eq!(failed.logical_resource_id(), Some("Table"));
+        assert_eq!(failed.resource_type(), Some("AWS::DynamoDB::Table"));
+        assert_eq!(
+            failed.resource_status_reason(),
+            Some("Table is in use by a backup")
+        );
+        // Retried, only what is left is deleted.
+        client
+            .delete_stack()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("DeleteStack again");
+        let id = all[0].stack_id().unwrap_or_default().to_owned();
+        assert_eq!(settle(&client, &id).await.0, StackStatus::DeleteComplete);
+        let retried: Vec<(String, String)> = summary(&events(&client, &id).await)
+            .into_iter()
+            .skip(all.len())
+            .collect();
+        assert_eq!(
+            retried,
+            pairs(&[
+                (NAME, "DELETE_IN_PROGRESS"),
+                ("Table", "DELETE_IN_PROGRESS"),
+                ("Table", "DELETE_COMPLETE"),
+                ("FunctionRole", "DELETE_IN_PROGRESS"),
+                ("FunctionRole", "DELETE_COMPLETE"),
+                (NAME, "DELETE_COMPLETE"),
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_change_set_makes_a_stack_in_review_and_rollbacks_recover() {
+        let fake = FakeCloudFormation::start(None).await;
+        let client = client(&fake).await;
+        let (id, out) = change_set(&client, "mb-1", ChangeSetType::Create, "{}", &[]).await;
+        assert_eq!(fake.status().as_deref(), Some("REVIEW_IN_PROGRESS"));
+        assert_eq!(out.status(), Some(&ChangeSetStatus::CreateComplete));
+        let added: Vec<&str> = out
+            .changes()
+            .iter()
+            .filter_map(|c| c.resource_change())
+            .filter(|r| r.action() == Some(&ChangeAction::Add))
+            .filter_map(|r| r.logical_resource_id())
+            .collect();
+        assert_eq!(added, ["FunctionRole", "Table", "Api", "Function"]);
+        client
+            .execute_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect("ExecuteChangeSet");
+        assert_eq!(settle(&client, NAME).await.0, StackStatus::CreateComplete);
+
+        // Without capabilities, a change set fails with the reason.
+        let created = client
+            .create_change_set()
+            .stack_name(NAME)
+            .change_set_name("mb-2")
+            .template_body(r#"{"c":1}"#)
+            .send()
+            .await
+            .expect("CreateChangeSet");
+        let out = client
+            .describe_change_set()
+            .change_set_name(created.id().unwrap_or_default())
+            .send()
+            .await
+            .expect("DescribeChangeSet");
+        assert_eq!(out.status(), Some(&ChangeSetStatus::Failed));
+        assert!(
+            out.status_reason()
+                .unwrap_or_default()
+                .contains("Requires capabilities : [CAPABILITY_NAMED_IAM]"),
+            "{:?}",
+            out.status_reason()
+        );
+
+        let fake =
+            FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_ROLLBACK_FAILED"))).await;
+        let client = self::client(&fake).await;
+        client
+            .continue_update_rollback()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("ContinueUpdateRollback");
+        assert_eq!(
+            fake.status().as_deref(),
+            Some("UPDATE_ROLLBACK_IN_PROGRESS")
+        );
+        assert_eq!(
+            settle(&client, NAME).await,
+            (StackStatus::UpdateRollbackComplete, 2)
+        );
+
+        let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_FAILED"))).await;
+        let client = self::client(&fake).await;
+        let out = client
+            .rollback_stack()
+            .stack_name(NAME)
+            .send()
+            .await
+            .expect("RollbackStack");
+        assert!(out.stack_id().is_some());
+        assert_eq!(
+            settle(&client, NAME).await.0,
             StackStatus::UpdateRollbackComplete
         );
-        let failed = events(&client, "mb-a-dev")
+        let again = client
+            .rollback_stack()
+            .stack_name(NAME)
+            .send()
             .await
-            .into_iter()
-            .filter(|e| e.2 == "UPDATE_FAILED")
-            .count();
-        assert_eq!(failed, 1);
+            .expect_err("nothing to roll back");
+        assert_eq!(again.code(), Some("ValidationError"));
+    }
 
+    #[tokio::test]
+    async fn denied_actions_answer_403_access_denied() {
+        let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_COMPLETE"))).await;
+        let client = client(&fake).await;
         fake.deny("DescribeStacks");
         let denied = client
             .describe_stacks()
-            .stack_name("mb-a-dev")
+            .stack_name(NAME)
             .send()
             .await
             .expect_err("denied");
         assert_eq!(denied.code(), Some("AccessDenied"));
+        assert_eq!(
+            denied.message(),
+            Some(
+                "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: \
+                 cloudformation:DescribeStacks on resource: \
+                 arn:aws:cloudformation:us-east-1:123456789012:stack/mb-a-dev/* because no \
+                 identity-based policy allows the cloudformation:DescribeStacks action"
+            )
+        );
+        let SdkError::ServiceError(service) = &denied else {
+            panic!("a service error: {denied:?}");
+        };
+        assert_eq!(service.raw().status().as_u16(), 403);
+        assert!(
+            client
+                .describe_stack_events()
+                .stack_name(NAME)
+                .send()
+                .await
+                .is_ok(),
+            "other actions still answer"
+        );
+        assert_eq!(fake.calls()[0].action, "DescribeStacks");
+    }
+
+    /// One raw HTTP/1.1 request; the answer as text.
+    async fn raw(endpoint: &str, method: &str, body: &str) -> String {
+        let address = endpoint.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect to the fake");
+        let request = format!(
+            "{method} / HTTP/1.1\r\nHost: {address}\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\
+             \r\n{body}",
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.expect("read");
+        answer
     }
 
     #[tokio::test]
-    async fn a_deleted_stack_is_found_by_id_only() {
-        let fake =
-            FakeCloudFormation::start(Some(StackSetup::new("mb-a-dev", "ROLLBACK_COMPLETE"))).await;
-        let client = client(&fake).await;
-        let id = client
-            .describe_stacks()
-            .stack_name("mb-a-dev")
-            .send()
-            .await
-            .expect("describe")
-            .stacks()[0]
-            .stack_id()
-            .expect("id")
-            .to_owned();
-        client
-            .delete_stack()
-            .stack_name(&id)
-            .send()
-            .await
-            .expect("delete");
-        assert_eq!(settle(&client, &id).await, StackStatus::DeleteComplete);
-        let gone = client.describe_stacks().stack_name("mb-a-dev").send().await;
-        assert!(gone.is_err());
-        assert_eq!(fake.status(), None);
+    async fn unknown_or_malformed_requests_get_a_400() {
+        let fake = FakeCloudFormation::start(None).await;
+        let unknown = raw(
+            &fake.endpoint,
+            "POST",
+            "Action=ListStacks&Version=2010-05-15",
+        )
+        .await;
+        assert!(unknown.starts_with("HTTP/1.1 400"), "{unknown}");
+        assert!(unknown.contains("<Code>InvalidAction</Code>"), "{unknown}");
+        assert!(unknown.contains(NAMESPACE), "{unknown}");
+        let garbage = raw(&fake.endpoint, "POST", "%%%&&==\u{7f}").await;
+        assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+        let no_name = raw(
+            &fake.endpoint,
+            "POST",
+            "Action=DescribeStackEvents&Version=2010-05-15",
+        )
+        .await;
+        assert!(no_name.starts_with("HTTP/1.1 400"), "{no_name}");
+        assert!(
+            no_name.contains("<Code>ValidationError</Code>"),
+            "{no_name}"
+        );
+        let get = raw(&fake.endpoint, "GET", "").await;
+        assert!(get.starts_with("HTTP/1.1 400"), "{get}");
+        let ok = raw(
+            &fake.endpoint,
+            "POST",
+            "Action=DeleteStack&Version=2010-05-15&StackName=nothing",
+        )
+        .await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(ok.contains("<DeleteStackResponse"), "{ok}");
+        assert_eq!(fake.calls().len(), 5);
     }
 }

@@ -188,6 +188,10 @@ impl Follower {
             if self.seen.contains(&event.id) {
                 break;
             }
+            // Pages taken while new events arrive could overlap; each event counts once.
+            if newest_first.iter().any(|e: &Event| e.id == event.id) {
+                continue;
+            }
             newest_first.push(event);
         }
         let fresh = unseen(newest_first, &self.seen);
