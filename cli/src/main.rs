@@ -1,7 +1,7 @@
 //! `mb`: a zero-operations WebSocket broadcast backend on AWS in one command.
 //!
 //! This file parses the command line, runs the command and turns its result into an exit
-//! code (0 success, 1 failure, 2 usage error); nothing else.
+//! code (0 success, 1 failure, 2 usage error, 130 Ctrl-C); nothing else.
 
 mod artifacts;
 mod aws;
@@ -67,9 +67,15 @@ fn main() -> ExitCode {
             Command::Dev(args) => commands::dev::run(args).await,
             Command::Build(args) => commands::build::run(&args, &ui::Ui::detect()),
             Command::Template(args) => commands::template::run(&args, &ui::Ui::detect()),
-            Command::Deploy(args) => commands::deploy::run(&args, &ui::Ui::detect()).await,
-            Command::Info(args) => commands::info::run(&args, &ui::Ui::detect()).await,
-            Command::Destroy(args) => commands::destroy::run(&args, &ui::Ui::detect()).await,
+            Command::Deploy(args) => {
+                until_ctrl_c(commands::deploy::run(&args, &ui::Ui::detect())).await
+            }
+            Command::Info(args) => {
+                until_ctrl_c(commands::info::run(&args, &ui::Ui::detect())).await
+            }
+            Command::Destroy(args) => {
+                until_ctrl_c(commands::destroy::run(&args, &ui::Ui::detect())).await
+            }
         }
     });
     match result {
@@ -78,6 +84,22 @@ fn main() -> ExitCode {
             eprintln!("error: {failure}");
             ExitCode::from(failure.exit_code())
         }
+    }
+}
+
+/// Runs an AWS command until it ends or Ctrl-C comes. The command is polled first, so
+/// while it follows a stack its own, more precise message wins; elsewhere mb stops where
+/// it is (what CloudFormation already started goes on there) and exits 130.
+async fn until_ctrl_c(
+    command: impl std::future::Future<Output = Result<(), error::Failure>>,
+) -> Result<(), error::Failure> {
+    tokio::select! {
+        biased;
+        result = command => result,
+        _ = tokio::signal::ctrl_c() => Err(error::Failure::interrupted(
+            "interrupted; mb stopped where it was. A stack operation it had already started \
+             goes on in CloudFormation: `mb info` shows the stack",
+        )),
     }
 }
 

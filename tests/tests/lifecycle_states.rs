@@ -418,9 +418,16 @@ async fn ctrl_c_while_waiting_leaves_the_stack_to_cloudformation() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start mb deploy");
-    // Wait until mb is polling the stack (a DescribeStackEvents call means it follows).
+    // Wait until mb is polling the stack: its second DescribeStackEvents is the first poll
+    // of the follow loop (the first one marks the events that were there before).
     let started = Instant::now();
-    while !actions(&world.fake.calls()).contains(&"DescribeStackEvents") {
+    let polls = || {
+        actions(&world.fake.calls())
+            .iter()
+            .filter(|a| **a == "DescribeStackEvents")
+            .count()
+    };
+    while polls() < 2 {
         if started.elapsed() > LIMIT {
             let _ = child.kill();
             let _ = child.wait();
@@ -428,7 +435,6 @@ async fn ctrl_c_while_waiting_leaves_the_stack_to_cloudformation() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();

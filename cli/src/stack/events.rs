@@ -9,7 +9,6 @@
 //! `mb deploy` waits for it.
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
@@ -131,6 +130,8 @@ pub struct Follower {
     seen: HashSet<String>,
     /// Every event printed since following began, oldest first.
     printed: Vec<Event>,
+    /// The stack's status at the last poll.
+    last_status: Option<String>,
 }
 
 impl Follower {
@@ -140,6 +141,7 @@ impl Follower {
             stack_id: stack_id.to_owned(),
             seen: HashSet::new(),
             printed: Vec::new(),
+            last_status: None,
         }
     }
 
@@ -233,21 +235,19 @@ pub async fn follow(
         "{}: waiting for CloudFormation",
         describe(operation)
     ));
-    let result = interruptible(follow_loop(client, &progress, follower)).await;
+    let result = tokio::select! {
+        result = follow_loop(client, &progress, follower) => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     progress.finish();
-    match result {
-        Some(result) => result,
-        None => {
-            let status = match stack::describe(client, follower.stack_id()).await {
-                Ok(Some(stack)) => stack.status.as_str().to_owned(),
-                _ => "unknown".to_owned(),
-            };
-            Err(Failure::interrupted(format!(
-                "stopped following the stack (now {status}); CloudFormation carries on with \
-                 it. `mb info` shows where it is, and the next `mb deploy` waits for it"
-            )))
-        }
-    }
+    // No call after Ctrl-C: the answer is immediate, and the last status seen is enough.
+    result.unwrap_or_else(|| {
+        let status = follower.last_status.as_deref().unwrap_or("in progress");
+        Err(Failure::interrupted(format!(
+            "stopped following the stack (last seen {status}); CloudFormation carries on \
+             with it. `mb info` shows where it is, and the next `mb deploy` waits for it"
+        )))
+    })
 }
 
 async fn follow_loop(
@@ -268,6 +268,7 @@ async fn follow_loop(
             .map(|s| s.status.clone())
             .unwrap_or(StackStatus::DeleteComplete);
         progress.set_message(status.as_str());
+        follower.last_status = Some(status.as_str().to_owned());
         if status::is_settled(&status) {
             return Ok(Settled { status, stack });
         }
@@ -280,14 +281,6 @@ async fn follow_loop(
             )));
         }
         tokio::time::sleep(pause).await;
-    }
-}
-
-/// Runs `work` unless Ctrl-C comes first (`None`).
-async fn interruptible<T>(work: impl Future<Output = T>) -> Option<T> {
-    tokio::select! {
-        value = work => Some(value),
-        _ = tokio::signal::ctrl_c() => None,
     }
 }
 
