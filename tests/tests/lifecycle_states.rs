@@ -468,3 +468,54 @@ async fn ctrl_c_while_waiting_leaves_the_stack_to_cloudformation() {
     );
     assert_eq!(world.fake.status().as_deref(), Some("UPDATE_IN_PROGRESS"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_left_in_review_is_created_with_a_create_change_set() {
+    let Some(world) = World::start(Some(StackSetup::new(STACK, "REVIEW_IN_PROGRESS"))).await else {
+        return;
+    };
+    let out = world.deploy(&["--yes"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let calls = world.fake.calls();
+    let mutating: Vec<&str> = actions(&calls)
+        .into_iter()
+        .filter(|a| MUTATING.contains(a))
+        .collect();
+    assert_eq!(mutating, ["CreateChangeSet", "ExecuteChangeSet"]);
+    let change = calls
+        .iter()
+        .find(|c| c.action == "CreateChangeSet")
+        .expect("a change set");
+    assert_eq!(
+        change.params.get("ChangeSetType").map(String::as_str),
+        Some("CREATE")
+    );
+    assert_eq!(world.fake.status().as_deref(), Some("CREATE_COMPLETE"));
+    assert!(
+        text(&out.stdout).starts_with("wss://"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_update_without_rollback_is_rolled_back_then_updated() {
+    let Some(world) = World::start(Some(StackSetup::new(STACK, "UPDATE_FAILED"))).await else {
+        return;
+    };
+    let out = world.deploy(&["--yes"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let calls = world.fake.calls();
+    assert_never_acted_in_progress(&calls);
+    let mutating: Vec<&str> = actions(&calls)
+        .into_iter()
+        .filter(|a| MUTATING.contains(a))
+        .collect();
+    assert_eq!(
+        mutating,
+        ["RollbackStack", "CreateChangeSet", "ExecuteChangeSet"]
+    );
+    assert_eq!(world.fake.status().as_deref(), Some("UPDATE_COMPLETE"));
+}
