@@ -141,3 +141,61 @@ pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::{Region, ServiceName, Stage};
+    use aws_sdk_cloudformation::types::StackStatus;
+
+    fn names() -> Names {
+        Names::derive(
+            &ServiceName::parse("chat").unwrap(),
+            &Stage::parse("dev").unwrap(),
+            &Region::parse("eu-west-1").unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn stuck() -> Stack {
+        let mut stack = Stack::gone("arn:stack/mb-chat-dev/1", "mb-chat-dev");
+        stack.status = StackStatus::UpdateRollbackFailed;
+        stack.reason = Some("Function: rollback failed".into());
+        stack.updated = Some(aws_smithy_types::DateTime::from_secs(1_795_000_000));
+        stack.outputs = vec![(
+            "WebSocketUrl".into(),
+            "wss://a.execute-api.eu-west-1.amazonaws.com/dev".into(),
+            None,
+        )];
+        stack
+    }
+
+    #[test]
+    fn a_stuck_stack_says_what_to_do() {
+        let text = as_text(&names(), &stuck(), None);
+        assert!(
+            text.starts_with("stack        mb-chat-dev (eu-west-1)\n"),
+            "{text}"
+        );
+        assert!(text.contains("status       UPDATE_ROLLBACK_FAILED: an update failed and so did its rollback; `mb deploy` continues the rollback"), "{text}");
+        assert!(
+            text.contains("updated      2026-11-18 11:06:40 UTC\n"),
+            "{text}"
+        );
+        assert!(text.contains("connections  unknown\n"), "{text}");
+    }
+
+    #[test]
+    fn json_is_one_object_with_the_outputs_and_an_iso_time() {
+        let value = as_json(&names(), &stuck(), Some(3));
+        assert_eq!(value["status"], "UPDATE_ROLLBACK_FAILED");
+        assert_eq!(value["lastUpdated"], "2026-11-18T11:06:40Z");
+        assert_eq!(
+            value["url"],
+            "wss://a.execute-api.eu-west-1.amazonaws.com/dev"
+        );
+        assert_eq!(value["outputs"]["WebSocketUrl"], value["url"]);
+        assert_eq!(value["connections"], 3);
+        assert_eq!(value["region"], "eu-west-1");
+    }
+}
