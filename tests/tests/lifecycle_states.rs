@@ -110,6 +110,14 @@ const MUTATING: [&str; 7] = [
     "ContinueUpdateRollback",
 ];
 
+/// The calls that changed the stack, in order.
+fn mutating(calls: &[Call]) -> Vec<&str> {
+    actions(calls)
+        .into_iter()
+        .filter(|a| MUTATING.contains(a))
+        .collect()
+}
+
 fn assert_never_acted_in_progress(calls: &[Call]) {
     for call in calls
         .iter()
@@ -229,10 +237,7 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
     assert!(out.status.success(), "{stderr}");
     let calls = world.fake.calls();
     assert_never_acted_in_progress(&calls);
-    let mutating: Vec<&str> = actions(&calls)
-        .into_iter()
-        .filter(|a| MUTATING.contains(a))
-        .collect();
+    let mutating = mutating(&calls);
     assert_eq!(mutating, ["DeleteStack", "CreateStack"]);
     let create = calls
         .iter()
@@ -322,10 +327,7 @@ async fn a_failed_rollback_is_continued_with_yes_then_updated() {
     assert!(out.status.success(), "{stderr}");
     let calls = world.fake.calls();
     assert_never_acted_in_progress(&calls);
-    let mutating: Vec<&str> = actions(&calls)
-        .into_iter()
-        .filter(|a| MUTATING.contains(a))
-        .collect();
+    let mutating = mutating(&calls);
     assert_eq!(
         mutating,
         [
@@ -478,10 +480,7 @@ async fn a_stack_left_in_review_is_created_with_a_create_change_set() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let calls = world.fake.calls();
-    let mutating: Vec<&str> = actions(&calls)
-        .into_iter()
-        .filter(|a| MUTATING.contains(a))
-        .collect();
+    let mutating = mutating(&calls);
     assert_eq!(mutating, ["CreateChangeSet", "ExecuteChangeSet"]);
     let change = calls
         .iter()
@@ -509,10 +508,7 @@ async fn a_failed_update_without_rollback_is_rolled_back_then_updated() {
     assert!(out.status.success(), "{stderr}");
     let calls = world.fake.calls();
     assert_never_acted_in_progress(&calls);
-    let mutating: Vec<&str> = actions(&calls)
-        .into_iter()
-        .filter(|a| MUTATING.contains(a))
-        .collect();
+    let mutating = mutating(&calls);
     assert_eq!(
         mutating,
         ["RollbackStack", "CreateChangeSet", "ExecuteChangeSet"]
