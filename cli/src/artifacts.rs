@@ -21,7 +21,7 @@ use aws_sdk_s3::types::{
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use base64::Engine;
 
-use crate::aws::explain;
+use crate::aws::failure;
 use crate::error::Failure;
 
 /// S3's limit of keys per DeleteObjects call.
@@ -130,7 +130,7 @@ impl Bucket {
             {
                 return Err(self.not_ours());
             }
-            Err(err) => return Err(Failure::new(explain(&err, "S3 CreateBucket"))),
+            Err(err) => return Err(failure(&err, "S3 CreateBucket")),
         }
         self.lock_down(s3).await?;
         Ok(Found::Created)
@@ -150,7 +150,7 @@ impl Bucket {
             .public_access_block_configuration(block)
             .send()
             .await
-            .map_err(|e| Failure::new(explain(&e, "S3 PutPublicAccessBlock")))?;
+            .map_err(|e| failure(&e, "S3 PutPublicAccessBlock"))?;
         let default = ServerSideEncryptionByDefault::builder()
             .sse_algorithm(ServerSideEncryption::Aes256)
             .build()
@@ -169,7 +169,7 @@ impl Bucket {
             .server_side_encryption_configuration(encryption)
             .send()
             .await
-            .map_err(|e| Failure::new(explain(&e, "S3 PutBucketEncryption")))?;
+            .map_err(|e| failure(&e, "S3 PutBucketEncryption"))?;
         if self.require_tls {
             s3.put_bucket_policy()
                 .bucket(&self.name)
@@ -177,7 +177,7 @@ impl Bucket {
                 .policy(tls_only_policy(&self.name))
                 .send()
                 .await
-                .map_err(|e| Failure::new(explain(&e, "S3 PutBucketPolicy")))?;
+                .map_err(|e| failure(&e, "S3 PutBucketPolicy"))?;
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl Bucket {
             .body(ByteStream::from(zip.to_vec()))
             .send()
             .await
-            .map_err(|e| Failure::new(explain(&e, "S3 PutObject")))?;
+            .map_err(|e| failure(&e, "S3 PutObject"))?;
         Ok(Upload::Uploaded)
     }
 
@@ -241,7 +241,7 @@ impl Bucket {
             let page = match listed {
                 Ok(page) => page,
                 Err(err) if is_no_such_bucket(err.code()) => return Ok(Vec::new()),
-                Err(err) => return Err(Failure::new(explain(&err, "S3 ListObjectVersions"))),
+                Err(err) => return Err(failure(&err, "S3 ListObjectVersions")),
             };
             let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
             let deleted = page
@@ -290,7 +290,7 @@ impl Bucket {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| Failure::new(explain(&e, "S3 DeleteObjects")))?;
+                .map_err(|e| failure(&e, "S3 DeleteObjects"))?;
             if let Some(error) = out.errors().first() {
                 return Err(Failure::new(format!(
                     "S3 did not delete {} of the artifacts, for example `{}`: {} {}",
@@ -316,7 +316,7 @@ impl Bucket {
         let page = match listed {
             Ok(page) => page,
             Err(err) if is_no_such_bucket(err.code()) => return Ok(false),
-            Err(err) => return Err(Failure::new(explain(&err, "S3 ListObjectVersions"))),
+            Err(err) => return Err(failure(&err, "S3 ListObjectVersions")),
         };
         if !page.versions().is_empty() || !page.delete_markers().is_empty() {
             return Ok(false);
@@ -331,7 +331,7 @@ impl Bucket {
             Ok(_) => Ok(true),
             // Another deploy uploaded in between: the bucket stays, which is right.
             Err(err) if err.code() == Some("BucketNotEmpty") => Ok(false),
-            Err(err) => Err(Failure::new(explain(&err, "S3 DeleteBucket"))),
+            Err(err) => Err(failure(&err, "S3 DeleteBucket")),
         }
     }
 
@@ -357,7 +357,7 @@ impl Bucket {
             {
                 Err(self.not_ours())
             }
-            Err(err) => Err(Failure::new(explain(&err, call))),
+            Err(err) => Err(failure(&err, call)),
         }
     }
 

@@ -121,6 +121,14 @@ where
     sentence(&kind(err), call)
 }
 
+/// `err`, which `call` returned, as a command's failure (exit code 1).
+pub fn failure<E>(err: &SdkError<E, HttpResponse>, call: &str) -> crate::error::Failure
+where
+    E: ProvideErrorMetadata + Error + 'static,
+{
+    crate::error::Failure::new(explain(err, call))
+}
+
 /// The kind of `err`.
 pub fn kind<E>(err: &SdkError<E, HttpResponse>) -> Kind
 where

@@ -23,7 +23,7 @@ use aws_sdk_sts::config::ProvideCredentials;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use clap::Args;
 
-pub use error::explain;
+pub use error::{explain, failure};
 
 /// Why a configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +180,7 @@ impl Aws {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| crate::error::Failure::new(explain(&e, "STS GetCallerIdentity")))?;
+            .map_err(|e| failure(&e, "STS GetCallerIdentity"))?;
         let account = out.account().unwrap_or_default().to_owned();
         if account.is_empty() {
             return Err(crate::error::Failure::new(

@@ -177,8 +177,8 @@ async fn delete_stack(
                 ));
                 events::follow(cf, ui, &mut follower, Operation::Other).await?;
             }
-            DestroyAction::Follow | DestroyAction::Delete => {
-                if status::destroy_action(Some(&current.status)) == DestroyAction::Delete {
+            action @ (DestroyAction::Follow | DestroyAction::Delete) => {
+                if action == DestroyAction::Delete {
                     stack::delete(cf, &current.id).await?;
                     ui.line(&format!("deleting the stack {}", names.stack));
                 }

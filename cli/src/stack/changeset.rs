@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType};
 
-use crate::aws::explain;
+use crate::aws::failure;
 use crate::error::Failure;
 use crate::stack::{CAPABILITY, Request};
 
@@ -111,7 +111,7 @@ pub async fn prepare(
         .description("mb deploy")
         .send()
         .await
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation CreateChangeSet")))?;
+        .map_err(|e| failure(&e, "CloudFormation CreateChangeSet"))?;
     let id = created
         .id()
         .map(str::to_owned)
@@ -127,8 +127,7 @@ pub async fn prepare(
         let mut reason = String::new();
         let mut changes = Vec::new();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| Failure::new(explain(&e, "CloudFormation DescribeChangeSet")))?;
+            let page = page.map_err(|e| failure(&e, "CloudFormation DescribeChangeSet"))?;
             status = page.status().cloned();
             reason = page.status_reason().unwrap_or_default().to_owned();
             changes.extend(page.changes().iter().filter_map(|c| {
@@ -176,7 +175,7 @@ pub async fn execute(client: &Client, id: &str) -> Result<(), Failure> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation ExecuteChangeSet")))
+        .map_err(|e| failure(&e, "CloudFormation ExecuteChangeSet"))
 }
 
 pub async fn delete(client: &Client, id: &str) -> Result<(), Failure> {
@@ -186,7 +185,7 @@ pub async fn delete(client: &Client, id: &str) -> Result<(), Failure> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation DeleteChangeSet")))
+        .map_err(|e| failure(&e, "CloudFormation DeleteChangeSet"))
 }
 
 /// A change set name unique per deploy: `mb-<unix seconds>`.

@@ -15,7 +15,7 @@ use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{StackEvent, StackStatus};
 use aws_smithy_types::DateTime;
 
-use crate::aws::explain;
+use crate::aws::failure;
 use crate::error::Failure;
 use crate::stack::status::{self, Operation};
 use crate::stack::{self, Stack};
@@ -152,7 +152,7 @@ impl Follower {
             .stack_name(stack_id)
             .send()
             .await
-            .map_err(|e| Failure::new(explain(&e, "CloudFormation DescribeStackEvents")))?;
+            .map_err(|e| failure(&e, "CloudFormation DescribeStackEvents"))?;
         let mut follower = Follower::new_stack(stack_id);
         // The first page holds the newest event, where every later poll stops.
         follower.seen = out
@@ -182,8 +182,7 @@ impl Follower {
             .send();
         let mut newest_first = Vec::new();
         while let Some(item) = items.next().await {
-            let event =
-                item.map_err(|e| Failure::new(explain(&e, "CloudFormation DescribeStackEvents")))?;
+            let event = item.map_err(|e| failure(&e, "CloudFormation DescribeStackEvents"))?;
             let Some(event) = Event::from_sdk(&event) else {
                 continue;
             };

@@ -13,7 +13,7 @@ use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
 use aws_smithy_types::DateTime;
 
-use crate::aws::explain;
+use crate::aws::failure;
 use crate::error::Failure;
 
 /// A stack as `mb` needs it.
@@ -112,7 +112,7 @@ pub async fn describe(client: &Client, name_or_id: &str) -> Result<Option<Stack>
             ) {
                 return Ok(None);
             }
-            return Err(Failure::new(explain(&err, "CloudFormation DescribeStacks")));
+            return Err(failure(&err, "CloudFormation DescribeStacks"));
         }
     };
     let Some(stack) = out.stacks().first() else {
@@ -166,7 +166,7 @@ pub async fn create(client: &Client, name: &str, request: &Request) -> Result<St
         .set_tags(Some(request.sdk_tags()))
         .send()
         .await
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation CreateStack")))?;
+        .map_err(|e| failure(&e, "CloudFormation CreateStack"))?;
     out.stack_id()
         .map(str::to_owned)
         .ok_or_else(|| Failure::new("CloudFormation CreateStack answered without a stack id"))
@@ -180,7 +180,7 @@ pub async fn delete(client: &Client, id: &str) -> Result<(), Failure> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation DeleteStack")))
+        .map_err(|e| failure(&e, "CloudFormation DeleteStack"))
 }
 
 /// RollbackStack (UPDATE_FAILED or CREATE_FAILED with rollback disabled).
@@ -191,7 +191,7 @@ pub async fn roll_back(client: &Client, id: &str) -> Result<(), Failure> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation RollbackStack")))
+        .map_err(|e| failure(&e, "CloudFormation RollbackStack"))
 }
 
 /// ContinueUpdateRollback (UPDATE_ROLLBACK_FAILED).
@@ -202,7 +202,7 @@ pub async fn continue_rollback(client: &Client, id: &str) -> Result<(), Failure>
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Failure::new(explain(&e, "CloudFormation ContinueUpdateRollback")))
+        .map_err(|e| failure(&e, "CloudFormation ContinueUpdateRollback"))
 }
 
 /// A timestamp as `2026-11-22 10:44:01 UTC`.
