@@ -87,19 +87,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs an AWS command until it ends or Ctrl-C comes. The command is polled first, so
-/// while it follows a stack its own, more precise message wins; elsewhere mb stops where
-/// it is (what CloudFormation already started goes on there) and exits 130.
+/// Runs an AWS command until it ends or Ctrl-C comes, which stops mb where it is (never
+/// an operation CloudFormation has started) with exit code 130 and a message saying so.
 async fn until_ctrl_c(
     command: impl std::future::Future<Output = Result<(), error::Failure>>,
 ) -> Result<(), error::Failure> {
+    // The message is decided as the signal comes, before the command is dropped (which
+    // ends its following).
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+        stack::events::interrupted()
+    };
     tokio::select! {
-        biased;
         result = command => result,
-        _ = tokio::signal::ctrl_c() => Err(error::Failure::interrupted(
-            "interrupted; mb stopped where it was. A stack operation it had already started \
-             goes on in CloudFormation: `mb info` shows the stack",
-        )),
+        failure = interrupted => Err(failure),
     }
 }
 

@@ -107,10 +107,21 @@ impl Progress {
         }
     }
 
-    pub fn finish(self) {
-        if let Some(bar) = self.0 {
+    pub fn finish(mut self) {
+        self.clear();
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.0.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A spinner dropped unfinished (the command stopped by Ctrl-C) leaves no line behind.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

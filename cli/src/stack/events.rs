@@ -6,9 +6,10 @@
 //! each poll pages from the newest event back to the first one already seen, then prints
 //! the new ones in reverse. Stacks are followed by id, which still answers after a delete.
 //! Ctrl-C stops following, never the operation: CloudFormation carries on, and the next
-//! `mb deploy` waits for it.
+//! `mb deploy` waits for it (`interrupted` says so).
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
@@ -130,8 +131,6 @@ pub struct Follower {
     seen: HashSet<String>,
     /// Every event printed since following began, oldest first.
     printed: Vec<Event>,
-    /// The stack's status at the last poll.
-    last_status: Option<String>,
 }
 
 impl Follower {
@@ -141,7 +140,6 @@ impl Follower {
             stack_id: stack_id.to_owned(),
             seen: HashSet::new(),
             printed: Vec::new(),
-            last_status: None,
         }
     }
 
@@ -234,19 +232,46 @@ pub async fn follow(
         "{}: waiting for CloudFormation",
         describe(operation)
     ));
-    let result = tokio::select! {
-        result = follow_loop(client, &progress, follower) => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
-    };
+    set_following(Some("in progress"));
+    let _following = Following;
+    let result = follow_loop(client, &progress, follower).await;
     progress.finish();
-    // No call after Ctrl-C: the answer is immediate, and the last status seen is enough.
-    result.unwrap_or_else(|| {
-        let status = follower.last_status.as_deref().unwrap_or("in progress");
-        Err(Failure::interrupted(format!(
+    result
+}
+
+/// The last status seen of the stack being followed right now, if one is: what Ctrl-C
+/// reports. Ctrl-C has one listener, in `main`, so that no step of a command can miss it;
+/// the listener asks here what to say.
+static FOLLOWING: Mutex<Option<String>> = Mutex::new(None);
+
+fn set_following(status: Option<&str>) {
+    if let Ok(mut following) = FOLLOWING.lock() {
+        *following = status.map(str::to_owned);
+    }
+}
+
+/// Clears [`FOLLOWING`] however following ends (settled, failed, or dropped on Ctrl-C).
+struct Following;
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        set_following(None);
+    }
+}
+
+/// What a command stopped by Ctrl-C ends with (exit code 130): while a stack is being
+/// followed, that CloudFormation carries on with it; otherwise where mb stopped.
+pub fn interrupted() -> Failure {
+    match FOLLOWING.lock().ok().and_then(|f| f.clone()) {
+        Some(status) => Failure::interrupted(format!(
             "stopped following the stack (last seen {status}); CloudFormation carries on \
              with it. `mb info` shows where it is, and the next `mb deploy` waits for it"
-        )))
-    })
+        )),
+        None => Failure::interrupted(
+            "interrupted; mb stopped where it was. A stack operation it had already started \
+             goes on in CloudFormation: `mb info` shows the stack",
+        ),
+    }
 }
 
 async fn follow_loop(
@@ -267,7 +292,7 @@ async fn follow_loop(
             .map(|s| s.status.clone())
             .unwrap_or(StackStatus::DeleteComplete);
         progress.set_message(status.as_str());
-        follower.last_status = Some(status.as_str().to_owned());
+        set_following(Some(status.as_str()));
         if status::is_settled(&status) {
             return Ok(Settled { status, stack });
         }
