@@ -1,0 +1,687 @@
+//! Every IAM action `mb deploy`, `mb info` and `mb destroy` need, on which resource, and
+//! why: the one list that `mb doctor` simulates, `mb doctor --policy` prints as a policy,
+//! and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
+//!
+//! `mb` uses no CloudFormation service role, so CloudFormation creates the template's
+//! resources with the caller's credentials: the list holds the calls `mb` makes itself
+//! and the calls CloudFormation makes for each resource type (the resource providers'
+//! handler permissions). Resources are scoped to one service's names; no action is `*`.
+//! Everything here is pure.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::naming::Names;
+
+/// Who makes the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// `mb` itself, in these SDK operations (`"S3 HeadBucket"`).
+    Mb(&'static [&'static str]),
+    /// CloudFormation, with the caller's credentials, for a resource of this type.
+    CloudFormation(&'static str),
+}
+
+/// What an action is granted on, for one service's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// No resource: STS GetCallerIdentity, which needs no grant.
+    Account,
+    /// The artifact bucket.
+    Bucket,
+    /// This service and stage's artifacts, `<service>/<stage>/*` in the bucket.
+    Artifacts,
+    /// The stack `mb-<service>-<stage>`.
+    Stack,
+    /// The API Gateway WebSocket API (its id is only known once created).
+    Apis,
+    /// The function's IAM role.
+    Role,
+    /// The Lambda function.
+    Function,
+    /// The connection table.
+    Table,
+    /// The function's log group.
+    LogGroup,
+    /// Every log group of the account and region: `logs:DescribeLogGroups` is a list
+    /// action that cannot be scoped to one group.
+    LogGroups,
+}
+
+/// One IAM action on one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub action: &'static str,
+    pub resource: Resource,
+    pub caller: Caller,
+    /// Which commands need it.
+    pub commands: &'static str,
+}
+
+/// Where a policy applies: the names of one service, the account, the bucket.
+#[derive(Debug, Clone)]
+pub struct Scope<'a> {
+    pub names: &'a Names,
+    pub account: &'a str,
+    pub bucket: &'a str,
+}
+
+const DEPLOY: &str = "deploy";
+const DESTROY: &str = "destroy";
+const DEPLOY_DESTROY: &str = "deploy, destroy";
+const ALL: &str = "deploy, info, destroy";
+
+/// The role's service: `iam:PassRole` is granted only for passing it to Lambda.
+pub const PASSED_TO: &str = "lambda.amazonaws.com";
+
+const fn mb(
+    action: &'static str,
+    resource: Resource,
+    calls: &'static [&'static str],
+    commands: &'static str,
+) -> Permission {
+    Permission {
+        action,
+        resource,
+        caller: Caller::Mb(calls),
+        commands,
+    }
+}
+
+const fn cfn(action: &'static str, resource: Resource, resource_type: &'static str) -> Permission {
+    Permission {
+        action,
+        resource,
+        caller: Caller::CloudFormation(resource_type),
+        commands: DEPLOY_DESTROY,
+    }
+}
+
+use Resource as R;
+
+const API: &str = "AWS::ApiGatewayV2::*";
+const ROLE: &str = "AWS::IAM::Role";
+const FUNCTION: &str = "AWS::Lambda::Function";
+const LAMBDA_PERMISSION: &str = "AWS::Lambda::Permission";
+const TABLE: &str = "AWS::DynamoDB::Table";
+const LOG_GROUP: &str = "AWS::Logs::LogGroup";
+
+/// The list, in the order a deploy needs them. The CloudFormation part is taken from the
+/// resource providers' handler permissions (the registry schemas' `handlers`), keeping
+/// what this template's properties and every read need and leaving out what only
+/// optional features use (KMS keys, VPCs, code signing, replicas, Kinesis streaming).
+pub const PERMISSIONS: &[Permission] = &[
+    mb(
+        "sts:GetCallerIdentity",
+        R::Account,
+        &["STS GetCallerIdentity"],
+        ALL,
+    ),
+    // The artifact bucket and the upload.
+    mb("s3:ListBucket", R::Bucket, &["S3 HeadBucket"], DEPLOY),
+    mb("s3:CreateBucket", R::Bucket, &["S3 CreateBucket"], DEPLOY),
+    mb(
+        "s3:PutBucketOwnershipControls",
+        R::Bucket,
+        &["S3 CreateBucket"],
+        DEPLOY,
+    ),
+    mb(
+        "s3:PutBucketPublicAccessBlock",
+        R::Bucket,
+        &["S3 PutPublicAccessBlock"],
+        DEPLOY,
+    ),
+    mb(
+        "s3:PutEncryptionConfiguration",
+        R::Bucket,
+        &["S3 PutBucketEncryption"],
+        DEPLOY,
+    ),
+    mb(
+        "s3:PutBucketPolicy",
+        R::Bucket,
+        &["S3 PutBucketPolicy"],
+        DEPLOY,
+    ),
+    mb("s3:GetObject", R::Artifacts, &["S3 HeadObject"], DEPLOY),
+    mb("s3:PutObject", R::Artifacts, &["S3 PutObject"], DEPLOY),
+    // The stack.
+    mb(
+        "cloudformation:DescribeStacks",
+        R::Stack,
+        &["CloudFormation DescribeStacks"],
+        ALL,
+    ),
+    mb(
+        "cloudformation:DescribeStackEvents",
+        R::Stack,
+        &["CloudFormation DescribeStackEvents"],
+        DEPLOY_DESTROY,
+    ),
+    mb(
+        "cloudformation:CreateStack",
+        R::Stack,
+        &["CloudFormation CreateStack"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:CreateChangeSet",
+        R::Stack,
+        &["CloudFormation CreateChangeSet"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:DescribeChangeSet",
+        R::Stack,
+        &["CloudFormation DescribeChangeSet"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:ExecuteChangeSet",
+        R::Stack,
+        &["CloudFormation ExecuteChangeSet"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:DeleteChangeSet",
+        R::Stack,
+        &["CloudFormation DeleteChangeSet"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:DeleteStack",
+        R::Stack,
+        &["CloudFormation DeleteStack"],
+        DEPLOY_DESTROY,
+    ),
+    mb(
+        "cloudformation:RollbackStack",
+        R::Stack,
+        &["CloudFormation RollbackStack"],
+        DEPLOY,
+    ),
+    mb(
+        "cloudformation:ContinueUpdateRollback",
+        R::Stack,
+        &["CloudFormation ContinueUpdateRollback"],
+        DEPLOY,
+    ),
+    // `mb info`'s connection count.
+    mb("dynamodb:Scan", R::Table, &["DynamoDB Scan"], "info"),
+    // `mb destroy`'s artifact cleanup.
+    mb(
+        "s3:ListBucketVersions",
+        R::Bucket,
+        &["S3 ListObjectVersions"],
+        DESTROY,
+    ),
+    mb(
+        "s3:DeleteObject",
+        R::Artifacts,
+        &["S3 DeleteObjects"],
+        DESTROY,
+    ),
+    mb(
+        "s3:DeleteObjectVersion",
+        R::Artifacts,
+        &["S3 DeleteObjects"],
+        DESTROY,
+    ),
+    mb("s3:DeleteBucket", R::Bucket, &["S3 DeleteBucket"], DESTROY),
+    // What CloudFormation calls for the template's resources.
+    cfn("apigateway:GET", R::Apis, API),
+    cfn("apigateway:POST", R::Apis, API),
+    cfn("apigateway:PATCH", R::Apis, API),
+    cfn("apigateway:PUT", R::Apis, API),
+    cfn("apigateway:DELETE", R::Apis, API),
+    cfn("iam:CreateRole", R::Role, ROLE),
+    cfn("iam:GetRole", R::Role, ROLE),
+    cfn("iam:DeleteRole", R::Role, ROLE),
+    cfn("iam:UpdateRole", R::Role, ROLE),
+    cfn("iam:UpdateRoleDescription", R::Role, ROLE),
+    cfn("iam:UpdateAssumeRolePolicy", R::Role, ROLE),
+    cfn("iam:PutRolePolicy", R::Role, ROLE),
+    cfn("iam:GetRolePolicy", R::Role, ROLE),
+    cfn("iam:DeleteRolePolicy", R::Role, ROLE),
+    cfn("iam:ListRolePolicies", R::Role, ROLE),
+    cfn("iam:ListAttachedRolePolicies", R::Role, ROLE),
+    cfn("iam:TagRole", R::Role, ROLE),
+    cfn("iam:UntagRole", R::Role, ROLE),
+    cfn("iam:PassRole", R::Role, FUNCTION),
+    cfn("lambda:CreateFunction", R::Function, FUNCTION),
+    cfn("lambda:GetFunction", R::Function, FUNCTION),
+    cfn("lambda:GetFunctionCodeSigningConfig", R::Function, FUNCTION),
+    cfn("lambda:GetFunctionRecursionConfig", R::Function, FUNCTION),
+    cfn("lambda:GetRuntimeManagementConfig", R::Function, FUNCTION),
+    cfn("lambda:UpdateFunctionCode", R::Function, FUNCTION),
+    cfn("lambda:UpdateFunctionConfiguration", R::Function, FUNCTION),
+    cfn("lambda:DeleteFunction", R::Function, FUNCTION),
+    cfn("lambda:TagResource", R::Function, FUNCTION),
+    cfn("lambda:UntagResource", R::Function, FUNCTION),
+    cfn("lambda:AddPermission", R::Function, LAMBDA_PERMISSION),
+    cfn("lambda:RemovePermission", R::Function, LAMBDA_PERMISSION),
+    cfn("lambda:GetPolicy", R::Function, LAMBDA_PERMISSION),
+    cfn("dynamodb:CreateTable", R::Table, TABLE),
+    cfn("dynamodb:DescribeTable", R::Table, TABLE),
+    cfn("dynamodb:UpdateTable", R::Table, TABLE),
+    cfn("dynamodb:DeleteTable", R::Table, TABLE),
+    cfn("dynamodb:DescribeTimeToLive", R::Table, TABLE),
+    cfn("dynamodb:UpdateTimeToLive", R::Table, TABLE),
+    cfn("dynamodb:DescribeContinuousBackups", R::Table, TABLE),
+    cfn("dynamodb:DescribeContributorInsights", R::Table, TABLE),
+    cfn(
+        "dynamodb:DescribeKinesisStreamingDestination",
+        R::Table,
+        TABLE,
+    ),
+    cfn("dynamodb:GetResourcePolicy", R::Table, TABLE),
+    cfn("dynamodb:ListTagsOfResource", R::Table, TABLE),
+    cfn("dynamodb:TagResource", R::Table, TABLE),
+    cfn("dynamodb:UntagResource", R::Table, TABLE),
+    cfn("logs:CreateLogGroup", R::LogGroup, LOG_GROUP),
+    cfn("logs:DeleteLogGroup", R::LogGroup, LOG_GROUP),
+    cfn("logs:PutRetentionPolicy", R::LogGroup, LOG_GROUP),
+    cfn("logs:DeleteRetentionPolicy", R::LogGroup, LOG_GROUP),
+    cfn("logs:ListTagsForResource", R::LogGroup, LOG_GROUP),
+    cfn("logs:GetDataProtectionPolicy", R::LogGroup, LOG_GROUP),
+    cfn("logs:TagResource", R::LogGroup, LOG_GROUP),
+    cfn("logs:UntagResource", R::LogGroup, LOG_GROUP),
+    cfn("logs:DescribeLogGroups", R::LogGroups, LOG_GROUP),
+];
+
+impl Permission {
+    /// The service prefix of the action (`lambda` of `lambda:CreateFunction`).
+    pub fn service(&self) -> &'static str {
+        self.action.split(':').next().unwrap_or(self.action)
+    }
+
+    /// Whether IAM can deny it at all: STS GetCallerIdentity always works.
+    pub fn needs_grant(&self) -> bool {
+        self.action != "sts:GetCallerIdentity"
+    }
+
+    /// The condition a grant of this action carries, if any.
+    pub fn condition(&self) -> Option<Value> {
+        (self.action == "iam:PassRole")
+            .then(|| json!({ "StringEquals": { "iam:PassedToService": PASSED_TO } }))
+    }
+}
+
+/// The AWS partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+impl Resource {
+    /// The ARN patterns a grant names.
+    pub fn arns(self, scope: &Scope<'_>) -> Vec<String> {
+        let names = scope.names;
+        let p = partition(names.region.as_str());
+        let region = names.region.as_str();
+        let account = scope.account;
+        match self {
+            R::Account => vec!["*".to_owned()],
+            R::Bucket => vec![format!("arn:{p}:s3:::{}", scope.bucket)],
+            R::Artifacts => vec![format!(
+                "arn:{p}:s3:::{}/{}*",
+                scope.bucket,
+                names.artifact_prefix()
+            )],
+            R::Stack => vec![format!(
+                "arn:{p}:cloudformation:{region}:{account}:stack/{}/*",
+                names.stack
+            )],
+            R::Apis => vec![
+                format!("arn:{p}:apigateway:{region}::/apis"),
+                format!("arn:{p}:apigateway:{region}::/apis/*"),
+                format!("arn:{p}:apigateway:{region}::/tags/*"),
+            ],
+            R::Role => vec![format!("arn:{p}:iam::{account}:role/{}", names.role)],
+            R::Function => vec![format!(
+                "arn:{p}:lambda:{region}:{account}:function:{}",
+                names.function
+            )],
+            R::Table => vec![format!(
+                "arn:{p}:dynamodb:{region}:{account}:table/{}",
+                names.table
+            )],
+            R::LogGroup => vec![
+                format!(
+                    "arn:{p}:logs:{region}:{account}:log-group:{}",
+                    names.log_group
+                ),
+                format!(
+                    "arn:{p}:logs:{region}:{account}:log-group:{}:*",
+                    names.log_group
+                ),
+            ],
+            R::LogGroups => vec![format!("arn:{p}:logs:{region}:{account}:log-group:*")],
+        }
+    }
+
+    /// One concrete resource the patterns match, for a simulation: an object key, a stack
+    /// id, an API id as they will be once created.
+    pub fn example(self, scope: &Scope<'_>) -> String {
+        let first = self.arns(scope).into_iter().next().unwrap_or_default();
+        match self {
+            R::Artifacts => format!("{}0123abcd.zip", first.trim_end_matches('*')),
+            R::Stack => format!(
+                "{}00000000-0000-0000-0000-000000000000",
+                first.trim_end_matches('*')
+            ),
+            R::Apis => format!("{first}/a1b2c3d4e5"),
+            R::LogGroups => format!("{}{}", first.trim_end_matches('*'), scope.names.log_group),
+            _ => first,
+        }
+    }
+
+    /// The statement id of a grant on it.
+    fn sid(self) -> &'static str {
+        match self {
+            R::Account => "CallerIdentity",
+            R::Bucket => "ArtifactBucket",
+            R::Artifacts => "ArtifactObjects",
+            R::Stack => "Stack",
+            R::Apis => "WebSocketApi",
+            R::Role => "FunctionRole",
+            R::Function => "Function",
+            R::Table => "ConnectionTable",
+            R::LogGroup => "FunctionLogGroup",
+            R::LogGroups => "DescribeLogGroups",
+        }
+    }
+
+    /// The resource column of the documentation (only the test that keeps docs/deploy.md
+    /// equal to the list renders it), with `<s>`, `<t>`, `<region>` and
+    /// `<account>` for the service, stage, region and account.
+    #[cfg(test)]
+    fn documented(self) -> &'static str {
+        match self {
+            R::Account => "—",
+            R::Bucket => "`arn:aws:s3:::mb-artifacts-<account>-<region>` (or `--bucket`)",
+            R::Artifacts => "`arn:aws:s3:::<bucket>/<s>/<t>/*`",
+            R::Stack => "`arn:aws:cloudformation:<region>:<account>:stack/mb-<s>-<t>/*`",
+            R::Apis => {
+                "`arn:aws:apigateway:<region>::/apis`, `/apis/*`, `/tags/*` (the API's id is \
+                 only known once it exists)"
+            }
+            R::Role => "`arn:aws:iam::<account>:role/mb-<s>-<t>-<region>`",
+            R::Function => "`arn:aws:lambda:<region>:<account>:function:mb-<s>-<t>-broadcast`",
+            R::Table => "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-connections`",
+            R::LogGroup => {
+                "`arn:aws:logs:<region>:<account>:log-group:/aws/lambda/mb-<s>-<t>-broadcast` \
+                 (and `:*`)"
+            }
+            R::LogGroups => "`arn:aws:logs:<region>:<account>:log-group:*` (a list action)",
+        }
+    }
+}
+
+/// One statement of an identity policy, its fields in the order people write them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: String,
+    pub effect: &'static str,
+    pub action: Vec<&'static str>,
+    pub resource: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Value>,
+}
+
+/// An identity policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Policy {
+    pub version: &'static str,
+    pub statement: Vec<Statement>,
+}
+
+/// The permissions grouped as policy statements: one per resource (and condition), the
+/// actions sorted (pure).
+pub fn statements<'a>(
+    permissions: impl IntoIterator<Item = &'a Permission>,
+    scope: &Scope<'_>,
+) -> Vec<Statement> {
+    let mut groups: BTreeMap<(Resource, Option<String>), Vec<&'static str>> = BTreeMap::new();
+    for permission in permissions {
+        let condition = permission.condition().map(|c| c.to_string());
+        let actions = groups.entry((permission.resource, condition)).or_default();
+        if !actions.contains(&permission.action) {
+            actions.push(permission.action);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((resource, condition), mut actions)| {
+            actions.sort_unstable();
+            let condition = condition.and_then(|c| serde_json::from_str(&c).ok());
+            Statement {
+                sid: match condition {
+                    Some(_) => format!("Pass{}", resource.sid()),
+                    None => resource.sid().to_owned(),
+                },
+                effect: "Allow",
+                action: actions,
+                resource: resource.arns(scope),
+                condition,
+            }
+        })
+        .collect()
+}
+
+/// The least-privilege identity policy for deploying, inspecting and destroying one
+/// service (pure).
+pub fn policy(scope: &Scope<'_>) -> Policy {
+    Policy {
+        version: "2012-10-17",
+        statement: statements(PERMISSIONS, scope),
+    }
+}
+
+/// The permission tables of docs/deploy.md (pure), which a test compares with the
+/// document (and rewrites with `MB_UPDATE_DOCS=1`).
+#[cfg(test)]
+pub fn markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "What `mb` calls itself:\n\n| Action | Needed by | For | Resource |\n|---|---|---|---|\n",
+    );
+    for p in PERMISSIONS {
+        if let Caller::Mb(calls) = p.caller {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                p.action,
+                p.commands,
+                calls.join(", "),
+                p.resource.documented()
+            ));
+        }
+    }
+    out.push_str(
+        "\nWhat CloudFormation calls with your credentials, for the template's resources \
+         (deploy and destroy):\n\n| Resource type | Actions | Resource |\n|---|---|---|\n",
+    );
+    let mut rows: Vec<(&str, Resource, Vec<&str>)> = Vec::new();
+    for p in PERMISSIONS {
+        if let Caller::CloudFormation(resource_type) = p.caller {
+            match rows
+                .iter_mut()
+                .find(|(t, r, _)| *t == resource_type && *r == p.resource)
+            {
+                Some((_, _, actions)) => actions.push(p.action),
+                None => rows.push((resource_type, p.resource, vec![p.action])),
+            }
+        }
+    }
+    for (resource_type, resource, actions) in rows {
+        let actions: Vec<String> = actions.iter().map(|a| format!("`{a}`")).collect();
+        let mut resource = resource.documented().to_owned();
+        if actions.iter().any(|a| a == "`iam:PassRole`") {
+            resource.push_str(&format!(", only to `{PASSED_TO}`"));
+        }
+        out.push_str(&format!(
+            "| {resource_type} | {} | {resource} |\n",
+            actions.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::{Region, ServiceName, Stage};
+
+    fn names(region: &str) -> Names {
+        Names::derive(
+            &ServiceName::parse("chat").unwrap(),
+            &Stage::parse("dev").unwrap(),
+            &Region::parse(region).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn scope(names: &Names) -> Scope<'_> {
+        Scope {
+            names,
+            account: "123456789012",
+            bucket: "mb-artifacts-123456789012-eu-west-1",
+        }
+    }
+
+    #[test]
+    fn no_action_is_a_wildcard_and_none_is_listed_twice_for_one_resource() {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in PERMISSIONS {
+            assert!(!p.action.contains('*'), "{} has a wildcard", p.action);
+            let (service, name) = p.action.split_once(':').unwrap();
+            assert!(!service.is_empty() && !name.is_empty(), "{}", p.action);
+            assert!(seen.insert((p.action, p.resource)), "{} twice", p.action);
+        }
+    }
+
+    #[test]
+    fn the_policy_is_scoped_to_the_service_names() {
+        let names = names("eu-west-1");
+        let policy = serde_json::to_value(policy(&scope(&names))).unwrap();
+        let statements = policy["Statement"].as_array().unwrap();
+        let mut actions = 0;
+        for statement in statements {
+            actions += statement["Action"].as_array().unwrap().len();
+            for resource in statement["Resource"].as_array().unwrap() {
+                let resource = resource.as_str().unwrap();
+                if statement["Sid"] == "CallerIdentity" {
+                    assert_eq!(resource, "*");
+                    assert_eq!(statement["Action"], json!(["sts:GetCallerIdentity"]));
+                    continue;
+                }
+                assert!(resource.starts_with("arn:aws:"), "{resource}");
+                assert!(
+                    resource.contains("mb-chat-dev")
+                        || resource.contains("chat/dev/")
+                        || resource.ends_with("mb-artifacts-123456789012-eu-west-1")
+                        || resource.contains(":apigateway:eu-west-1::/")
+                        || resource.ends_with(":log-group:*"),
+                    "{resource} is not scoped to the service"
+                );
+            }
+        }
+        // Every permission is in exactly one statement.
+        assert_eq!(actions, PERMISSIONS.len());
+    }
+
+    #[test]
+    fn pass_role_is_only_to_lambda_on_the_function_role() {
+        let names = names("eu-west-1");
+        let policy = serde_json::to_value(policy(&scope(&names))).unwrap();
+        let pass: Vec<&Value> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("iam:PassRole"))
+            })
+            .collect();
+        assert_eq!(pass.len(), 1);
+        assert_eq!(pass[0]["Action"], json!(["iam:PassRole"]));
+        assert_eq!(
+            pass[0]["Resource"],
+            json!(["arn:aws:iam::123456789012:role/mb-chat-dev-eu-west-1"])
+        );
+        assert_eq!(
+            pass[0]["Condition"]["StringEquals"]["iam:PassedToService"],
+            "lambda.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn arns_follow_the_partition_of_the_region() {
+        assert_eq!(partition("us-east-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+        let names = names("cn-north-1");
+        let scope = scope(&names);
+        assert_eq!(
+            Resource::Function.arns(&scope),
+            ["arn:aws-cn:lambda:cn-north-1:123456789012:function:mb-chat-dev-broadcast"]
+        );
+    }
+
+    #[test]
+    fn each_example_matches_its_pattern() {
+        let names = names("eu-west-1");
+        let scope = scope(&names);
+        for p in PERMISSIONS {
+            let example = p.resource.example(&scope);
+            assert!(
+                !example.contains('*') || p.resource == Resource::Account,
+                "{example}"
+            );
+            let matched =
+                p.resource
+                    .arns(&scope)
+                    .iter()
+                    .any(|pattern| match pattern.strip_suffix('*') {
+                        Some(prefix) => example.starts_with(prefix),
+                        None => example == *pattern,
+                    });
+            assert!(matched, "{example} is not matched by {:?}", p.resource);
+        }
+    }
+
+    /// docs/deploy.md shows the list as it is. `MB_UPDATE_DOCS=1 cargo test -p mb
+    /// permissions` rewrites the section after a change to the list.
+    #[test]
+    fn the_documentation_shows_this_list() {
+        const START: &str = "<!-- permissions: generated from cli/src/permissions.rs -->\n";
+        const END: &str = "<!-- end of permissions -->";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let start = doc.find(START).expect("the start marker in docs/deploy.md") + START.len();
+        let end = doc.find(END).expect("the end marker in docs/deploy.md");
+        let expected = format!("\n{}\n", markdown());
+        if doc[start..end] != expected && std::env::var_os("MB_UPDATE_DOCS").is_some() {
+            let updated = format!("{}{expected}{}", &doc[..start], &doc[end..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert!(
+            doc[start..end] == expected,
+            "docs/deploy.md's permission tables differ from cli/src/permissions.rs; run \
+             `MB_UPDATE_DOCS=1 cargo test -p mb permissions` to rewrite them"
+        );
+    }
+}
