@@ -78,6 +78,15 @@ pub struct Bucket {
     pub require_tls: bool,
 }
 
+/// Whether a bucket exists and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Ours,
+    Absent,
+    /// Owned by another account, or not readable with these credentials.
+    NotOurs,
+}
+
 /// What `ensure` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
@@ -96,14 +105,10 @@ pub enum Upload {
 impl Bucket {
     /// Makes sure the bucket exists and is ours; creates and locks it down if missing.
     pub async fn ensure(&self, s3: &Client, region: &str) -> Result<Found, Failure> {
-        let head = s3
-            .head_bucket()
-            .bucket(&self.name)
-            .expected_bucket_owner(&self.owner)
-            .send()
-            .await;
-        if self.exists(head, |e| e.is_not_found(), "S3 HeadBucket")? {
-            return Ok(Found::Existing);
+        match self.presence(s3).await? {
+            Presence::Ours => return Ok(Found::Existing),
+            Presence::NotOurs => return Err(self.not_ours()),
+            Presence::Absent => {}
         }
         let mut create = s3
             .create_bucket()
@@ -134,6 +139,32 @@ impl Bucket {
         }
         self.lock_down(s3).await?;
         Ok(Found::Created)
+    }
+
+    /// Whether the bucket exists and is ours: HeadBucket with the expected owner, which S3
+    /// answers 403 for a bucket of another account (or one these credentials may not
+    /// read).
+    pub async fn presence(&self, s3: &Client) -> Result<Presence, Failure> {
+        let head = s3
+            .head_bucket()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.owner)
+            .send()
+            .await;
+        match head {
+            Ok(_) => Ok(Presence::Ours),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                Ok(Presence::Absent)
+            }
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 403) =>
+            {
+                Ok(Presence::NotOurs)
+            }
+            Err(err) => Err(failure(&err, "S3 HeadBucket")),
+        }
     }
 
     /// Public access blocked, SSE-S3 by default, TLS required.

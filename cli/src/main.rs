@@ -8,8 +8,10 @@ mod aws;
 mod build;
 mod commands;
 mod dev;
+mod doctor;
 mod error;
 mod naming;
+mod permissions;
 mod stack;
 mod template;
 mod ui;
@@ -44,6 +46,8 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Delete the deployed service and its uploaded packages
     Destroy(commands::destroy::DestroyArgs),
+    /// Check, without changing anything, whether a deploy would work and what to fix
+    Doctor(commands::doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,7 +57,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(mb_lambda::logs::filter("warn,mb=info,mb_lambda=info"))
         .with_target(false)
-        .with_ansi(colour(std::io::stderr().is_terminal()))
+        .with_ansi(ui::colour(std::io::stderr().is_terminal()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -75,6 +79,9 @@ fn main() -> ExitCode {
             }
             Command::Destroy(args) => {
                 until_ctrl_c(commands::destroy::run(&args, &ui::Ui::detect())).await
+            }
+            Command::Doctor(args) => {
+                until_ctrl_c(commands::doctor::run(&args, &ui::Ui::detect())).await
             }
         }
     });
@@ -102,9 +109,4 @@ async fn until_ctrl_c(
         result = command => result,
         failure = interrupted => Err(failure),
     }
-}
-
-/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
-fn colour(is_terminal: bool) -> bool {
-    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -133,3 +133,13 @@ pub fn print(text: &str) -> Result<(), crate::error::Failure> {
         .and_then(|()| out.flush())
         .map_err(|e| crate::error::Failure::new(format!("cannot write to standard output: {e}")))
 }
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+pub fn colour(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Whether what goes to stdout may be coloured.
+pub fn stdout_colour() -> bool {
+    colour(std::io::stdout().is_terminal())
+}

@@ -168,6 +168,15 @@ impl Aws {
         aws_sdk_sts::Client::new(&self.config)
     }
 
+    /// IAM, for `mb doctor`'s simulation: two attempts, as an emulator without IAM answers
+    /// 500 and a user waits for the answer.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config = aws_sdk_iam::config::Builder::from(&self.config)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)
     }

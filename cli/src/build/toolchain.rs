@@ -72,9 +72,7 @@ pub fn ensure_target(arch: Arch, workspace: &Path, ui: &Ui) -> Result<(), BuildE
         why,
         other: arch.other().flag(),
     };
-    let installed = rustup_targets(workspace);
-    let in_sysroot = installed.is_none() && sysroot_has(target, workspace);
-    match target_step(target, installed.as_deref(), in_sysroot) {
+    match target_status(arch, workspace) {
         TargetStep::Ready => Ok(()),
         TargetStep::Missing(why) => Err(missing(why)),
         TargetStep::Add => {
@@ -92,6 +90,20 @@ pub fn ensure_target(arch: Arch, workspace: &Path, ui: &Ui) -> Result<(), BuildE
             }
         }
     }
+}
+
+/// Whether the Rust target of `arch` is there, can be added, or neither (what
+/// [`ensure_target`] would do, without doing it).
+pub fn target_status(arch: Arch, workspace: &Path) -> TargetStep {
+    let target = arch.rust_target();
+    let installed = rustup_targets(workspace);
+    let in_sysroot = installed.is_none() && sysroot_has(target, workspace);
+    target_step(target, installed.as_deref(), in_sysroot)
+}
+
+/// Whether `cargo` runs.
+pub fn cargo_runs() -> bool {
+    runs("cargo", &["--version"], None)
 }
 
 /// The targets rustup has installed for the toolchain in use in `dir`.

@@ -4,6 +4,7 @@ pub mod build;
 pub mod deploy;
 pub mod destroy;
 pub mod dev;
+pub mod doctor;
 pub mod info;
 pub mod service;
 pub mod template;

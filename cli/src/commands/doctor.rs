@@ -1,0 +1,320 @@
+//! `mb doctor`: can these credentials, this machine and this stack deploy, before trying.
+//! It changes nothing.
+//!
+//! 1. Load the AWS configuration (credentials, region) and ask STS who the caller is.
+//! 2. Simulate every IAM action a deploy needs (`crate::permissions`) as the caller.
+//! 3. Look for cargo, a cross-compiler and the Rust target of `--arch`.
+//! 4. Check the service name and every name derived from it.
+//! 5. Describe the stack and say what `mb deploy` would do with it; probe the artifact
+//!    bucket.
+//! 6. Print each check (or one JSON object); exit 1 if any failed, 0 otherwise (with a
+//!    warning when some could not be made).
+//!
+//! `mb doctor --policy` prints the least-privilege policy for the service instead.
+
+use clap::Args;
+use serde_json::json;
+
+use crate::artifacts::Bucket;
+use crate::aws::{Aws, AwsArgs, Identity};
+use crate::build::{Arch, toolchain};
+use crate::commands::service::ServiceArgs;
+use crate::doctor::simulate::{self, Simulation};
+use crate::doctor::{self, Check, Outcome, checks, report};
+use crate::error::Failure;
+use crate::naming::{self, NameError, Names, Region, ServiceName, Stage};
+use crate::permissions::{self, Scope};
+use crate::ui::Ui;
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The architecture a deploy would build for
+    #[arg(long, value_enum, default_value = "arm64")]
+    pub arch: Arch,
+    /// The artifact bucket a deploy would use (default: mb-artifacts-<account>-<region>)
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Print one JSON object with every check instead of text
+    #[arg(long, conflicts_with = "policy")]
+    pub json: bool,
+    /// Print the least-privilege IAM policy for deploying the service (JSON) and nothing else
+    #[arg(long)]
+    pub policy: bool,
+}
+
+pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
+    if let Some(bucket) = &args.bucket {
+        naming::check_bucket(bucket)?;
+    }
+    if args.policy {
+        return print_policy(args).await;
+    }
+    let service = given_service(&args.service);
+
+    // 1. Configuration and identity.
+    let progress = ui.spinner("checking the AWS credentials");
+    let loaded = Aws::load(&args.aws).await;
+    let profile = profile_name(&args.aws);
+    let configuration = checks::configuration(
+        loaded
+            .as_ref()
+            .map(|aws| (aws.region(), profile.as_deref()))
+            .map_err(ToString::to_string),
+    );
+    let aws = loaded.ok();
+    let identity = match &aws {
+        Some(aws) => Some(aws.identity().await.map_err(|f| f.to_string())),
+        None => None,
+    };
+    let identity_check = match &identity {
+        Some(found) => checks::identity(
+            found
+                .as_ref()
+                .map(|i| (i.account.as_str(), i.arn.as_str()))
+                .map_err(Clone::clone),
+        ),
+        None => checks::not_checked("identity", "no AWS configuration"),
+    };
+    let identity = identity.and_then(Result::ok);
+
+    // 4 (needed by 2 and 5). The names.
+    let derived = derive(
+        service.as_deref(),
+        &args.service.stage,
+        aws.as_ref(),
+        identity.as_ref(),
+        args,
+    );
+    let names_check = match &derived {
+        Derived::NoService => checks::names(None),
+        Derived::Names(result) => checks::names(Some(result)),
+        Derived::NoRegion => checks::not_checked("names", "the region is not known"),
+    };
+    let names = match &derived {
+        Derived::Names(result) => match result.as_ref() {
+            Ok((names, bucket)) => Some((names, bucket.as_str())),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+
+    // 2. Permissions.
+    progress.set_message("simulating the IAM permissions a deploy needs");
+    let permissions_check = match (&aws, &identity, names) {
+        (Some(aws), Some(identity), Some((names, bucket))) => {
+            let scope = Scope {
+                names,
+                account: &identity.account,
+                bucket,
+            };
+            let simulation: Simulation =
+                simulate::simulate(&aws.iam(), &identity.arn, &scope).await;
+            simulate::verdict(&simulation, &scope)
+        }
+        (_, _, None) if matches!(derived, Derived::NoService) => Check::unknown(
+            "permissions",
+            "not checked: the permissions are scoped to a service's resources",
+            "pass --service NAME (or set SERVICE_NAME)",
+        ),
+        _ => checks::not_checked("permissions", "the caller or the names are not known"),
+    };
+
+    // 3. The toolchain.
+    progress.set_message("looking for the cross-compiling toolchain");
+    let workspace = std::env::current_dir().unwrap_or_default();
+    let toolchain_check = checks::toolchain(
+        args.arch,
+        toolchain::cargo_runs(),
+        &toolchain::detect(),
+        &toolchain::target_status(args.arch, &workspace),
+    );
+
+    // 5. The stack and the bucket.
+    progress.set_message("looking at the stack and the artifact bucket");
+    let (stack_check, bucket_check) = match (&aws, &identity) {
+        (Some(aws), Some(identity)) => {
+            let stack_check = match names {
+                Some((names, _)) => {
+                    let found = crate::stack::describe(&aws.cloudformation(), &names.stack)
+                        .await
+                        .map_err(|f| f.to_string());
+                    checks::stack(
+                        &names.stack,
+                        found
+                            .as_ref()
+                            .map(|s| s.as_ref().map(|s| (&s.status, s.reason.as_deref())))
+                            .map_err(Clone::clone),
+                    )
+                }
+                None if service.is_none() => Check::unknown(
+                    "stack",
+                    "not checked: no service given",
+                    "pass --service NAME (or set SERVICE_NAME)",
+                ),
+                None => Check::unknown(
+                    "stack",
+                    "not checked: the service's names are not valid",
+                    "fix the service name (see `names`)",
+                ),
+            };
+            let bucket_name = match names {
+                Some((_, bucket)) => Some(bucket.to_owned()),
+                None => args.bucket.clone().or_else(|| {
+                    Region::parse(aws.region())
+                        .ok()
+                        .and_then(|r| naming::artifact_bucket(&identity.account, &r).ok())
+                }),
+            };
+            let bucket_check = match bucket_name {
+                Some(name) => {
+                    let bucket = Bucket {
+                        name: name.clone(),
+                        owner: identity.account.clone(),
+                        require_tls: !aws.s3_without_tls(),
+                    };
+                    let found = bucket.presence(&aws.s3()).await.map_err(|f| f.to_string());
+                    checks::bucket(&name, &identity.account, found)
+                }
+                None => checks::not_checked("bucket", "its name cannot be derived"),
+            };
+            (stack_check, bucket_check)
+        }
+        _ => (
+            checks::not_checked("stack", "no AWS identity"),
+            checks::not_checked("bucket", "no AWS identity"),
+        ),
+    };
+    progress.finish();
+
+    // 6. The report.
+    let all = [
+        configuration,
+        identity_check,
+        permissions_check,
+        toolchain_check,
+        names_check,
+        stack_check,
+        bucket_check,
+    ];
+    let region = aws.as_ref().map(|a| a.region().to_owned());
+    if args.json {
+        let context = json!({
+            "service": service,
+            "stage": args.service.stage,
+            "region": region,
+            "arch": args.arch.flag(),
+        });
+        let text = serde_json::to_string_pretty(&report::json(context, &all))
+            .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?;
+        crate::ui::print(&(text + "\n"))?;
+    } else {
+        let heading = format!(
+            "mb doctor: service {}, stage {}, region {}, {}",
+            service.as_deref().unwrap_or("(none)"),
+            args.service.stage,
+            region.as_deref().unwrap_or("(unknown)"),
+            args.arch.flag()
+        );
+        crate::ui::print(&report::text(&heading, &all, crate::ui::stdout_colour()))?;
+    }
+    match doctor::outcome(&all) {
+        Outcome::Ready => Ok(()),
+        Outcome::Unverified(n) => {
+            ui.line(&format!(
+                "warning: {n} check{} could not be made (unknown); nothing failed",
+                if n == 1 { "" } else { "s" }
+            ));
+            Ok(())
+        }
+        Outcome::Failed(n) => Err(Failure::new(format!(
+            "{n} check{} failed: fix {} and run mb doctor again",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        ))),
+    }
+}
+
+/// `--service` or `SERVICE_NAME`, unless empty; doctor never prompts.
+fn given_service(args: &ServiceArgs) -> Option<String> {
+    args.service.clone().filter(|s| !s.is_empty())
+}
+
+/// The profile in use, for the report.
+fn profile_name(args: &AwsArgs) -> Option<String> {
+    args.profile
+        .clone()
+        .filter(|p| !p.is_empty())
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+}
+
+/// The names, as far as they can be derived.
+enum Derived {
+    NoService,
+    /// The service and stage are valid, but there is no region (the configuration did
+    /// not load).
+    NoRegion,
+    Names(Box<Result<(Names, String), NameError>>),
+}
+
+fn derive(
+    service: Option<&str>,
+    stage: &str,
+    aws: Option<&Aws>,
+    identity: Option<&Identity>,
+    args: &DoctorArgs,
+) -> Derived {
+    let Some(service) = service else {
+        return Derived::NoService;
+    };
+    let parsed = ServiceName::parse(service).and_then(|s| Ok((s, Stage::parse(stage)?)));
+    let (service, stage) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return Derived::Names(Box::new(Err(err))),
+    };
+    let Some(aws) = aws else {
+        return Derived::NoRegion;
+    };
+    let result = Region::parse(aws.region())
+        .and_then(|region| Names::derive(&service, &stage, &region))
+        .and_then(|names| {
+            let bucket = match (&args.bucket, identity) {
+                (Some(bucket), _) => bucket.clone(),
+                (None, Some(identity)) => {
+                    naming::artifact_bucket(&identity.account, &names.region)?
+                }
+                (None, None) => String::new(),
+            };
+            Ok((names, bucket))
+        });
+    Derived::Names(Box::new(result))
+}
+
+/// `mb doctor --policy`: the policy for the service's names in the caller's account.
+async fn print_policy(args: &DoctorArgs) -> Result<(), Failure> {
+    let Some(service) = given_service(&args.service) else {
+        return Err(Failure::usage(
+            "--policy needs the service: pass --service NAME (or set SERVICE_NAME)",
+        ));
+    };
+    let service = ServiceName::parse(&service)?;
+    let stage = Stage::parse(&args.service.stage)?;
+    let aws = Aws::load(&args.aws).await?;
+    let names = Names::derive(&service, &stage, &Region::parse(aws.region())?)?;
+    let identity = aws.identity().await?;
+    let bucket = match &args.bucket {
+        Some(bucket) => bucket.clone(),
+        None => naming::artifact_bucket(&identity.account, &names.region)?,
+    };
+    let policy = permissions::policy(&Scope {
+        names: &names,
+        account: &identity.account,
+        bucket: &bucket,
+    });
+    let text = serde_json::to_string_pretty(&policy)
+        .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?;
+    crate::ui::print(&(text + "\n"))
+}
