@@ -871,7 +871,7 @@ fn lower_first(name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -1053,7 +1053,7 @@ fn error_with_id(fault: &Fault, request_id: &str) -> Response<Full<Bytes>> {
     )
 }
 
-fn xml(status: StatusCode, body: String, request_id: &str) -> Response<Full<Bytes>> {
+pub(crate) fn xml(status: StatusCode, body: String, request_id: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -8,8 +8,10 @@
 
 pub mod fake_cloudformation;
 pub mod fake_gateway;
+pub mod fake_iam;
 pub mod mb;
 pub mod moto;
+pub mod recorder;
 pub mod runtime_api;
 pub mod ws;
 

@@ -42,7 +42,7 @@ pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
 
 /// Variables of the test machine that would change what `mb` does; removed before a run
 /// so only what a test sets counts.
-const CLEARED: [&str; 16] = [
+const CLEARED: [&str; 18] = [
     "SERVICE_NAME",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -52,6 +52,8 @@ const CLEARED: [&str; 16] = [
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
     "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_IAM",
+    "NO_COLOR",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

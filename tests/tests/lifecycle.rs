@@ -1,12 +1,14 @@
 //! The stack lifecycle against moto, through the built `mb` binary, as a user runs it:
 //! a first deploy (build, artifact bucket, upload, CreateStack, the URL printed), a second
-//! deploy with nothing changed, a changed handler, `mb info --json`, `mb destroy`.
+//! deploy with nothing changed, a changed handler, `mb info --json`, `mb destroy`; and
+//! every AWS operation those runs called is granted by `mb doctor --policy`.
 //!
 //! moto is faithful for S3, CloudFormation create/update/delete and outputs, and
 //! DynamoDB; its API Gateway resources are skipped, so the URL output keeps its
 //! `${Api}` placeholder here. Stack states moto never reaches are tested against the
 //! wire fake in `lifecycle_states.rs`.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
 use mb_tests::mb;
 use mb_tests::moto::Moto;
+use mb_tests::recorder::Recorder;
 use sha2::{Digest, Sha256};
 
 /// A deploy may compile the function from cold.
@@ -165,6 +168,8 @@ async fn deploy_redeploy_update_info_and_destroy() {
         return;
     }
     let aws = clients(&moto).await;
+    // mb's calls go through a recorder, which names each AWS operation (step 7).
+    let recorder = Recorder::start(moto.endpoint.trim_start_matches("http://")).await;
     let path = mb_tests::path_with_venv();
     let path = path.to_string_lossy().into_owned();
     let mut vars = mb::loopback_aws_env();
@@ -175,7 +180,7 @@ async fn deploy_redeploy_update_info_and_destroy() {
         "--region",
         "us-east-1",
         "--endpoint-url",
-        &moto.endpoint,
+        &recorder.endpoint,
     ];
     let with = |command: &str, extra: &[&str]| -> Vec<String> {
         std::iter::once(command)
@@ -382,6 +387,77 @@ async fn deploy_redeploy_update_info_and_destroy() {
     assert_eq!(info.status.code(), Some(1));
     assert!(text(&info.stderr).contains("no stack mb-chat-dev in us-east-1"));
     let _ = std::fs::remove_dir_all(&dir);
+
+    // 7. Every operation mb called above is granted by `mb doctor --policy`.
+    let called: BTreeSet<String> = recorder.operations().into_iter().collect();
+    let policy = run(with("doctor", &["--policy"]), LIMIT).await;
+    assert_ok("doctor --policy", &policy);
+    let policy: serde_json::Value = serde_json::from_slice(&policy.stdout).expect("JSON");
+    let granted: BTreeSet<&str> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str())
+        .collect();
+    for operation in &called {
+        let actions = actions_of(operation).unwrap_or_else(|| {
+            panic!(
+                "mb now calls {operation}: add the IAM action it needs to \
+                 cli/src/permissions.rs and to actions_of() here"
+            )
+        });
+        for action in actions {
+            assert!(
+                granted.contains(action),
+                "{operation} needs {action}, which `mb doctor --policy` does not grant"
+            );
+        }
+    }
+    // The run covered the calls of a deploy, an update, info and destroy.
+    for operation in [
+        "S3 PutObject",
+        "CloudFormation CreateStack",
+        "CloudFormation ExecuteChangeSet",
+        "DynamoDB Scan",
+        "CloudFormation DeleteStack",
+        "S3 DeleteObjects",
+    ] {
+        assert!(
+            called.contains(operation),
+            "{operation} was not called: {called:?}"
+        );
+    }
+}
+
+/// The IAM actions an AWS operation needs (the Service Authorization Reference), for the
+/// operations `mb` calls.
+fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
+    Some(match operation {
+        "STS GetCallerIdentity" => &["sts:GetCallerIdentity"],
+        "S3 HeadBucket" => &["s3:ListBucket"],
+        "S3 CreateBucket" => &["s3:CreateBucket", "s3:PutBucketOwnershipControls"],
+        "S3 PutPublicAccessBlock" => &["s3:PutBucketPublicAccessBlock"],
+        "S3 PutBucketEncryption" => &["s3:PutEncryptionConfiguration"],
+        "S3 PutBucketPolicy" => &["s3:PutBucketPolicy"],
+        "S3 HeadObject" => &["s3:GetObject"],
+        "S3 PutObject" => &["s3:PutObject"],
+        "S3 ListObjectVersions" => &["s3:ListBucketVersions"],
+        "S3 DeleteObjects" => &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+        "S3 DeleteBucket" => &["s3:DeleteBucket"],
+        "CloudFormation DescribeStacks" => &["cloudformation:DescribeStacks"],
+        "CloudFormation DescribeStackEvents" => &["cloudformation:DescribeStackEvents"],
+        "CloudFormation CreateStack" => &["cloudformation:CreateStack"],
+        "CloudFormation CreateChangeSet" => &["cloudformation:CreateChangeSet"],
+        "CloudFormation DescribeChangeSet" => &["cloudformation:DescribeChangeSet"],
+        "CloudFormation ExecuteChangeSet" => &["cloudformation:ExecuteChangeSet"],
+        "CloudFormation DeleteChangeSet" => &["cloudformation:DeleteChangeSet"],
+        "CloudFormation DeleteStack" => &["cloudformation:DeleteStack"],
+        "CloudFormation RollbackStack" => &["cloudformation:RollbackStack"],
+        "CloudFormation ContinueUpdateRollback" => &["cloudformation:ContinueUpdateRollback"],
+        "DynamoDB Scan" => &["dynamodb:Scan"],
+        _ => return None,
+    })
 }
 
 /// Over 1,000 artifacts (S3's page and batch size) are all deleted, and the default

@@ -1,0 +1,207 @@
+//! A loopback proxy in front of an AWS stand-in (moto) that records which AWS operation
+//! each request is, so a test can compare the operations `mb` really calls with the IAM
+//! actions it says it needs (`mb doctor --policy`).
+//!
+//! Operations are named as `mb`'s permission list names them, `"<Service> <Operation>"`:
+//! the service from the request's SigV4 credential scope, the operation from the query
+//! protocol's `Action`, JSON protocol's `X-Amz-Target`, or S3's method, path and
+//! sub-resource. Requests and answers pass through unchanged.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub struct Recorder {
+    /// `http://127.0.0.1:PORT`, to pass as `--endpoint-url`.
+    pub endpoint: String,
+    operations: Arc<Mutex<Vec<String>>>,
+    server: JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Starts a proxy to `target` (`127.0.0.1:PORT`).
+    pub async fn start(target: &str) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the recorder to a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
+        let operations = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::spawn(accept_loop(
+            listener,
+            target.to_owned(),
+            Arc::clone(&operations),
+        ));
+        Recorder {
+            endpoint,
+            operations,
+            server,
+        }
+    }
+
+    /// Every operation so far, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, target: String, operations: Arc<Mutex<Vec<String>>>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let target = target.clone();
+        let operations = Arc::clone(&operations);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let target = target.clone();
+                let operations = Arc::clone(&operations);
+                async move { Ok::<_, Infallible>(forward(&target, &operations, request).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn forward(
+    target: &str,
+    operations: &Mutex<Vec<String>>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return failed("unreadable request body");
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    operations
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(operation(
+            &parts.method,
+            &path_and_query,
+            &parts.headers,
+            &body,
+        ));
+    let mut onward = Request::builder()
+        .method(parts.method.clone())
+        .uri(path_and_query);
+    for (name, value) in &parts.headers {
+        onward = onward.header(name, value);
+    }
+    let Ok(onward) = onward.body(Full::new(body)) else {
+        return failed("cannot rebuild the request");
+    };
+    let Ok(tcp) = TcpStream::connect(target).await else {
+        return failed("cannot reach the target");
+    };
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+    else {
+        return failed("HTTP handshake with the target failed");
+    };
+    tokio::spawn(connection);
+    let Ok(answer) = sender.send_request(onward).await else {
+        return failed("the target did not answer");
+    };
+    let (parts, body) = answer.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Response::from_parts(parts, Full::new(body))
+}
+
+fn failed(why: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(why.to_owned())));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response
+}
+
+/// The operation a request is, named `"<Service> <Operation>"`.
+pub fn operation(
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
+    let scope = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split('/').nth(3))
+        .unwrap_or("unknown");
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let operation = target.rsplit('.').next().unwrap_or(target);
+        let service = if target.starts_with("DynamoDB") {
+            "DynamoDB"
+        } else {
+            scope
+        };
+        return format!("{service} {operation}");
+    }
+    if scope != "s3" {
+        let action = form_urlencoded::parse(body)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let service = match scope {
+            "cloudformation" => "CloudFormation",
+            "sts" => "STS",
+            "iam" => "IAM",
+            other => other,
+        };
+        return format!("{service} {action}");
+    }
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let keys: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    let has = |key: &str| keys.iter().any(|k| k == key);
+    let object =
+        path.trim_start_matches('/').contains('/') && !path.trim_start_matches('/').ends_with('/');
+    let name = match (method.as_str(), object) {
+        ("HEAD", false) => "HeadBucket",
+        ("HEAD", true) => "HeadObject",
+        ("PUT", false) if has("publicAccessBlock") => "PutPublicAccessBlock",
+        ("PUT", false) if has("encryption") => "PutBucketEncryption",
+        ("PUT", false) if has("policy") => "PutBucketPolicy",
+        ("PUT", false) if has("ownershipControls") => "PutBucketOwnershipControls",
+        ("PUT", false) if has("versioning") => "PutBucketVersioning",
+        ("PUT", false) if keys.iter().all(|k| k == "x-id") => "CreateBucket",
+        ("PUT", true) if keys.iter().all(|k| k == "x-id") => "PutObject",
+        ("GET", false) if has("versions") => "ListObjectVersions",
+        ("GET", false) if has("list-type") => "ListObjectsV2",
+        ("GET", true) if keys.iter().all(|k| k == "x-id") => "GetObject",
+        ("POST", false) if has("delete") => "DeleteObjects",
+        ("DELETE", false) if keys.is_empty() => "DeleteBucket",
+        ("DELETE", true) if keys.iter().all(|k| k == "x-id") => "DeleteObject",
+        _ => return format!("S3 {method} {path_and_query}"),
+    };
+    format!("S3 {name}")
+}
