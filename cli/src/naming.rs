@@ -256,6 +256,17 @@ impl Names {
     }
 }
 
+/// The names of service `chat`, stage `dev` in `region`, for unit tests.
+#[cfg(test)]
+pub fn example(region: &str) -> Names {
+    let derived = Names::derive(
+        &ServiceName::parse("chat").expect("a valid service"),
+        &Stage::parse("dev").expect("a valid stage"),
+        &Region::parse(region).expect("a valid region"),
+    );
+    derived.expect("valid names")
+}
+
 /// The artifact bucket `mb-artifacts-<account>-<region>`. Bucket names are global, so the
 /// account and region are part of it (and every S3 call checks the owner).
 pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameError> {

@@ -488,6 +488,16 @@ pub fn policy(scope: &Scope<'_>) -> Policy {
     }
 }
 
+/// A scope in account 123456789012 with the default bucket of eu-west-1, for unit tests.
+#[cfg(test)]
+pub fn scope(names: &Names) -> Scope<'_> {
+    Scope {
+        names,
+        account: "123456789012",
+        bucket: "mb-artifacts-123456789012-eu-west-1",
+    }
+}
+
 /// The permission tables of docs/deploy.md (pure), which a test compares with the
 /// document (and rewrites with `MB_UPDATE_DOCS=1`).
 #[cfg(test)]
@@ -540,24 +550,8 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naming::{Region, ServiceName, Stage};
 
-    fn names(region: &str) -> Names {
-        Names::derive(
-            &ServiceName::parse("chat").unwrap(),
-            &Stage::parse("dev").unwrap(),
-            &Region::parse(region).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn scope(names: &Names) -> Scope<'_> {
-        Scope {
-            names,
-            account: "123456789012",
-            bucket: "mb-artifacts-123456789012-eu-west-1",
-        }
-    }
+    use crate::naming::example as names;
 
     #[test]
     fn no_action_is_a_wildcard_and_none_is_listed_twice_for_one_resource() {

@@ -17,7 +17,6 @@
 //! per event, so events sort strictly. Malformed requests get a 400, never a panic.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_smithy_types::DateTime;
@@ -26,11 +25,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+
+use crate::loopback::{self, Server, lock};
 
 const NAMESPACE: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 const VERSION: &str = "2010-05-15";
@@ -309,7 +305,7 @@ pub struct FakeCloudFormation {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     state: Arc<Mutex<State>>,
-    server: JoinHandle<()>,
+    _server: Server,
 }
 
 impl FakeCloudFormation {
@@ -323,18 +319,16 @@ impl FakeCloudFormation {
             state.set_up(setup);
         }
         let state = Arc::new(Mutex::new(state));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake CloudFormation to a loopback port");
-        let endpoint = format!(
-            "http://{}",
-            listener.local_addr().expect("the fake's address")
-        );
-        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        let shared = Arc::clone(&state);
+        let server = loopback::serve(move |request| {
+            let state = Arc::clone(&shared);
+            async move { answer(&state, request).await }
+        })
+        .await;
         FakeCloudFormation {
-            endpoint,
+            endpoint: server.endpoint.clone(),
             state,
-            server,
+            _server: server,
         }
     }
 
@@ -361,36 +355,6 @@ impl FakeCloudFormation {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
-    }
-}
-
-impl Drop for FakeCloudFormation {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// The state, even if a test thread panicked while holding it.
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(answer(&state, request).await) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
     }
 }
 

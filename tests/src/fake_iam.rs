@@ -11,20 +11,15 @@
 //! answer AccessDenied. Every request is recorded.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::fake_cloudformation::{escape, xml};
+use crate::loopback::{self, Server, lock};
 
 const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -50,7 +45,7 @@ pub struct FakeIam {
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_IAM` and `AWS_ENDPOINT_URL_STS`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
-    server: JoinHandle<()>,
+    _server: Server,
 }
 
 impl FakeIam {
@@ -60,15 +55,16 @@ impl FakeIam {
             caller: caller_arn.to_owned(),
             ..State::default()
         }));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the fake IAM to a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
-        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        let shared = Arc::clone(&state);
+        let server = loopback::serve(move |request| {
+            let state = Arc::clone(&shared);
+            async move { answer(&state, request).await }
+        })
+        .await;
         FakeIam {
-            endpoint,
+            endpoint: server.endpoint.clone(),
             state,
-            server,
+            _server: server,
         }
     }
 
@@ -111,39 +107,11 @@ impl FakeIam {
     }
 }
 
-impl Drop for FakeIam {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The `.member.N` values of a list parameter, in order.
 pub fn members(params: &Params, name: &str) -> Vec<String> {
     (1..)
         .map_while(|n| params.get(&format!("{name}.member.{n}")).cloned())
         .collect()
-}
-
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(answer(&state, request).await) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
-    }
 }
 
 async fn answer(state: &Mutex<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {

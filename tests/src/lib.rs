@@ -9,6 +9,7 @@
 pub mod fake_cloudformation;
 pub mod fake_gateway;
 pub mod fake_iam;
+pub mod loopback;
 pub mod mb;
 pub mod moto;
 pub mod recorder;

@@ -7,78 +7,44 @@
 //! protocol's `Action`, JSON protocol's `X-Amz-Target`, or S3's method, path and
 //! sub-resource. Requests and answers pass through unchanged.
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::loopback::{self, Server, lock};
 
 pub struct Recorder {
     /// `http://127.0.0.1:PORT`, to pass as `--endpoint-url`.
     pub endpoint: String,
     operations: Arc<Mutex<Vec<String>>>,
-    server: JoinHandle<()>,
+    _server: Server,
 }
 
 impl Recorder {
     /// Starts a proxy to `target` (`127.0.0.1:PORT`).
     pub async fn start(target: &str) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the recorder to a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
         let operations = Arc::new(Mutex::new(Vec::new()));
-        let server = tokio::spawn(accept_loop(
-            listener,
-            target.to_owned(),
-            Arc::clone(&operations),
-        ));
+        let (target, shared) = (target.to_owned(), Arc::clone(&operations));
+        let server = loopback::serve(move |request| {
+            let (target, operations) = (target.clone(), Arc::clone(&shared));
+            async move { forward(&target, &operations, request).await }
+        })
+        .await;
         Recorder {
-            endpoint,
+            endpoint: server.endpoint.clone(),
             operations,
-            server,
+            _server: server,
         }
     }
 
     /// Every operation so far, in order.
     pub fn operations(&self) -> Vec<String> {
-        self.operations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, target: String, operations: Arc<Mutex<Vec<String>>>) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let target = target.clone();
-        let operations = Arc::clone(&operations);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let target = target.clone();
-                let operations = Arc::clone(&operations);
-                async move { Ok::<_, Infallible>(forward(&target, &operations, request).await) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
-        });
+        lock(&self.operations).clone()
     }
 }
 
@@ -96,15 +62,12 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    operations
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(operation(
-            &parts.method,
-            &path_and_query,
-            &parts.headers,
-            &body,
-        ));
+    lock(operations).push(operation(
+        &parts.method,
+        &path_and_query,
+        &parts.headers,
+        &body,
+    ));
     let mut onward = Request::builder()
         .method(parts.method.clone())
         .uri(path_and_query);

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mb_tests::fake_iam::{self, FakeIam};
+use mb_tests::loopback;
 use mb_tests::mb;
 use mb_tests::moto::Moto;
 use serde_json::Value;
@@ -461,42 +462,23 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
 
 /// S3 as it answers HeadBucket with `ExpectedBucketOwner` for a bucket of another account
 /// (moto ignores the expected owner): 403 with no body. Records the header of each request.
-async fn foreign_s3() -> (String, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
+async fn foreign_s3() -> (loopback::Server, Arc<Mutex<Vec<String>>>) {
     let owners = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&owners);
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let seen = Arc::clone(&seen);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: http::Request<_>| {
-                    let owner = request
-                        .headers()
-                        .get("x-amz-expected-bucket-owner")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    seen.lock().unwrap_or_else(|e| e.into_inner()).push(owner);
-                    let mut answer =
-                        http::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
-                    *answer.status_mut() = http::StatusCode::FORBIDDEN;
-                    async move { Ok::<_, std::convert::Infallible>(answer) }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                .await;
-            });
-        }
-    });
-    (endpoint, owners, server)
+    let server = loopback::serve(move |request: http::Request<_>| {
+        let owner = request
+            .headers()
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        loopback::lock(&seen).push(owner);
+        let mut answer = http::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+        *answer.status_mut() = http::StatusCode::FORBIDDEN;
+        async move { answer }
+    })
+    .await;
+    (server, owners)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -504,10 +486,9 @@ async fn a_bucket_owned_by_another_account_is_a_hard_failure() {
     let Some((_moto, _fake, mut vars)) = with_fake(USER).await else {
         return;
     };
-    let (s3, owners, server) = foreign_s3().await;
-    vars.push(("AWS_ENDPOINT_URL_S3", s3));
+    let (s3, owners) = foreign_s3().await;
+    vars.push(("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()));
     let out = doctor(&["--service", "chat", "--json"], &vars).await;
-    server.abort();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let report = json(&out);
     let bucket = check(&report, "bucket");
@@ -527,7 +508,7 @@ async fn a_bucket_owned_by_another_account_is_a_hard_failure() {
             .contains("--bucket")
     );
     // The probe named the owner it expects, as every S3 call of mb does.
-    let owners = owners.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let owners = loopback::lock(&owners).clone();
     assert!(!owners.is_empty());
     assert!(owners.iter().all(|o| o == "123456789012"), "{owners:?}");
 }

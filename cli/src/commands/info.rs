@@ -145,16 +145,10 @@ pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naming::{Region, ServiceName, Stage};
     use aws_sdk_cloudformation::types::StackStatus;
 
     fn names() -> Names {
-        Names::derive(
-            &ServiceName::parse("chat").unwrap(),
-            &Stage::parse("dev").unwrap(),
-            &Region::parse("eu-west-1").unwrap(),
-        )
-        .unwrap()
+        crate::naming::example("eu-west-1")
     }
 
     fn stuck() -> Stack {

@@ -366,23 +366,11 @@ pub fn verdict(simulation: &Simulation, scope: &Scope<'_>) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naming::{Names, Region, ServiceName, Stage};
+    use crate::naming::Names;
+    use crate::permissions::scope;
 
     fn names() -> Names {
-        Names::derive(
-            &ServiceName::parse("chat").unwrap(),
-            &Stage::parse("dev").unwrap(),
-            &Region::parse("eu-west-1").unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn scope(names: &Names) -> Scope<'_> {
-        Scope {
-            names,
-            account: "123456789012",
-            bucket: "mb-artifacts-123456789012-eu-west-1",
-        }
+        crate::naming::example("eu-west-1")
     }
 
     fn done(denied: &[(&str, Decision)]) -> Simulation {
