@@ -19,7 +19,7 @@ use crate::artifacts::Bucket;
 use crate::aws::{Aws, AwsArgs, Identity};
 use crate::build::{Arch, toolchain};
 use crate::commands::service::ServiceArgs;
-use crate::doctor::simulate::{self, Simulation};
+use crate::doctor::simulate;
 use crate::doctor::{self, Check, Outcome, checks, report};
 use crate::error::Failure;
 use crate::naming::{self, NameError, Names, Region, ServiceName, Stage};
@@ -54,9 +54,9 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
         return print_policy(args).await;
     }
     let service = given_service(&args.service);
+    let progress = ui.spinner("checking the AWS credentials");
 
     // 1. Configuration and identity.
-    let progress = ui.spinner("checking the AWS credentials");
     let loaded = Aws::load(&args.aws).await;
     let profile = profile_name(&args.aws);
     let configuration = checks::configuration(
@@ -66,61 +66,24 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
             .map_err(ToString::to_string),
     );
     let aws = loaded.ok();
-    let identity = match &aws {
-        Some(aws) => Some(aws.identity().await.map_err(|f| f.to_string())),
-        None => None,
-    };
-    let identity_check = match &identity {
-        Some(found) => checks::identity(
-            found
-                .as_ref()
-                .map(|i| (i.account.as_str(), i.arn.as_str()))
-                .map_err(Clone::clone),
-        ),
-        None => checks::not_checked("identity", "no AWS configuration"),
-    };
-    let identity = identity.and_then(Result::ok);
-
-    // 4 (needed by 2 and 5). The names.
-    let derived = derive(
-        service.as_deref(),
-        &args.service.stage,
-        aws.as_ref(),
-        identity.as_ref(),
-        args,
-    );
-    let names_check = match &derived {
-        Derived::NoService => checks::names(None),
-        Derived::Names(result) => checks::names(Some(result)),
-        Derived::NoRegion => checks::not_checked("names", "the region is not known"),
-    };
-    let names = match &derived {
-        Derived::Names(result) => match result.as_ref() {
-            Ok((names, bucket)) => Some((names, bucket.as_str())),
-            Err(_) => None,
-        },
-        _ => None,
-    };
+    let (identity_check, identity) = identity(aws.as_ref()).await;
+    // The names scope the permissions, the stack and the bucket.
+    let derived = derive(service.as_deref(), args, aws.as_ref(), identity.as_ref());
 
     // 2. Permissions.
     progress.set_message("simulating the IAM permissions a deploy needs");
-    let permissions_check = match (&aws, &identity, names) {
+    let permissions_check = match (&aws, &identity, derived.names()) {
         (Some(aws), Some(identity), Some((names, bucket))) => {
             let scope = Scope {
                 names,
                 account: &identity.account,
                 bucket,
             };
-            let simulation: Simulation =
-                simulate::simulate(&aws.iam(), &identity.arn, &scope).await;
+            let simulation = simulate::simulate(&aws.iam(), &identity.arn, &scope).await;
             simulate::verdict(&simulation, &scope)
         }
-        (_, _, None) if matches!(derived, Derived::NoService) => Check::unknown(
-            "permissions",
-            "not checked: the permissions are scoped to a service's resources",
-            "pass --service NAME (or set SERVICE_NAME)",
-        ),
-        _ => checks::not_checked("permissions", "the caller or the names are not known"),
+        (_, _, None) => derived.not_checked("permissions"),
+        _ => checks::not_checked("permissions", "the caller is not known"),
     };
 
     // 3. The toolchain.
@@ -133,59 +96,19 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
         &toolchain::target_status(args.arch, &workspace),
     );
 
+    // 4. The names.
+    let names_check = derived.check();
+
     // 5. The stack and the bucket.
     progress.set_message("looking at the stack and the artifact bucket");
     let (stack_check, bucket_check) = match (&aws, &identity) {
-        (Some(aws), Some(identity)) => {
-            let stack_check = match names {
-                Some((names, _)) => {
-                    let found = crate::stack::describe(&aws.cloudformation(), &names.stack)
-                        .await
-                        .map_err(|f| f.to_string());
-                    checks::stack(
-                        &names.stack,
-                        found
-                            .as_ref()
-                            .map(|s| s.as_ref().map(|s| (&s.status, s.reason.as_deref())))
-                            .map_err(Clone::clone),
-                    )
-                }
-                None if service.is_none() => Check::unknown(
-                    "stack",
-                    "not checked: no service given",
-                    "pass --service NAME (or set SERVICE_NAME)",
-                ),
-                None => Check::unknown(
-                    "stack",
-                    "not checked: the service's names are not valid",
-                    "fix the service name (see `names`)",
-                ),
-            };
-            let bucket_name = match names {
-                Some((_, bucket)) => Some(bucket.to_owned()),
-                None => args.bucket.clone().or_else(|| {
-                    Region::parse(aws.region())
-                        .ok()
-                        .and_then(|r| naming::artifact_bucket(&identity.account, &r).ok())
-                }),
-            };
-            let bucket_check = match bucket_name {
-                Some(name) => {
-                    let bucket = Bucket {
-                        name: name.clone(),
-                        owner: identity.account.clone(),
-                        require_tls: !aws.s3_without_tls(),
-                    };
-                    let found = bucket.presence(&aws.s3()).await.map_err(|f| f.to_string());
-                    checks::bucket(&name, &identity.account, found)
-                }
-                None => checks::not_checked("bucket", "its name cannot be derived"),
-            };
-            (stack_check, bucket_check)
-        }
+        (Some(aws), Some(identity)) => (
+            stack(aws, &derived).await,
+            bucket(aws, identity, &derived, args).await,
+        ),
         _ => (
-            checks::not_checked("stack", "no AWS identity"),
-            checks::not_checked("bucket", "no AWS identity"),
+            checks::not_checked("stack", "the caller is not known"),
+            checks::not_checked("bucket", "the caller is not known"),
         ),
     };
     progress.finish();
@@ -200,27 +123,7 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
         stack_check,
         bucket_check,
     ];
-    let region = aws.as_ref().map(|a| a.region().to_owned());
-    if args.json {
-        let context = json!({
-            "service": service,
-            "stage": args.service.stage,
-            "region": region,
-            "arch": args.arch.flag(),
-        });
-        let text = serde_json::to_string_pretty(&report::json(context, &all))
-            .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?;
-        crate::ui::print(&(text + "\n"))?;
-    } else {
-        let heading = format!(
-            "mb doctor: service {}, stage {}, region {}, {}",
-            service.as_deref().unwrap_or("(none)"),
-            args.service.stage,
-            region.as_deref().unwrap_or("(unknown)"),
-            args.arch.flag()
-        );
-        crate::ui::print(&report::text(&heading, &all, crate::ui::stdout_colour()))?;
-    }
+    print_report(args, service.as_deref(), aws.as_ref(), &all)?;
     match doctor::outcome(&all) {
         Outcome::Ready => Ok(()),
         Outcome::Unverified(n) => {
@@ -236,6 +139,91 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
             if n == 1 { "it" } else { "them" }
         ))),
     }
+}
+
+/// STS GetCallerIdentity, as a check and (when it answered) the identity.
+async fn identity(aws: Option<&Aws>) -> (Check, Option<Identity>) {
+    let Some(aws) = aws else {
+        return (
+            checks::not_checked("identity", "no AWS configuration"),
+            None,
+        );
+    };
+    match aws.identity().await {
+        Ok(identity) => (
+            checks::identity(Ok((&identity.account, &identity.arn))),
+            Some(identity),
+        ),
+        Err(failure) => (checks::identity(Err(failure.to_string())), None),
+    }
+}
+
+/// The stack and what `mb deploy` would do with it.
+async fn stack(aws: &Aws, derived: &Derived) -> Check {
+    let Some((names, _)) = derived.names() else {
+        return derived.not_checked("stack");
+    };
+    let found = crate::stack::describe(&aws.cloudformation(), &names.stack)
+        .await
+        .map_err(|f| f.to_string());
+    checks::stack(
+        &names.stack,
+        found
+            .as_ref()
+            .map(|s| s.as_ref().map(|s| (&s.status, s.reason.as_deref())))
+            .map_err(Clone::clone),
+    )
+}
+
+/// The artifact bucket: the service's, else `--bucket` or the account's default.
+async fn bucket(aws: &Aws, identity: &Identity, derived: &Derived, args: &DoctorArgs) -> Check {
+    let name = match derived.names() {
+        Some((_, bucket)) => Some(bucket.to_owned()),
+        None => args.bucket.clone().or_else(|| {
+            Region::parse(aws.region())
+                .ok()
+                .and_then(|r| naming::artifact_bucket(&identity.account, &r).ok())
+        }),
+    };
+    let Some(name) = name else {
+        return checks::not_checked("bucket", "its name cannot be derived");
+    };
+    let bucket = Bucket {
+        name: name.clone(),
+        owner: identity.account.clone(),
+        require_tls: !aws.s3_without_tls(),
+    };
+    let found = bucket.presence(&aws.s3()).await.map_err(|f| f.to_string());
+    checks::bucket(&name, &identity.account, found)
+}
+
+/// The report on stdout: text, or one JSON object with `--json`.
+fn print_report(
+    args: &DoctorArgs,
+    service: Option<&str>,
+    aws: Option<&Aws>,
+    all: &[Check],
+) -> Result<(), Failure> {
+    let region = aws.map(|a| a.region().to_owned());
+    if args.json {
+        let context = json!({
+            "service": service,
+            "stage": args.service.stage,
+            "region": region,
+            "arch": args.arch.flag(),
+        });
+        let text = serde_json::to_string_pretty(&report::json(context, all))
+            .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?;
+        return crate::ui::print(&(text + "\n"));
+    }
+    let heading = format!(
+        "mb doctor: service {}, stage {}, region {}, {}",
+        service.unwrap_or("(none)"),
+        args.service.stage,
+        region.as_deref().unwrap_or("(unknown)"),
+        args.arch.flag()
+    );
+    crate::ui::print(&report::text(&heading, all, crate::ui::stdout_colour()))
 }
 
 /// `--service` or `SERVICE_NAME`, unless empty; doctor never prompts.
@@ -257,20 +245,60 @@ enum Derived {
     /// The service and stage are valid, but there is no region (the configuration did
     /// not load).
     NoRegion,
+    /// The names and the artifact bucket (empty when the account is not known), or why
+    /// a name is not valid.
     Names(Box<Result<(Names, String), NameError>>),
+}
+
+impl Derived {
+    fn names(&self) -> Option<(&Names, &str)> {
+        match self {
+            Derived::Names(result) => match result.as_ref() {
+                Ok((names, bucket)) => Some((names, bucket.as_str())),
+                Err(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The names check.
+    fn check(&self) -> Check {
+        match self {
+            Derived::NoService => checks::names(None),
+            Derived::Names(result) => checks::names(Some(result)),
+            Derived::NoRegion => checks::not_checked("names", "the region is not known"),
+        }
+    }
+
+    /// Check `id`, which needs the names, when there are none.
+    fn not_checked(&self, id: &'static str) -> Check {
+        match self {
+            Derived::NoService => Check::unknown(
+                id,
+                "not checked: no service given (it is scoped to a service's resources)",
+                "pass --service NAME (or set SERVICE_NAME)",
+            ),
+            Derived::NoRegion => checks::not_checked(id, "the region is not known"),
+            Derived::Names(_) => Check::unknown(
+                id,
+                "not checked: the service's names are not valid",
+                "fix the service name (see `names`)",
+            ),
+        }
+    }
 }
 
 fn derive(
     service: Option<&str>,
-    stage: &str,
+    args: &DoctorArgs,
     aws: Option<&Aws>,
     identity: Option<&Identity>,
-    args: &DoctorArgs,
 ) -> Derived {
     let Some(service) = service else {
         return Derived::NoService;
     };
-    let parsed = ServiceName::parse(service).and_then(|s| Ok((s, Stage::parse(stage)?)));
+    let parsed =
+        ServiceName::parse(service).and_then(|s| Ok((s, Stage::parse(&args.service.stage)?)));
     let (service, stage) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return Derived::Names(Box::new(Err(err))),
