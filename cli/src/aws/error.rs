@@ -165,6 +165,21 @@ where
 
 /// The last error in `err`'s source chain: "Connection refused (os error 111)" rather than
 /// four layers of wrappers repeating it.
+/// Every message of an error's chain, outermost first, each once, without the debug dump
+/// `DisplayErrorContext` appends.
+pub fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut messages: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(err) = next {
+        let message = err.to_string();
+        if !message.is_empty() && !messages.iter().any(|m| m.contains(&message)) {
+            messages.push(message);
+        }
+        next = err.source();
+    }
+    messages.join(": ")
+}
+
 fn innermost(err: &(dyn Error + 'static)) -> String {
     let mut last = err;
     while let Some(next) = last.source() {
@@ -176,6 +191,33 @@ fn innermost(err: &(dyn Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_is_its_messages_once_each() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl Error for Layer {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                self.1.as_deref().map(|l| l as &(dyn Error + 'static))
+            }
+        }
+        let err = Layer(
+            "an error occurred while loading credentials",
+            Some(Box::new(Layer(
+                "failed to load IMDS session token",
+                Some(Box::new(Layer("failed to load IMDS session token", None))),
+            ))),
+        );
+        assert_eq!(
+            chain(&err),
+            "an error occurred while loading credentials: failed to load IMDS session token"
+        );
+    }
 
     #[test]
     fn denied_codes_of_every_service_are_recognised() {

@@ -20,7 +20,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::ProvideCredentials;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use clap::Args;
 
 pub use error::{explain, failure};
@@ -40,7 +39,10 @@ pub enum ConfigError {
          --profile NAME (or set AWS_PROFILE), or run `aws configure` or `aws sso login`"
     )]
     NoCredentials(String),
-    #[error("cannot load the AWS credentials{0}: {1}")]
+    #[error(
+        "cannot load the AWS credentials{0}: {1}. Set AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, pass --profile NAME, or run `aws sso login`"
+    )]
     Credentials(String, String),
 }
 
@@ -118,10 +120,8 @@ impl Aws {
                 _,
             )) => return Err(ConfigError::NoCredentials(which)),
             Err(err) => {
-                return Err(ConfigError::Credentials(
-                    which,
-                    DisplayErrorContext(&err).to_string(),
-                ));
+                let why = error::chain(&err).trim_end_matches('.').to_owned();
+                return Err(ConfigError::Credentials(which, why));
             }
         }
         // The SDK's precedence: the service's own variable, then the general override.
