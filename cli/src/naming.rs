@@ -282,6 +282,19 @@ pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameErr
     Ok(name)
 }
 
+/// Checks an account id given by the user (`--account`): 12 digits.
+pub fn check_account(account: &str) -> Result<(), NameError> {
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(NameError::Invalid {
+        what: "account id",
+        value: account.to_owned(),
+        problem: "an AWS account id is 12 digits, such as `123456789012`".to_owned(),
+        suggestion: None,
+    })
+}
+
 /// Checks a bucket name given by the user (`--bucket`) against S3's rule.
 pub fn check_bucket(name: &str) -> Result<(), NameError> {
     Rule::Bucket.check(name).map_err(|v| NameError::Invalid {

@@ -367,6 +367,49 @@ async fn the_policy_is_json_without_wildcard_actions() {
     let out = doctor(&["--policy"], &vars).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--service"));
+
+    // For another account, with no credentials and no AWS call: an administrator writing
+    // the policy of a CI user.
+    let offline = [
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let args = [
+        "doctor",
+        "--policy",
+        "--service",
+        "chat",
+        "--account",
+        "111122223333",
+    ];
+    let out = mb::run_async(&args, &offline, LIMIT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let policy = json(&out);
+    let function = policy["Statement"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["Sid"] == "Function"))
+        .expect("the function's statement");
+    assert_eq!(
+        function["Resource"][0],
+        "arn:aws:lambda:eu-west-1:111122223333:function:mb-chat-dev-broadcast"
+    );
+    let out = mb::run_async(
+        &[
+            "doctor",
+            "--policy",
+            "--service",
+            "chat",
+            "--account",
+            "1234",
+        ],
+        &offline,
+        LIMIT,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("12 digits"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -81,29 +81,9 @@ impl Aws {
     /// Loads the configuration and resolves credentials once, so that a missing region or
     /// missing credentials are reported before anything else happens.
     pub async fn load(args: &AwsArgs) -> Result<Aws, ConfigError> {
-        let http =
-            mb_lambda::aws::https_client(None).map_err(|e| ConfigError::Http(e.to_string()))?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .build(),
-            );
         let profile = given(&args.profile);
-        if let Some(profile) = &profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = given(&args.region) {
-            loader = loader.region(Region::new(region));
-        }
         let endpoint = given(&args.endpoint_url);
-        if let Some(endpoint) = &endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let config = loader.load().await;
+        let config = loader(args)?.load().await;
         if config.region().is_none_or(|r| r.as_ref().is_empty()) {
             return Err(ConfigError::NoRegion);
         }
@@ -201,6 +181,41 @@ impl Aws {
             arn: out.arn().unwrap_or_default().to_owned(),
         })
     }
+}
+
+/// The region alone (the flag, else the SDK's chain: environment, profile), for what
+/// needs no call to AWS and so no credentials.
+pub async fn region(args: &AwsArgs) -> Result<String, ConfigError> {
+    let config = loader(args)?.load().await;
+    config
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .filter(|r| !r.is_empty())
+        .ok_or(ConfigError::NoRegion)
+}
+
+/// The SDK's loader with mb's HTTPS client, retries, timeouts and the flags.
+fn loader(args: &AwsArgs) -> Result<aws_config::ConfigLoader, ConfigError> {
+    let http = mb_lambda::aws::https_client(None).map_err(|e| ConfigError::Http(e.to_string()))?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = given(&args.profile) {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = given(&args.region) {
+        loader = loader.region(Region::new(region));
+    }
+    if let Some(endpoint) = given(&args.endpoint_url) {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Ok(loader)
 }
 
 /// Who the credentials are.

@@ -16,7 +16,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::artifacts::Bucket;
-use crate::aws::{Aws, AwsArgs, Identity};
+use crate::aws::{self, Aws, AwsArgs, Identity};
 use crate::build::{Arch, toolchain};
 use crate::commands::service::ServiceArgs;
 use crate::doctor::simulate;
@@ -44,6 +44,10 @@ pub struct DoctorArgs {
     /// Print the least-privilege IAM policy for deploying the service (JSON) and nothing else
     #[arg(long)]
     pub policy: bool,
+    /// With --policy: the account the policy is for, instead of the caller's (no AWS call;
+    /// the region comes from --region or the AWS configuration)
+    #[arg(long, value_name = "ID", requires = "policy")]
+    pub account: Option<String>,
 }
 
 pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
@@ -330,16 +334,25 @@ async fn print_policy(args: &DoctorArgs) -> Result<(), Failure> {
     };
     let service = ServiceName::parse(&service)?;
     let stage = Stage::parse(&args.service.stage)?;
-    let aws = Aws::load(&args.aws).await?;
-    let names = Names::derive(&service, &stage, &Region::parse(aws.region())?)?;
-    let identity = aws.identity().await?;
+    // The account: given (no AWS call at all), or the caller's.
+    let (account, region) = match &args.account {
+        Some(account) => {
+            naming::check_account(account)?;
+            (account.clone(), aws::region(&args.aws).await?)
+        }
+        None => {
+            let aws = Aws::load(&args.aws).await?;
+            (aws.identity().await?.account, aws.region().to_owned())
+        }
+    };
+    let names = Names::derive(&service, &stage, &Region::parse(&region)?)?;
     let bucket = match &args.bucket {
         Some(bucket) => bucket.clone(),
-        None => naming::artifact_bucket(&identity.account, &names.region)?,
+        None => naming::artifact_bucket(&account, &names.region)?,
     };
     let policy = permissions::policy(&Scope {
         names: &names,
-        account: &identity.account,
+        account: &account,
         bucket: &bucket,
     });
     let text = serde_json::to_string_pretty(&policy)
