@@ -209,6 +209,11 @@ async fn an_all_allowed_user_passes_every_check() {
             simulated.extend(fake_iam::members(request, "ActionNames"));
         }
     }
+    // Groups of more than a page were followed to their last page.
+    assert!(
+        simulations.iter().any(|r| r.contains_key("Marker")),
+        "no simulation was paginated"
+    );
     let mut expected = policy_actions(&vars).await;
     expected.remove("sts:GetCallerIdentity");
     assert_eq!(simulated, expected);
