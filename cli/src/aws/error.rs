@@ -163,8 +163,6 @@ where
     }
 }
 
-/// The last error in `err`'s source chain: "Connection refused (os error 111)" rather than
-/// four layers of wrappers repeating it.
 /// Every message of an error's chain, outermost first, each once, without the debug dump
 /// `DisplayErrorContext` appends.
 pub fn chain(err: &(dyn Error + 'static)) -> String {
@@ -180,6 +178,8 @@ pub fn chain(err: &(dyn Error + 'static)) -> String {
     messages.join(": ")
 }
 
+/// The last error in `err`'s source chain: "Connection refused (os error 111)" rather than
+/// four layers of wrappers repeating it.
 fn innermost(err: &(dyn Error + 'static)) -> String {
     let mut last = err;
     while let Some(next) = last.source() {

@@ -265,8 +265,8 @@ fn unavailable(kind: &Kind, call: &str, grant: &str) -> Simulation {
         },
         other => Simulation::Unavailable {
             reason: format!("simulation unavailable: {}", error::sentence(other, call)),
-            fix: "check the permissions on a real AWS account; an emulator has no IAM \
-                  simulation"
+            fix: "run mb doctor again later; where there is no simulation (an emulator), a \
+                  deploy names what is missing"
                 .to_owned(),
         },
     }
