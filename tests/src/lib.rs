@@ -2,7 +2,8 @@
 //! free loopback port, a loopback stand-in of the API Gateway Management API that speaks
 //! its wire protocol (so the real SDK client parses its answers), one of the Lambda
 //! Runtime API (to run the real `bootstrap`), one of CloudFormation (the stack states moto
-//! does not reach), and WebSocket clients.
+//! does not reach), one of IAM and STS (the policy simulation moto answers with HTTP 500),
+//! a proxy that names the AWS operations `mb` sends, and WebSocket clients.
 //!
 //! Everything listens on 127.0.0.1 only.
 
