@@ -282,6 +282,18 @@ pub fn artifact_bucket(account: &str, region: &Region) -> Result<String, NameErr
     Ok(name)
 }
 
+/// The artifact bucket: `given` (`--bucket`), else the account's default.
+pub fn bucket_or_default(
+    given: Option<&str>,
+    account: &str,
+    region: &Region,
+) -> Result<String, NameError> {
+    match given {
+        Some(bucket) => Ok(bucket.to_owned()),
+        None => artifact_bucket(account, region),
+    }
+}
+
 /// Checks an account id given by the user (`--account`): 12 digits.
 pub fn check_account(account: &str) -> Result<(), NameError> {
     if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {

@@ -81,14 +81,12 @@ impl Aws {
     /// Loads the configuration and resolves credentials once, so that a missing region or
     /// missing credentials are reported before anything else happens.
     pub async fn load(args: &AwsArgs) -> Result<Aws, ConfigError> {
-        let profile = given(&args.profile);
         let endpoint = given(&args.endpoint_url);
         let config = loader(args)?.load().await;
         if config.region().is_none_or(|r| r.as_ref().is_empty()) {
             return Err(ConfigError::NoRegion);
         }
-        let which = profile
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+        let which = profile(args)
             .map(|p| format!(" (profile `{p}`)"))
             .unwrap_or_default();
         let Some(provider) = config.credentials_provider() else {
@@ -181,6 +179,11 @@ impl Aws {
             arn: out.arn().unwrap_or_default().to_owned(),
         })
     }
+}
+
+/// The profile in use: `--profile`, else `AWS_PROFILE` (`None`: the SDK's default chain).
+pub fn profile(args: &AwsArgs) -> Option<String> {
+    given(&args.profile).or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
 }
 
 /// The region alone (the flag, else the SDK's chain: environment, profile), for what

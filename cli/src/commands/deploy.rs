@@ -69,10 +69,7 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
 
     // 3. The artifact bucket and the upload.
     let bucket = Bucket {
-        name: match &args.bucket {
-            Some(bucket) => bucket.clone(),
-            None => naming::artifact_bucket(&identity.account, &names.region)?,
-        },
+        name: naming::bucket_or_default(args.bucket.as_deref(), &identity.account, &names.region)?,
         owner: identity.account.clone(),
         require_tls: !aws.s3_without_tls(),
     };

@@ -57,12 +57,12 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
     if args.policy {
         return print_policy(args).await;
     }
-    let service = given_service(&args.service);
+    let service = args.service.given().map(str::to_owned);
     let progress = ui.spinner("checking the AWS credentials");
 
     // 1. Configuration and identity.
     let loaded = Aws::load(&args.aws).await;
-    let profile = profile_name(&args.aws);
+    let profile = aws::profile(&args.aws);
     let configuration = checks::configuration(
         loaded
             .as_ref()
@@ -183,10 +183,8 @@ async fn stack(aws: &Aws, derived: &Derived) -> Check {
 async fn bucket(aws: &Aws, identity: &Identity, derived: &Derived, args: &DoctorArgs) -> Check {
     let name = match derived.names() {
         Some((_, bucket)) => Some(bucket.to_owned()),
-        None => args.bucket.clone().or_else(|| {
-            Region::parse(aws.region())
-                .ok()
-                .and_then(|r| naming::artifact_bucket(&identity.account, &r).ok())
+        None => Region::parse(aws.region()).ok().and_then(|region| {
+            naming::bucket_or_default(args.bucket.as_deref(), &identity.account, &region).ok()
         }),
     };
     let Some(name) = name else {
@@ -228,19 +226,6 @@ fn print_report(
         args.arch.flag()
     );
     crate::ui::print(&report::text(&heading, all, crate::ui::stdout_colour()))
-}
-
-/// `--service` or `SERVICE_NAME`, unless empty; doctor never prompts.
-fn given_service(args: &ServiceArgs) -> Option<String> {
-    args.service.clone().filter(|s| !s.is_empty())
-}
-
-/// The profile in use, for the report.
-fn profile_name(args: &AwsArgs) -> Option<String> {
-    args.profile
-        .clone()
-        .filter(|p| !p.is_empty())
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
 }
 
 /// The names, as far as they can be derived.
@@ -313,12 +298,13 @@ fn derive(
     let result = Region::parse(aws.region())
         .and_then(|region| Names::derive(&service, &stage, &region))
         .and_then(|names| {
-            let bucket = match (&args.bucket, identity) {
-                (Some(bucket), _) => bucket.clone(),
-                (None, Some(identity)) => {
-                    naming::artifact_bucket(&identity.account, &names.region)?
-                }
-                (None, None) => String::new(),
+            let bucket = match identity {
+                Some(identity) => naming::bucket_or_default(
+                    args.bucket.as_deref(),
+                    &identity.account,
+                    &names.region,
+                )?,
+                None => args.bucket.clone().unwrap_or_default(),
             };
             Ok((names, bucket))
         });
@@ -327,12 +313,12 @@ fn derive(
 
 /// `mb doctor --policy`: the policy for the service's names in the caller's account.
 async fn print_policy(args: &DoctorArgs) -> Result<(), Failure> {
-    let Some(service) = given_service(&args.service) else {
+    let Some(service) = args.service.given() else {
         return Err(Failure::usage(
             "--policy needs the service: pass --service NAME (or set SERVICE_NAME)",
         ));
     };
-    let service = ServiceName::parse(&service)?;
+    let service = ServiceName::parse(service)?;
     let stage = Stage::parse(&args.service.stage)?;
     // The account: given (no AWS call at all), or the caller's.
     let (account, region) = match &args.account {
@@ -346,10 +332,7 @@ async fn print_policy(args: &DoctorArgs) -> Result<(), Failure> {
         }
     };
     let names = Names::derive(&service, &stage, &Region::parse(&region)?)?;
-    let bucket = match &args.bucket {
-        Some(bucket) => bucket.clone(),
-        None => naming::artifact_bucket(&account, &names.region)?,
-    };
+    let bucket = naming::bucket_or_default(args.bucket.as_deref(), &account, &names.region)?;
     let policy = permissions::policy(&Scope {
         names: &names,
         account: &account,

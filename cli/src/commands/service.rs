@@ -20,10 +20,15 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
+    /// The service name from the flag or `SERVICE_NAME`, unchecked; an empty
+    /// `SERVICE_NAME` counts as unset.
+    pub fn given(&self) -> Option<&str> {
+        self.service.as_deref().filter(|s| !s.is_empty())
+    }
+
     /// The service name from the flag or `SERVICE_NAME`, else asked for on a terminal.
     pub fn service(&self, ui: &Ui) -> Result<ServiceName, Failure> {
-        // An empty SERVICE_NAME counts as unset.
-        if let Some(given) = self.service.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(given) = self.given() {
             return Ok(ServiceName::parse(given)?);
         }
         let answer = ui.ask("Service name", |input| {

@@ -10,9 +10,9 @@ use serde_json::json;
 
 use super::Check;
 use crate::artifacts::Presence;
+use crate::build::Arch;
 use crate::build::plan::{self, Builder, Toolchain};
 use crate::build::toolchain::TargetStep;
-use crate::build::{Arch, BuildError};
 use crate::naming::{NameError, Names};
 use crate::stack::status::{self, Action};
 
@@ -70,15 +70,8 @@ pub fn toolchain(arch: Arch, cargo: bool, tools: &Toolchain, target: &TargetStep
     }
     let builder = match plan::plan(tools, arch, Path::new("Cargo.toml"), Path::new("target")) {
         Ok(plan) => plan.builder,
-        Err(BuildError::NoToolchain { missing }) => {
-            return Check::fail(
-                ID,
-                format!("cannot cross-compile for Lambda: {missing}"),
-                "pip install cargo-zigbuild ziglang (or cargo install --locked cargo-zigbuild \
-                 and zig from https://ziglang.org/download/), or install cargo-lambda",
-            );
-        }
-        Err(other) => return Check::fail(ID, other.to_string(), "see the message"),
+        // Build's own message, which says what to install.
+        Err(err) => return Check::new(ID, super::Status::Fail, err.to_string()),
     };
     let builder = match builder {
         Builder::Zigbuild => "cargo-zigbuild and zig",
