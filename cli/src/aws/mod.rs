@@ -159,6 +159,13 @@ impl Aws {
         aws_sdk_dynamodb::Client::new(&self.config)
     }
 
+    /// CloudWatch Logs: the function's log events (`mb logs`) and whether its log group
+    /// already exists (the preflight).
+    #[allow(dead_code)] // Its callers land in the next commits.
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
+
     /// The account (and caller ARN) the credentials belong to: STS GetCallerIdentity,
     /// which needs no permission.
     pub async fn identity(&self) -> Result<Identity, crate::error::Failure> {
