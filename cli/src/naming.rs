@@ -2,8 +2,8 @@
 //!
 //! A deploy that fails halfway because a derived name breaks some resource's rule leaves a
 //! half-made stack behind, so every name is derived here, once, and checked against its
-//! own rule before any AWS call. The rules are those in `shared/reference/aws-facts.md`
-//! ("Naming rules"), each cited where it is enforced.
+//! own rule before any AWS call. The rules are the table in docs/package.md ("Service
+//! names and the names derived from them"), each cited where it is enforced.
 //!
 //! The user's part is deliberately narrower than any single rule: lowercase letters,
 //! digits and hyphens, starting with a letter. Lowercase because IAM role names are unique
@@ -422,7 +422,7 @@ pub fn suggest(value: &str, label: Label) -> Option<String> {
     (valid && fixed != value).then_some(fixed)
 }
 
-/// The rule of one kind of AWS name (aws-facts.md, "Naming rules").
+/// The rule of one kind of AWS name (docs/package.md, the names table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     /// `^[A-Za-z][A-Za-z0-9-]{0,127}$`
@@ -874,7 +874,7 @@ mod tests {
         assert_eq!(suggest("Prod", Label::Stage).as_deref(), Some("prod"));
     }
 
-    /// The rules as written in aws-facts.md, as regular expressions: an oracle independent
+    /// The rules as written in docs/package.md, as regular expressions: an oracle independent
     /// of `Rule::check`.
     fn documented_rules() -> Vec<(&'static str, Regex)> {
         let re = |p: &str| Regex::new(p).unwrap();

@@ -9,7 +9,7 @@
 //!    its routes, integrations and every other API Gateway resource but the stage:
 //!    CloudFormation only creates a new API Gateway
 //!    deployment when its logical id changes, so edited routes would otherwise stay
-//!    undeployed (aws-facts.md, "API Gateway WebSocket quotas").
+//!    undeployed (docs/package.md, "Resources").
 
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};

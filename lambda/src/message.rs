@@ -236,7 +236,7 @@ mod tests {
         String::from_utf8(shape(frame, N).for_others.to_vec()).unwrap()
     }
 
-    /// Every row of the table in docs/protocol.md (from shared/reference/message-format.md).
+    /// Every row of the table in docs/protocol.md.
     #[test]
     fn message_format_table() {
         for (input, expected) in FORMAT_TABLE {

@@ -1,7 +1,7 @@
 //! Following a stack operation: its events printed once each, oldest first, until the
 //! stack settles; and the root cause of a failure picked from them.
 //!
-//! mb polls on its own every 2 s (aws-facts.md: the SDK's waiters poll 30-120 s apart and
+//! mb polls on its own every 2 s (docs/deploy.md, "Follow": the SDK's waiters poll 30-120 s apart and
 //! count UPDATE_ROLLBACK_COMPLETE as success). DescribeStackEvents lists newest first, so
 //! each poll pages from the newest event back to the first one already seen, then prints
 //! the new ones in reverse. Stacks are followed by id, which still answers after a delete.

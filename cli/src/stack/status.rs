@@ -1,6 +1,6 @@
 //! What `mb` does with a stack in each of CloudFormation's 23 statuses (pure).
 //!
-//! The table is aws-facts.md's "CloudFormation stack statuses": never act on a stack that
+//! The table is docs/deploy.md's "Every stack status": never act on a stack that
 //! is in progress, wait for it; a failed first create (ROLLBACK_COMPLETE) can only be
 //! deleted and created again; a rollback that failed is continued; DELETE_FAILED needs a
 //! person. `deploy`, `destroy` and `info` all decide from here, so one status never means
@@ -96,8 +96,7 @@ pub fn is_in_progress(status: &StackStatus) -> bool {
     status.as_str().ends_with("_IN_PROGRESS")
 }
 
-/// True when the stack has settled (aws-facts.md: "Terminal means: not ending in
-/// `_IN_PROGRESS`"). REVIEW_IN_PROGRESS settles nowhere by itself, so it counts as settled.
+/// True when the stack has settled: its status does not end in `_IN_PROGRESS`. REVIEW_IN_PROGRESS settles nowhere by itself, so it counts as settled.
 pub fn is_settled(status: &StackStatus) -> bool {
     !is_in_progress(status) || *status == StackStatus::ReviewInProgress
 }
