@@ -396,3 +396,34 @@ async fn the_startup_lines_say_where_to_connect() {
         "{stdout:?}"
     );
 }
+
+/// On a wildcard address `mb dev` warns that the network can reach its unauthenticated
+/// Management API; on loopback it does not. (The test only binds 0.0.0.0; it talks to
+/// 127.0.0.1.)
+#[tokio::test]
+async fn a_non_loopback_host_is_warned_about() {
+    let exposed = DevServer::start(&["--host", "0.0.0.0"]);
+    let warning = exposed
+        .log_line(
+            &["warning: mb dev listens on 0.0.0.0:", "Management API"],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(warning.is_some(), "{:?}", exposed.stderr());
+    let mut client = Client::connect(&exposed.url).await;
+    client.send_text("still works").await;
+    assert!(client.recv_text().await.contains("still works"));
+
+    let quiet = DevServer::start(&[]);
+    let mut client = Client::connect(&quiet.url).await;
+    client.send_text("hi").await;
+    assert!(client.recv_text().await.contains("hi"));
+    assert!(
+        !quiet
+            .stderr()
+            .iter()
+            .any(|l| l.contains("other machines can reach")),
+        "{:?}",
+        quiet.stderr()
+    );
+}

@@ -54,6 +54,9 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
     let local = listener
         .local_addr()
         .map_err(|e| Failure::new(format!("cannot read the listening address: {e}")))?;
+    if let Some(warning) = exposure(local) {
+        eprintln!("{warning}");
+    }
     // Clients and the handler's Management API client use the address as bound; a
     // wildcard host is reached through loopback.
     let reachable = if local.ip().is_unspecified() {
@@ -139,6 +142,20 @@ async fn serve<S: ConnectionStore + 'static>(
     Ok(())
 }
 
+/// The warning for an address other machines can reach (pure): `mb dev` has no
+/// authentication, and its Management API lets whoever reaches it act on every connection.
+pub fn exposure(local: std::net::SocketAddr) -> Option<String> {
+    if local.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "warning: mb dev listens on {local}, which other machines can reach. Anyone on the \
+         network can connect, and its unauthenticated Management API \
+         (http://{local}/@connections/{{id}}) lets them send to, read and close every \
+         connection. Use --host 127.0.0.1 unless you mean to share it"
+    ))
+}
+
 /// Ctrl-C, or SIGTERM from a process manager.
 async fn wait_for_stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -160,5 +177,26 @@ async fn wait_for_stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_loopback_address_is_quiet() {
+        for quiet in ["127.0.0.1:8080", "127.0.0.2:8080", "[::1]:8080"] {
+            assert_eq!(exposure(quiet.parse().unwrap()), None, "{quiet}");
+        }
+        for exposed in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080"] {
+            let warning = exposure(exposed.parse().unwrap()).expect(exposed);
+            assert!(
+                warning.starts_with("warning: mb dev listens on "),
+                "{warning}"
+            );
+            assert!(warning.contains("send to, read and close every connection"));
+            assert!(warning.contains("--host 127.0.0.1"));
+        }
     }
 }
