@@ -17,7 +17,8 @@ pub mod recorder;
 pub mod runtime_api;
 pub mod ws;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -36,21 +37,39 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-/// `path` if it exists. Otherwise `None` after printing `SKIPPED: ...` (the caller's test
-/// then returns early), except under CI, where a missing tool fails the test.
+/// `path` if it exists. Otherwise `None` after [`skip`] (the caller's test then returns
+/// early), except under CI, where a missing tool fails the test.
 pub fn required_tool(path: PathBuf, what: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    let why = format!(
+    skip(&format!(
         "{what} not found at {} (run ./scripts/test, which installs it into .venv)",
         path.display()
-    );
+    ));
+    None
+}
+
+/// Says why the calling test skips: `SKIPPED: why` on stderr, and a line in the file
+/// `MB_SKIP_LOG` names (./scripts/test sets it and prints how many tests skipped and
+/// why, which cargo's output hides). Under CI a test never skips: this panics instead.
+pub fn skip(why: &str) {
     if in_ci() {
-        panic!("{why}");
+        panic!("{why} (under CI no test may skip)");
     }
     eprintln!("SKIPPED: {why}");
-    None
+    if let Some(log) = std::env::var_os("MB_SKIP_LOG") {
+        use std::io::Write;
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| writeln!(f, "{test}: {why}"));
+        if let Err(err) = appended {
+            eprintln!("cannot record the skip in MB_SKIP_LOG: {err}");
+        }
+    }
 }
 
 /// The project's venv `bin` folder (moto, cfn-lint, cargo-zigbuild, zig), made by
@@ -120,4 +139,27 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A zip holding the smallest `bootstrap` mb accepts, in `dir`: a static x86-64 ELF
+/// header (no glibc needs), for deploys that test everything but the build (`--artifact`).
+/// Building the real function is `package.rs`'s and `lifecycle.rs`'s job.
+pub fn tiny_artifact(dir: &Path) -> PathBuf {
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    elf.resize(16, 0);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
+    elf.extend_from_slice(&[0; 24]); // entry, program and section header offsets
+    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
+    for half in [64u16, 56, 0, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes()); // sizes and counts
+    }
+    let path = dir.join("bootstrap.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip file"));
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+    zip.start_file("bootstrap", options).expect("zip entry");
+    zip.write_all(&elf).expect("zip write");
+    zip.finish().expect("zip finish");
+    path
 }

@@ -6,8 +6,7 @@
 //! sees IN_PROGRESS states and events arrive over several polls; it refuses to update or
 //! create where CloudFormation would, so a deploy that did not wait would fail here.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,28 +19,6 @@ const STACK: &str = "mb-chat-dev";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A zip holding the smallest `bootstrap` mb accepts: a static x86-64 ELF header (no
-/// glibc needs). Building the real function is `package.rs`'s and `lifecycle.rs`'s job.
-fn tiny_artifact(dir: &Path) -> PathBuf {
-    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
-    elf.resize(16, 0);
-    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    elf.extend_from_slice(&1u32.to_le_bytes()); // EV_CURRENT
-    elf.extend_from_slice(&[0; 24]); // entry, program and section header offsets
-    elf.extend_from_slice(&0u32.to_le_bytes()); // flags
-    for half in [64u16, 56, 0, 64, 0, 0] {
-        elf.extend_from_slice(&half.to_le_bytes()); // sizes and counts
-    }
-    let path = dir.join("bootstrap.zip");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).expect("zip file"));
-    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-    zip.start_file("bootstrap", options).expect("zip entry");
-    zip.write_all(&elf).expect("zip write");
-    zip.finish().expect("zip finish");
-    path
 }
 
 /// moto for STS and S3, the fake for CloudFormation, and the arguments of a deploy.
@@ -72,7 +49,9 @@ impl World {
     }
 
     fn artifact(&self) -> String {
-        tiny_artifact(&self.dir).to_string_lossy().into_owned()
+        mb_tests::tiny_artifact(&self.dir)
+            .to_string_lossy()
+            .into_owned()
     }
 
     async fn mb(&self, args: &[&str]) -> std::process::Output {
