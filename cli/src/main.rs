@@ -8,10 +8,14 @@ mod aws;
 mod build;
 mod commands;
 mod dev;
+#[cfg(test)]
+mod docs;
 mod doctor;
 mod error;
 mod naming;
 mod permissions;
+mod project;
+mod settings;
 mod stack;
 mod template;
 mod ui;
@@ -19,7 +23,10 @@ mod ui;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +35,10 @@ use clap::{Parser, Subcommand};
     about = "A WebSocket broadcast backend on AWS in one command"
 )]
 struct Cli {
+    /// The project file: saved flags and settings for one service (default: ./mb.toml if
+    /// it exists)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,10 +63,16 @@ enum Command {
 
 fn main() -> ExitCode {
     // Usage errors print clap's message and exit 2 here, in the binary.
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(mb_lambda::logs::filter("warn,mb=info,mb_lambda=info"))
+        // The SDK's own warnings (IMDS probes with no AWS settings, retries) are debug
+        // dumps, not advice: mb reports what failed in one line of its own.
+        .with_env_filter(mb_lambda::logs::filter("error,mb=info,mb_lambda=info"))
         .with_target(false)
         .with_ansi(ui::colour(std::io::stderr().is_terminal()))
         .init();
@@ -66,8 +83,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = match with_project(cli.command, cli.config.as_deref(), &matches) {
+        Ok(command) => command,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            return ExitCode::from(failure.exit_code());
+        }
+    };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Dev(args) => commands::dev::run(args).await,
             Command::Build(args) => commands::build::run(&args, &ui::Ui::detect()),
             Command::Template(args) => commands::template::run(&args, &ui::Ui::detect()),
@@ -92,6 +116,43 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit_code())
         }
     }
+}
+
+/// The command with what `mb.toml` (or `--config`) says filled in where the command line
+/// said nothing. Commands that act on no deployed service never read the file.
+fn with_project(
+    mut command: Command,
+    config: Option<&std::path::Path>,
+    matches: &ArgMatches,
+) -> Result<Command, error::Failure> {
+    if matches!(command, Command::Dev(_) | Command::Build(_)) {
+        return Ok(command);
+    }
+    let project = project::load(config)?;
+    let sub = matches.subcommand().map(|(_, m)| m);
+    let on_command_line =
+        |id: &str| sub.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
+    match &mut command {
+        Command::Dev(_) | Command::Build(_) => {}
+        Command::Template(args) => project.fill(
+            &on_command_line,
+            &mut args.service,
+            Some(&mut args.region),
+            None,
+        ),
+        Command::Deploy(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws);
+            args.settings.given = std::mem::take(&mut args.settings.given).over(&project.settings);
+        }
+        Command::Info(args) => project.fill_aws(&on_command_line, &mut args.service, &mut args.aws),
+        Command::Destroy(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
+        }
+        Command::Doctor(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
+        }
+    }
+    Ok(command)
 }
 
 /// Runs an AWS command until it ends or Ctrl-C comes, which stops mb where it is (never

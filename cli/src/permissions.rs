@@ -660,22 +660,11 @@ mod tests {
     /// permissions` rewrites the section after a change to the list.
     #[test]
     fn the_documentation_shows_this_list() {
-        const START: &str = "<!-- permissions: generated from cli/src/permissions.rs -->\n";
-        const END: &str = "<!-- end of permissions -->";
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploy.md");
-        let doc = std::fs::read_to_string(&path).unwrap();
-        let start = doc.find(START).expect("the start marker in docs/deploy.md") + START.len();
-        let end = doc.find(END).expect("the end marker in docs/deploy.md");
-        let expected = format!("\n{}\n", markdown());
-        if doc[start..end] != expected && std::env::var_os("MB_UPDATE_DOCS").is_some() {
-            let updated = format!("{}{expected}{}", &doc[..start], &doc[end..]);
-            std::fs::write(&path, updated).unwrap();
-            return;
-        }
-        assert!(
-            doc[start..end] == expected,
-            "docs/deploy.md's permission tables differ from cli/src/permissions.rs; run \
-             `MB_UPDATE_DOCS=1 cargo test -p mb permissions` to rewrite them"
+        crate::docs::assert_generated(
+            "docs/deploy.md",
+            "permissions",
+            "cli/src/permissions.rs",
+            &markdown(),
         );
     }
 }

@@ -84,6 +84,25 @@ pub async fn run_async(
     vars: &[(&str, &str)],
     limit: Duration,
 ) -> std::process::Output {
+    run_on_blocking_thread(None, args, vars, limit).await
+}
+
+/// [`run_async`] in the folder `dir` (where `mb` looks for `mb.toml`).
+pub async fn run_in_async(
+    dir: &std::path::Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> std::process::Output {
+    run_on_blocking_thread(Some(dir.to_path_buf()), args, vars, limit).await
+}
+
+async fn run_on_blocking_thread(
+    dir: Option<PathBuf>,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> std::process::Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let vars: Vec<(String, String)> = vars
         .iter()
@@ -92,7 +111,7 @@ pub async fn run_async(
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        run_with_env(&args, &vars, limit)
+        run_in(dir.as_deref(), &args, &vars, limit)
     })
     .await
     .expect("the mb run's thread")
@@ -101,7 +120,20 @@ pub async fn run_async(
 /// `mb` with `args` and these environment variables (an empty value leaves it unset),
 /// run to completion; killed (and the test failed) after `limit`.
 pub fn run_with_env(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> std::process::Output {
+    run_in(None, args, vars, limit)
+}
+
+/// [`run_with_env`] in `dir` (else the test's own folder).
+fn run_in(
+    dir: Option<&std::path::Path>,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    limit: Duration,
+) -> std::process::Output {
     let mut command = Command::new(binary());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     for name in CLEARED {
         command.env_remove(name);
     }

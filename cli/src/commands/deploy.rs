@@ -21,6 +21,7 @@ use crate::commands::build::{self, BuildArgs};
 use crate::commands::service::{self, ServiceArgs};
 use crate::error::Failure;
 use crate::naming::{self, Names};
+use crate::settings::{ParameterValue, Settings, SettingsArgs};
 use crate::stack::changeset::{self, Change, Prepared};
 use crate::stack::events::{self, Follower, Settled};
 use crate::stack::status::{self, Action, Operation};
@@ -36,6 +37,8 @@ pub struct DeployArgs {
     pub build: BuildArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// Artifact bucket (default: mb-artifacts-<account>-<region>, created if missing)
     #[arg(long, value_name = "BUCKET")]
     pub bucket: Option<String>,
@@ -103,9 +106,15 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
     let request = Request {
         template_body: template::to_json(&rendered)?,
         parameters: vec![
-            ("ArtifactBucket".into(), bucket.name.clone()),
-            ("ArtifactKey".into(), key),
-            ("Architecture".into(), args.build.arch.flag().into()),
+            (
+                "ArtifactBucket".into(),
+                ParameterValue::Given(bucket.name.clone()),
+            ),
+            ("ArtifactKey".into(), ParameterValue::Given(key)),
+            (
+                "Architecture".into(),
+                ParameterValue::Given(args.build.arch.flag().into()),
+            ),
         ],
         tags: vec![
             ("mb:service".into(), names.service.to_string()),
@@ -128,6 +137,7 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         ui,
         names: &names,
         request: &request,
+        settings: &args.settings.given,
         preview: &preview,
         yes: args.yes,
     };
@@ -142,7 +152,10 @@ struct Deployer<'a> {
     cf: Client,
     ui: &'a Ui,
     names: &'a Names,
+    /// The template, the package's parameters and the tags: the same for every step.
     request: &'a Request,
+    /// The settings given (flags over `mb.toml`); the others keep their deployed values.
+    settings: &'a Settings,
     /// The resources a first create adds.
     preview: &'a [Change],
     yes: bool,
@@ -236,6 +249,20 @@ impl Deployer<'_> {
         )))
     }
 
+    /// What a create (`current` is `None`) or an update of `current` sends: the package's
+    /// parameters and the settings, where a setting not given keeps the value `current`
+    /// has deployed.
+    fn request(&self, current: Option<&Stack>) -> Request {
+        let deployed: Vec<&str> = current
+            .map(|s| s.parameters.iter().map(|(k, _)| k.as_str()).collect())
+            .unwrap_or_default();
+        let mut request = self.request.clone();
+        request
+            .parameters
+            .extend(self.settings.parameters(&deployed));
+        request
+    }
+
     /// A first create: CreateStack, whose preview is the template's resource list.
     async fn create(&self) -> Result<Stack, Failure> {
         self.ui.line(&format!(
@@ -246,7 +273,7 @@ impl Deployer<'_> {
         if !self.yes && self.ui.confirm("Create the stack?") == Some(false) {
             return Err(Failure::new("deploy cancelled; nothing was created"));
         }
-        let id = stack::create(&self.cf, &self.names.stack, self.request).await?;
+        let id = stack::create(&self.cf, &self.names.stack, &self.request(None)).await?;
         let mut follower = Follower::new_stack(&id);
         let settled = events::follow(&self.cf, self.ui, &mut follower, Operation::Create).await?;
         self.finish(Operation::Create, (settled, follower))
@@ -264,14 +291,17 @@ impl Deployer<'_> {
             &self.names.stack,
             &changeset::name(now),
             kind.clone(),
-            self.request,
+            &self.request((kind == ChangeSetType::Update).then_some(current)),
             events::interval(),
         )
         .await;
         progress.finish();
         let (id, changes) = match prepared? {
             Prepared::Empty { id } => {
-                if let Err(failure) = changeset::delete(&self.cf, &id).await {
+                if let Some(Err(failure)) = match id {
+                    Some(id) => Some(changeset::delete(&self.cf, &id).await),
+                    None => None,
+                } {
                     self.ui.line(&format!(
                         "warning: could not delete the empty change set: {failure}"
                     ));

@@ -14,6 +14,7 @@ use crate::aws::{AwsArgs, explain};
 use crate::commands::service::{self, ServiceArgs};
 use crate::error::Failure;
 use crate::naming::Names;
+use crate::settings;
 use crate::stack::{self, Stack, status};
 use crate::ui::Ui;
 
@@ -78,6 +79,17 @@ pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_
         .iter()
         .map(|(k, v, _)| (k.clone(), json!(v)))
         .collect();
+    // Numbers as numbers; a value this mb cannot read as one stays the text deployed.
+    let settings: serde_json::Map<String, serde_json::Value> =
+        settings::deployed(&stack.parameters)
+            .into_iter()
+            .map(|(s, v)| {
+                (
+                    s.key.to_owned(),
+                    v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)),
+                )
+            })
+            .collect();
     json!({
         "service": names.service.as_str(),
         "stage": names.stage.as_str(),
@@ -93,6 +105,7 @@ pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         "url": stack.output("WebSocketUrl"),
         "outputs": outputs,
+        "settings": settings,
         "connections": connections,
     })
 }
@@ -126,6 +139,18 @@ pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String
     let mut out = String::new();
     for (key, value) in rows {
         out.push_str(&format!("{key:<12} {value}\n"));
+    }
+    let deployed = settings::deployed(&stack.parameters);
+    if !deployed.is_empty() {
+        out.push_str("settings\n");
+        let width = deployed.iter().map(|(s, _)| s.key.len()).max().unwrap_or(0);
+        for (setting, value) in deployed {
+            out.push_str(&format!(
+                "  {:width$}  {}\n",
+                setting.key,
+                setting.show(value)
+            ));
+        }
     }
     if !stack.outputs.is_empty() {
         out.push_str("outputs\n");
@@ -161,7 +186,27 @@ mod tests {
             "wss://a.execute-api.eu-west-1.amazonaws.com/dev".into(),
             None,
         )];
+        stack.parameters = vec![
+            ("ArtifactKey".into(), "chat/dev/abc.zip".into()),
+            ("MemorySize".into(), "512".into()),
+            ("LogRetentionInDays".into(), "30".into()),
+        ];
         stack
+    }
+
+    #[test]
+    fn the_deployed_settings_are_shown_with_their_units() {
+        let text = as_text(&names(), &stuck(), Some(0));
+        assert!(
+            text.contains("settings\n  memory         512 MB\n  log-retention  30 days\noutputs\n"),
+            "{text}"
+        );
+        assert!(!text.contains("ArtifactKey"), "{text}");
+        let value = as_json(&names(), &stuck(), Some(0));
+        assert_eq!(
+            value["settings"],
+            json!({"memory": 512, "log-retention": 30})
+        );
     }
 
     #[test]

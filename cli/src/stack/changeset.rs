@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType};
 
 use crate::aws::failure;
@@ -32,8 +33,8 @@ pub struct Change {
 pub enum Prepared {
     /// Ready to execute.
     Ready { id: String, changes: Vec<Change> },
-    /// Nothing would change.
-    Empty { id: String },
+    /// Nothing would change: the empty change set to delete, if one was made.
+    Empty { id: Option<String> },
 }
 
 /// Whether a FAILED change set's reason means "nothing to change" (pure).
@@ -110,8 +111,19 @@ pub async fn prepare(
         .set_tags(Some(request.sdk_tags()))
         .description("mb deploy")
         .send()
-        .await
-        .map_err(|e| failure(&e, "CloudFormation CreateChangeSet"))?;
+        .await;
+    let created = match created {
+        Ok(created) => created,
+        // CloudFormation makes a FAILED change set when nothing would change (below); an
+        // emulator such as moto refuses the call itself, as UpdateStack would.
+        Err(err)
+            if err.code() == Some("ValidationError")
+                && err.message().is_some_and(is_empty_reason) =>
+        {
+            return Ok(Prepared::Empty { id: None });
+        }
+        Err(err) => return Err(failure(&err, "CloudFormation CreateChangeSet")),
+    };
     let id = created
         .id()
         .map(str::to_owned)
@@ -146,7 +158,7 @@ pub async fn prepare(
         match status {
             Some(ChangeSetStatus::CreateComplete) => return Ok(Prepared::Ready { id, changes }),
             Some(ChangeSetStatus::Failed) if is_empty_reason(&reason) => {
-                return Ok(Prepared::Empty { id });
+                return Ok(Prepared::Empty { id: Some(id) });
             }
             Some(ChangeSetStatus::Failed) => {
                 // Best effort: a failed change set is of no use to anyone.

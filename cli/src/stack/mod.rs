@@ -15,6 +15,7 @@ use aws_smithy_types::DateTime;
 
 use crate::aws::failure;
 use crate::error::Failure;
+use crate::settings::ParameterValue;
 
 /// A stack as `mb` needs it.
 #[derive(Debug, Clone)]
@@ -65,7 +66,8 @@ impl Stack {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub template_body: String,
-    pub parameters: Vec<(String, String)>,
+    /// Parameters not listed take the template's default.
+    pub parameters: Vec<(String, ParameterValue)>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -74,10 +76,12 @@ impl Request {
         self.parameters
             .iter()
             .map(|(k, v)| {
-                Parameter::builder()
-                    .parameter_key(k)
-                    .parameter_value(v)
-                    .build()
+                let parameter = Parameter::builder().parameter_key(k);
+                match v {
+                    ParameterValue::Given(value) => parameter.parameter_value(value),
+                    ParameterValue::Previous => parameter.use_previous_value(true),
+                }
+                .build()
             })
             .collect()
     }
@@ -93,8 +97,8 @@ impl Request {
 /// The template names its IAM role (so the name carries the service and region).
 const CAPABILITY: Capability = Capability::CapabilityNamedIam;
 
-/// True when an error says the stack does not exist (aws-facts.md: DescribeStacks has no
-/// modelled error; it is a `ValidationError` with this message).
+/// True when an error says the stack does not exist. DescribeStacks has no modelled
+/// not-found error: a missing stack is a `ValidationError` whose message says so.
 pub fn is_missing(code: Option<&str>, message: Option<&str>) -> bool {
     code == Some("ValidationError") && message.is_some_and(|m| m.contains("does not exist"))
 }

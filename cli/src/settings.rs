@@ -1,0 +1,465 @@
+//! The deployed service's tunable settings: one table that feeds `mb deploy`'s flags, the
+//! keys of `mb.toml`, the template parameters a deploy passes, what `mb info` shows and
+//! the table in docs/deploy.md (a test keeps the document and the template equal to it).
+//!
+//! A setting not given keeps its deployed value on an update (`UsePreviousValue`), and
+//! takes the template's default on a create: CloudFormation gives every omitted parameter
+//! its default, so leaving one out of an update would silently undo it. Everything here is
+//! pure.
+
+use std::collections::BTreeMap;
+
+use clap::{Arg, ArgMatches, Args, FromArgMatches};
+
+/// The values a setting may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// A whole number from `min` to `max`, both included.
+    Range { min: u32, max: u32 },
+    /// One of these whole numbers.
+    OneOf(&'static [u32]),
+}
+
+/// One tunable of the deployed service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The flag (`--memory`) and the `mb.toml` key (`memory`).
+    pub key: &'static str,
+    /// The template parameter it sets.
+    pub parameter: &'static str,
+    /// The template's default, which a create takes when the setting is not given.
+    pub default: u32,
+    pub allowed: Allowed,
+    /// The unit, after the number (`MB`, `s`), or empty.
+    pub unit: &'static str,
+    /// What it changes, for `--help` and the docs.
+    pub help: &'static str,
+}
+
+/// Lambda's retention choices for a log group, in days.
+const RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// Every setting, in the order flags, `mb info` and the docs list them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "memory",
+        parameter: "MemorySize",
+        default: 256,
+        allowed: Allowed::Range {
+            min: 128,
+            max: 10240,
+        },
+        unit: "MB",
+        help: "Function memory; Lambda gives CPU in proportion to it",
+    },
+    Setting {
+        key: "timeout",
+        parameter: "Timeout",
+        default: 30,
+        allowed: Allowed::Range { min: 1, max: 900 },
+        unit: "s",
+        help: "Function timeout; one broadcast must reach every connection within it",
+    },
+    Setting {
+        key: "fanout-concurrency",
+        parameter: "FanoutConcurrency",
+        default: 256,
+        allowed: Allowed::Range { min: 1, max: 10000 },
+        unit: "",
+        help: "Management API posts in flight at once per broadcast",
+    },
+    Setting {
+        key: "throttle-rate",
+        parameter: "ThrottlingRateLimit",
+        default: 100,
+        allowed: Allowed::Range { min: 1, max: 10000 },
+        unit: "messages/s",
+        help: "Steady messages per second the API accepts (a cost cap; 10,000/s is the \
+               account's own limit)",
+    },
+    Setting {
+        key: "throttle-burst",
+        parameter: "ThrottlingBurstLimit",
+        default: 50,
+        allowed: Allowed::Range { min: 1, max: 5000 },
+        unit: "messages",
+        help: "Messages the API accepts in a burst above the rate (0 would refuse every \
+               message, so at least 1)",
+    },
+    Setting {
+        key: "log-retention",
+        parameter: "LogRetentionInDays",
+        default: 14,
+        allowed: Allowed::OneOf(RETENTION_DAYS),
+        unit: "days",
+        help: "Days CloudWatch Logs keeps the function's logs",
+    },
+];
+
+/// The setting with this key.
+pub fn find(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+impl Allowed {
+    /// The allowed values in words: `from 128 to 10240`, `one of 1, 3, 5`.
+    pub fn describe(&self) -> String {
+        match self {
+            Allowed::Range { min, max } => format!("from {min} to {max}"),
+            Allowed::OneOf(values) => format!(
+                "one of {}",
+                values
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    fn admits(&self, value: u32) -> bool {
+        match self {
+            Allowed::Range { min, max } => (*min..=*max).contains(&value),
+            Allowed::OneOf(values) => values.contains(&value),
+        }
+    }
+}
+
+impl Setting {
+    /// `value` checked against the allowed values; the error names the setting, the
+    /// allowed values and the unit.
+    pub fn check(&self, value: i64) -> Result<u32, String> {
+        match u32::try_from(value) {
+            Ok(value) if self.allowed.admits(value) => Ok(value),
+            _ => Err(format!(
+                "{} {value} is not allowed: {} is {}{}",
+                self.key,
+                self.key,
+                self.allowed.describe(),
+                self.unit_suffix()
+            )),
+        }
+    }
+
+    /// A flag's text as a value (`512`), checked.
+    pub fn parse(&self, text: &str) -> Result<u32, String> {
+        let value: i64 = text.trim().parse().map_err(|_| {
+            format!(
+                "`{text}` is not a whole number: {} is {}{}",
+                self.key,
+                self.allowed.describe(),
+                self.unit_suffix()
+            )
+        })?;
+        self.check(value)
+    }
+
+    /// `512 MB`, `100 messages/s`, `256`.
+    pub fn show(&self, value: &str) -> String {
+        if self.unit.is_empty() {
+            value.to_owned()
+        } else {
+            format!("{value} {}", self.unit)
+        }
+    }
+
+    fn unit_suffix(&self) -> String {
+        if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.unit)
+        }
+    }
+}
+
+/// Settings given for a deploy (by flag or `mb.toml`), by key; absent keys were not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings(BTreeMap<&'static str, u32>);
+
+impl Settings {
+    pub fn get(&self, key: &str) -> Option<u32> {
+        self.0.get(key).copied()
+    }
+
+    pub fn set(&mut self, setting: &'static Setting, value: u32) {
+        self.0.insert(setting.key, value);
+    }
+
+    /// These settings, with `lower`'s where these have none (flags over the file).
+    pub fn over(mut self, lower: &Settings) -> Settings {
+        for (key, value) in &lower.0 {
+            self.0.entry(key).or_insert(*value);
+        }
+        self
+    }
+
+    /// What each template parameter gets in this deploy: the value given; else, on an
+    /// update of a stack that has the parameter, its deployed value; else nothing (the
+    /// template's default). `deployed` lists the stack's parameter keys (none on a create).
+    pub fn parameters(&self, deployed: &[&str]) -> Vec<(String, ParameterValue)> {
+        SETTINGS
+            .iter()
+            .filter_map(|s| match self.get(s.key) {
+                Some(value) => Some((
+                    s.parameter.to_owned(),
+                    ParameterValue::Given(value.to_string()),
+                )),
+                None if deployed.contains(&s.parameter) => {
+                    Some((s.parameter.to_owned(), ParameterValue::Previous))
+                }
+                None => None,
+            })
+            .collect()
+    }
+}
+
+/// A template parameter's value in a create or update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterValue {
+    Given(String),
+    /// Keep the deployed value (`UsePreviousValue`), only valid on an update.
+    Previous,
+}
+
+/// The deployed settings of a stack, from its parameters: (setting, value as deployed).
+pub fn deployed(parameters: &[(String, String)]) -> Vec<(&'static Setting, &str)> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| {
+            parameters
+                .iter()
+                .find(|(k, _)| k == s.parameter)
+                .map(|(_, v)| (s, v.as_str()))
+        })
+        .collect()
+}
+
+/// The settings flags of `mb deploy`, one per row of [`SETTINGS`].
+#[derive(Debug, Clone, Default)]
+pub struct SettingsArgs {
+    pub given: Settings,
+}
+
+impl FromArgMatches for SettingsArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = Settings::default();
+        for setting in SETTINGS {
+            if let Some(value) = matches.get_one::<u32>(setting.key) {
+                given.set(setting, *value);
+            }
+        }
+        Ok(SettingsArgs { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SettingsArgs {
+    fn augment_args(mut command: clap::Command) -> clap::Command {
+        for setting in SETTINGS {
+            let unit = if setting.unit.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", setting.unit)
+            };
+            command = command.arg(
+                Arg::new(setting.key)
+                    .long(setting.key)
+                    .value_name("N")
+                    .help_heading("Settings (kept on later deploys until changed)")
+                    .help(format!(
+                        "{} ({}{unit}; default {})",
+                        setting.help,
+                        setting.allowed.describe(),
+                        setting.default
+                    ))
+                    .value_parser(move |text: &str| setting.parse(text)),
+            );
+        }
+        command
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// The settings table of docs/deploy.md (pure), which a test compares with the document.
+#[cfg(test)]
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| Flag / `mb.toml` key | Template parameter | Default | Allowed | What it sets |\n\
+         |---|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let allowed = match s.allowed {
+            Allowed::Range { min, max } => format!("{min} to {max}"),
+            Allowed::OneOf(_) => s.allowed.describe(),
+        };
+        out.push_str(&format!(
+            "| `--{}` / `{}` | `{}` | {} | {allowed} | {} |\n",
+            s.key,
+            s.key,
+            s.parameter,
+            s.show(&s.default.to_string()),
+            s.help
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_out_of_range_names_the_setting_and_the_range() {
+        let memory = find("memory").unwrap();
+        assert_eq!(memory.parse("512"), Ok(512));
+        assert_eq!(
+            memory.parse("64").unwrap_err(),
+            "memory 64 is not allowed: memory is from 128 to 10240 (MB)"
+        );
+        assert_eq!(
+            memory.parse("lots").unwrap_err(),
+            "`lots` is not a whole number: memory is from 128 to 10240 (MB)"
+        );
+        assert!(memory.check(-1).is_err());
+        let burst = find("throttle-burst").unwrap();
+        assert!(burst.parse("0").unwrap_err().contains("from 1 to 5000"));
+        let retention = find("log-retention").unwrap();
+        assert_eq!(retention.parse("30"), Ok(30));
+        assert!(
+            retention
+                .parse("31")
+                .unwrap_err()
+                .contains("one of 1, 3, 5")
+        );
+    }
+
+    #[test]
+    fn every_default_is_allowed() {
+        for s in SETTINGS {
+            assert_eq!(s.check(i64::from(s.default)), Ok(s.default), "{}", s.key);
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let memory = find("memory").unwrap();
+        let timeout = find("timeout").unwrap();
+        let mut flags = Settings::default();
+        flags.set(memory, 768);
+        let mut file = Settings::default();
+        file.set(memory, 1024);
+        file.set(timeout, 20);
+        let merged = flags.over(&file);
+        assert_eq!(merged.get("memory"), Some(768));
+        assert_eq!(merged.get("timeout"), Some(20));
+    }
+
+    #[test]
+    fn an_update_keeps_what_is_not_given_and_a_create_takes_the_default() {
+        let mut given = Settings::default();
+        given.set(find("memory").unwrap(), 512);
+        // An update of a stack deployed with every parameter but the retention (an older
+        // template): given values, the deployed ones kept, the new one left to its default.
+        let deployed = [
+            "ArtifactKey",
+            "MemorySize",
+            "Timeout",
+            "FanoutConcurrency",
+            "ThrottlingRateLimit",
+            "ThrottlingBurstLimit",
+        ];
+        let update = given.parameters(&deployed);
+        assert_eq!(
+            update,
+            vec![
+                ("MemorySize".into(), ParameterValue::Given("512".into())),
+                ("Timeout".into(), ParameterValue::Previous),
+                ("FanoutConcurrency".into(), ParameterValue::Previous),
+                ("ThrottlingRateLimit".into(), ParameterValue::Previous),
+                ("ThrottlingBurstLimit".into(), ParameterValue::Previous),
+            ]
+        );
+        let create = given.parameters(&[]);
+        assert_eq!(
+            create,
+            vec![("MemorySize".into(), ParameterValue::Given("512".into()))]
+        );
+    }
+
+    #[test]
+    fn the_flags_come_from_the_table() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: SettingsArgs,
+        }
+        let cli = Cli::try_parse_from(["mb", "--memory", "512", "--log-retention", "30"]).unwrap();
+        assert_eq!(cli.settings.given.get("memory"), Some(512));
+        assert_eq!(cli.settings.given.get("log-retention"), Some(30));
+        assert_eq!(cli.settings.given.get("timeout"), None);
+        let err = Cli::try_parse_from(["mb", "--memory", "64"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("from 128 to 10240"), "{err}");
+        let help = Cli::command().render_long_help().to_string();
+        for s in SETTINGS {
+            assert!(help.contains(&format!("--{}", s.key)), "{help}");
+        }
+    }
+
+    /// The template declares each setting's parameter with the same default and the same
+    /// allowed values.
+    #[test]
+    fn the_template_agrees_with_the_table() {
+        let template: serde_yaml::Value =
+            serde_yaml::from_str(&crate::template::SOURCE.replace("!mb ", "")).unwrap();
+        for s in SETTINGS {
+            let p = &template["Parameters"][s.parameter];
+            assert_eq!(p["Type"], "Number", "{}", s.parameter);
+            assert_eq!(
+                p["Default"].as_u64(),
+                Some(u64::from(s.default)),
+                "{}",
+                s.key
+            );
+            match s.allowed {
+                Allowed::Range { min, max } => {
+                    assert_eq!(p["MinValue"].as_u64(), Some(u64::from(min)), "{}", s.key);
+                    assert_eq!(p["MaxValue"].as_u64(), Some(u64::from(max)), "{}", s.key);
+                }
+                Allowed::OneOf(values) => {
+                    let listed: Vec<u64> = p["AllowedValues"]
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .filter_map(serde_yaml::Value::as_u64)
+                        .collect();
+                    let values: Vec<u64> = values.iter().map(|v| u64::from(*v)).collect();
+                    assert_eq!(listed, values, "{}", s.key);
+                }
+            }
+        }
+    }
+
+    /// docs/deploy.md shows this table. `MB_UPDATE_DOCS=1 cargo test -p mb settings`
+    /// rewrites it.
+    #[test]
+    fn the_documentation_shows_this_table() {
+        crate::docs::assert_generated(
+            "docs/deploy.md",
+            "settings",
+            "cli/src/settings.rs",
+            &markdown(),
+        );
+    }
+}
