@@ -157,6 +157,7 @@ fn with_project(
 
 /// Runs an AWS command until it ends or Ctrl-C comes, which stops mb where it is (never
 /// an operation CloudFormation has started) with exit code 130 and a message saying so.
+/// Either way, a change set the command created and did not execute is then deleted.
 async fn until_ctrl_c(
     command: impl std::future::Future<Output = Result<(), error::Failure>>,
 ) -> Result<(), error::Failure> {
@@ -166,8 +167,13 @@ async fn until_ctrl_c(
         let _ = tokio::signal::ctrl_c().await;
         stack::events::interrupted()
     };
-    tokio::select! {
-        result = command => result,
+    // `biased`: the listener is set up before the command first runs, so that a Ctrl-C
+    // at a prompt (console raises SIGINT) never meets the default action, which kills.
+    let result = tokio::select! {
+        biased;
         failure = interrupted => Err(failure),
-    }
+        result = command => result,
+    };
+    stack::cleanup::delete_remembered(&ui::Ui::detect()).await;
+    result
 }

@@ -57,35 +57,60 @@ impl Ui {
         Progress(Some(bar))
     }
 
-    /// Asks for a line of text with `validate` applied, or `None` when nobody can answer.
+    /// Asks for a line of text with `validate` applied, or `None` when nobody can answer
+    /// (no terminal, or it closed). Ctrl-C at the prompt is [`Interrupted`].
     pub fn ask(
         &self,
         prompt: &str,
         validate: impl Fn(&String) -> Result<(), String>,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, Interrupted> {
         if !self.interactive {
-            return None;
+            return Ok(None);
         }
-        dialoguer::Input::<String>::new()
+        let typed = dialoguer::Input::<String>::new()
             .with_prompt(prompt)
             .validate_with(|input: &String| validate(input))
-            .interact_text()
-            .ok()
+            .interact_text();
+        answer(typed)
     }
 
     /// Asks a yes/no question (default no), or `None` when nobody can answer. A prompt
-    /// that fails (Ctrl-C, a closed terminal) is a no.
-    pub fn confirm(&self, prompt: &str) -> Option<bool> {
+    /// that fails (a closed terminal) is a no; Ctrl-C at it is [`Interrupted`].
+    pub fn confirm(&self, prompt: &str) -> Result<Option<bool>, Interrupted> {
         if !self.interactive {
-            return None;
+            return Ok(None);
         }
-        Some(
-            dialoguer::Confirm::new()
-                .with_prompt(prompt)
-                .default(false)
-                .interact()
-                .unwrap_or(false),
+        let answered = dialoguer::Confirm::new()
+            .with_prompt(prompt)
+            .default(false)
+            .interact();
+        Ok(Some(answer(answered)?.unwrap_or(false)))
+    }
+}
+
+/// Ctrl-C at a prompt: the command ends there, with exit code 130 like at any other step.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Interrupted;
+
+impl From<Interrupted> for crate::error::Failure {
+    fn from(_: Interrupted) -> Self {
+        crate::error::Failure::interrupted(
+            "interrupted at the prompt; mb stopped there, before doing what it asked about",
         )
+    }
+}
+
+/// A prompt's outcome (pure): the answer; `None` when the terminal failed (closed, not
+/// readable); [`Interrupted`] for Ctrl-C. In raw mode, where dialoguer reads keys, Ctrl-C
+/// is the byte 0x03, not a signal: console turns it into an `Interrupted` I/O error (and
+/// raises SIGINT, which main's Ctrl-C listener catches).
+pub fn answer<T>(result: dialoguer::Result<T>) -> Result<Option<T>, Interrupted> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(dialoguer::Error::IO(err)) if err.kind() == std::io::ErrorKind::Interrupted => {
+            Err(Interrupted)
+        }
+        Err(_) => Ok(None),
     }
 }
 
@@ -142,4 +167,32 @@ pub fn colour(is_terminal: bool) -> bool {
 /// Whether what goes to stdout may be coloured.
 pub fn stdout_colour() -> bool {
     colour(std::io::stdout().is_terminal())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> dialoguer::Result<bool> {
+        Err(dialoguer::Error::IO(std::io::Error::new(kind, "x")))
+    }
+
+    #[test]
+    fn ctrl_c_at_a_prompt_is_an_interruption_and_exits_130() {
+        assert_eq!(
+            answer(io(std::io::ErrorKind::Interrupted)),
+            Err(Interrupted)
+        );
+        let failure = crate::error::Failure::from(Interrupted);
+        assert_eq!(failure.exit_code(), 130);
+        assert!(failure.to_string().starts_with("interrupted"), "{failure}");
+    }
+
+    #[test]
+    fn an_answer_is_kept_and_a_failed_terminal_is_no_answer() {
+        assert_eq!(answer(Ok(false)), Ok(Some(false)));
+        assert_eq!(answer(Ok(true)), Ok(Some(true)));
+        assert_eq!(answer(io(std::io::ErrorKind::UnexpectedEof)), Ok(None));
+        assert_eq!(answer(io(std::io::ErrorKind::NotConnected)), Ok(None));
+    }
 }

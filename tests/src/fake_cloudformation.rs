@@ -236,13 +236,19 @@ struct ChangeSet {
     template: Template,
     /// CREATE_PENDING until described, then `outcome`.
     pending: bool,
+    /// Requests about this change set (DescribeChangeSet, DeleteChangeSet) still to answer
+    /// as CREATE_IN_PROGRESS: the fake has no clock, each such request stands for time
+    /// passing while CloudFormation computes it.
+    held: usize,
     /// (status, reason, changes) once computed.
     outcome: (&'static str, Option<String>, Vec<Change>),
 }
 
 impl ChangeSet {
     fn status(&self) -> &'static str {
-        if self.pending {
+        if self.held > 0 {
+            "CREATE_IN_PROGRESS"
+        } else if self.pending {
             "CREATE_PENDING"
         } else {
             self.outcome.0
@@ -258,7 +264,7 @@ impl ChangeSet {
     }
 
     fn reason(&self) -> Option<&str> {
-        if self.pending {
+        if self.pending || self.held > 0 {
             None
         } else {
             self.outcome.1.as_deref()
@@ -285,6 +291,8 @@ struct State {
     change_sets: Vec<ChangeSet>,
     calls: Vec<Call>,
     fail_next: Option<(String, String)>,
+    /// What each new change set's `held` starts at.
+    hold: usize,
     denied: HashSet<String>,
     profile: Option<Profile>,
     clock: i64,
@@ -346,6 +354,23 @@ impl FakeCloudFormation {
     /// this resource with this reason (and roll back, where CloudFormation would).
     pub fn fail_next_operation(&self, logical_id: &str, reason: &str) {
         self.lock().fail_next = Some((logical_id.to_owned(), reason.to_owned()));
+    }
+
+    /// Keeps every change set created from now on CREATE_IN_PROGRESS for its next
+    /// `requests` DescribeChangeSet and DeleteChangeSet requests; while it is, a
+    /// DeleteChangeSet is refused with InvalidChangeSetStatus, as CloudFormation refuses to
+    /// delete a change set it is still computing.
+    pub fn hold_change_sets(&self, requests: usize) {
+        self.lock().hold = requests;
+    }
+
+    /// The names of the change sets that exist, in creation order.
+    pub fn change_sets(&self) -> Vec<String> {
+        self.lock()
+            .change_sets
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// Answers 403 AccessDenied to every request of this action (e.g. `DescribeStacks`).
@@ -1286,6 +1311,7 @@ fn create_change_set(state: &mut State, params: &Params) -> Result<String, Fault
     };
     let id = format!("{ARN_PREFIX}:changeSet/{change_set_name}/{}", state.uuid());
     let created = state.clock;
+    let held = state.hold;
     state.change_sets.push(ChangeSet {
         name: change_set_name,
         id: id.clone(),
@@ -1296,6 +1322,7 @@ fn create_change_set(state: &mut State, params: &Params) -> Result<String, Fault
         created,
         template,
         pending: true,
+        held,
         outcome,
     });
     Ok(format!(
@@ -1326,8 +1353,10 @@ fn find_change_set<'a>(state: &'a mut State, params: &Params) -> Result<&'a mut 
 
 fn describe_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
     let change_set = find_change_set(state, params)?;
-    // Computed by the time anyone asks: CREATE_PENDING only until described.
-    change_set.pending = false;
+    // Computed by the time anyone asks (unless held): CREATE_PENDING only until described.
+    if change_set.held == 0 {
+        change_set.pending = false;
+    }
     let changes: String = change_set
         .outcome
         .2
@@ -1346,7 +1375,7 @@ fn describe_change_set(state: &mut State, params: &Params) -> Result<String, Fau
         })
         .collect();
     let c = &*change_set;
-    Ok([
+    let answer = [
         element("ChangeSetName", &c.name),
         element("ChangeSetId", &c.id),
         element("StackId", &c.stack_id),
@@ -1368,7 +1397,9 @@ fn describe_change_set(state: &mut State, params: &Params) -> Result<String, Fau
         format!("<Changes>{changes}</Changes>"),
         element("IncludeNestedStacks", "false"),
     ]
-    .concat())
+    .concat();
+    change_set.held = change_set.held.saturating_sub(1);
+    Ok(answer)
 }
 
 fn execute_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
@@ -1416,7 +1447,19 @@ fn execute_change_set(state: &mut State, params: &Params) -> Result<String, Faul
 }
 
 fn delete_change_set(state: &mut State, params: &Params) -> Result<String, Fault> {
-    let id = find_change_set(state, params)?.id.clone();
+    let change_set = find_change_set(state, params)?;
+    if change_set.held > 0 {
+        change_set.held -= 1;
+        return Err(Fault(
+            400,
+            "InvalidChangeSetStatus",
+            format!(
+                "ChangeSet [{}] cannot be deleted in its current status of [CREATE_IN_PROGRESS]",
+                change_set.id
+            ),
+        ));
+    }
+    let id = change_set.id.clone();
     state.change_sets.retain(|c| c.id != id);
     Ok(String::new())
 }
@@ -1646,6 +1689,52 @@ mod tests {
             }
         }
         panic!("the change set {id} stayed CREATE_PENDING");
+    }
+
+    #[tokio::test]
+    async fn a_held_change_set_is_in_progress_and_cannot_be_deleted_until_released() {
+        let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_COMPLETE"))).await;
+        let client = client(&fake).await;
+        fake.hold_change_sets(2);
+        let id = client
+            .create_change_set()
+            .stack_name(NAME)
+            .change_set_name("mb-held")
+            .template_body(r#"{"b":1}"#)
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .expect("CreateChangeSet")
+            .id()
+            .expect("an id")
+            .to_owned();
+        let out = client
+            .describe_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect("DescribeChangeSet");
+        assert_eq!(out.status(), Some(&ChangeSetStatus::CreateInProgress));
+        let err = client
+            .delete_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect_err("a change set being computed is not deleted");
+        assert!(
+            err.as_service_error()
+                .is_some_and(|e| e.is_invalid_change_set_status_exception()),
+            "{err:?}"
+        );
+        assert_eq!(fake.change_sets(), ["mb-held"]);
+        // Two requests later it is computed, and deleted.
+        client
+            .delete_change_set()
+            .change_set_name(&id)
+            .send()
+            .await
+            .expect("DeleteChangeSet once computed");
+        assert!(fake.change_sets().is_empty());
     }
 
     #[tokio::test]

@@ -130,10 +130,17 @@ fn run_in(
     vars: &[(&str, &str)],
     limit: Duration,
 ) -> std::process::Output {
-    let mut command = Command::new(binary());
+    let mut command = command(args, vars);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
+    Running::spawn(command, args).finish(limit)
+}
+
+/// The `mb` command for `args` with these environment variables (an empty value leaves
+/// it unset) and none of [`CLEARED`] from the test machine's.
+pub fn command(args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
     for name in CLEARED {
         command.env_remove(name);
     }
@@ -144,59 +151,107 @@ fn run_in(
             command.env(name, value);
         }
     }
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mb");
-    // Drain both pipes while waiting, so a chatty child (cargo's output) never blocks.
-    let drain = |stream: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut stream) = stream {
-                let _ = stream.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    );
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    match status {
-        Some(status) => std::process::Output {
-            status,
+    command.args(args);
+    command
+}
+
+/// An `mb` running in the background with no input, its stdout and stderr collected: a
+/// test can act while it runs (signal it, say) and then collect its output.
+pub struct Running {
+    child: Child,
+    args: Vec<String>,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    /// Starts `mb` with `args` and these environment variables, as [`command`] sets them.
+    pub fn start(args: &[&str], vars: &[(&str, &str)]) -> Running {
+        Running::spawn(command(args, vars), args)
+    }
+
+    /// Starts `command`, which runs `mb` with `args`.
+    fn spawn(mut command: Command, args: &[&str]) -> Running {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mb");
+        // Drain both pipes while it runs, so a chatty child (cargo's output) never blocks.
+        let drain = |stream: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut stream) = stream {
+                    let _ = stream.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        );
+        Running {
+            child,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             stdout,
             stderr,
-        },
-        None => panic!(
-            "mb {args:?} did not finish within {limit:?}; stderr:\n{}",
-            String::from_utf8_lossy(&stderr)
-        ),
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C on a terminal does.
+    pub fn interrupt(&self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the end and returns what it printed; killed (and the test failed) after
+    /// `limit`.
+    pub fn finish(mut self, limit: Duration) -> std::process::Output {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = self.stdout.join().unwrap_or_default();
+        let stderr = self.stderr.join().unwrap_or_default();
+        match status {
+            Some(status) => std::process::Output {
+                status,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "mb {:?} did not finish within {limit:?}; stderr:\n{}",
+                self.args,
+                String::from_utf8_lossy(&stderr)
+            ),
+        }
+    }
+
+    /// [`Running::finish`] from async code, on a blocking thread, so that in-process
+    /// stand-ins keep answering meanwhile.
+    pub async fn finish_async(self, limit: Duration) -> std::process::Output {
+        tokio::task::spawn_blocking(move || self.finish(limit))
+            .await
+            .expect("the mb run's thread")
     }
 }
 

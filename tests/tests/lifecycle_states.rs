@@ -6,9 +6,11 @@
 //! sees IN_PROGRESS states and events arrive over several polls; it refuses to update or
 //! create where CloudFormation would, so a deploy that did not wait would fail here.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mb_tests::fake_cloudformation::{Call, EventSpec, FakeCloudFormation, StackSetup};
 use mb_tests::mb;
@@ -65,6 +67,22 @@ impl World {
         let mut args = vec!["deploy", "--arch", "x86_64", "--artifact", &artifact];
         args.extend(extra);
         self.mb(&args).await
+    }
+
+    /// The arguments of `mb deploy` (with `extra`) for this world's service.
+    fn deploy_args(&self, extra: &[&str]) -> Vec<String> {
+        let artifact = self.artifact();
+        let mut args = vec!["deploy", "--arch", "x86_64", "--artifact", &artifact];
+        args.extend(["--service", "chat", "--region", "us-east-1"]);
+        args.extend(extra);
+        args.into_iter().map(str::to_owned).collect()
+    }
+
+    /// `mb deploy` (with `extra`) started in the background.
+    fn start_deploy(&self, extra: &[&str]) -> mb::Running {
+        let args = self.deploy_args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        mb::Running::start(&args, &self.vars())
     }
 }
 
@@ -493,4 +511,358 @@ async fn a_failed_update_without_rollback_is_rolled_back_then_updated() {
         ["RollbackStack", "CreateChangeSet", "ExecuteChangeSet"]
     );
     assert_eq!(world.fake.status().as_deref(), Some("UPDATE_COMPLETE"));
+}
+
+/// The change sets mb named in its CreateChangeSet calls, in order.
+fn change_set_names(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.action == "CreateChangeSet")
+        .filter_map(|c| c.params.get("ChangeSetName").cloned())
+        .collect()
+}
+
+/// The DeleteChangeSet calls for the change set named `name` (mb deletes by id, an ARN
+/// holding the name).
+fn deletes_of<'a>(calls: &'a [Call], name: &str) -> Vec<&'a Call> {
+    calls
+        .iter()
+        .filter(|c| c.action == "DeleteChangeSet")
+        .filter(|c| {
+            c.params
+                .get("ChangeSetName")
+                .is_some_and(|id| id == name || id.contains(&format!(":changeSet/{name}/")))
+        })
+        .collect()
+}
+
+/// CloudFormation's rule for a change set's name.
+fn valid_change_set_name(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c == '-' || c.is_ascii_alphanumeric())
+}
+
+/// Waits (at most [`LIMIT`]) until the fake has received `count` requests of `action`.
+async fn until_called(fake: &FakeCloudFormation, action: &str, count: usize) {
+    let started = Instant::now();
+    while actions(&fake.calls())
+        .iter()
+        .filter(|a| **a == action)
+        .count()
+        < count
+    {
+        assert!(
+            started.elapsed() < LIMIT,
+            "mb never called {action} {count} time(s): {:?}",
+            actions(&fake.calls())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_deploys_in_the_same_second_name_two_change_sets_and_leave_none() {
+    let Some(world) = World::start(Some(StackSetup::new(STACK, "UPDATE_COMPLETE"))).await else {
+        return;
+    };
+    // Neither change set can be described: each deploy fails after creating its own, which
+    // must then be deleted.
+    world.fake.deny("DescribeChangeSet");
+    for _attempt in 0..3 {
+        // Start both just after a second begins, so that both name their change set in it.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock after 1970");
+        tokio::time::sleep(
+            Duration::from_millis(1_020) - Duration::from_nanos(u64::from(now.subsec_nanos())),
+        )
+        .await;
+        let before = world.fake.calls().len();
+        let first = world.start_deploy(&["--yes"]);
+        let second = world.start_deploy(&["--yes"]);
+        let outputs = [
+            first.finish_async(LIMIT).await,
+            second.finish_async(LIMIT).await,
+        ];
+        let calls = world.fake.calls()[before..].to_vec();
+        let names = change_set_names(&calls);
+        assert_eq!(names.len(), 2, "{:?}", actions(&calls));
+        assert_ne!(names[0], names[1], "two deploys, one change set name");
+        for name in &names {
+            assert!(valid_change_set_name(name), "{name}");
+            let deletes = deletes_of(&calls, name);
+            assert_eq!(
+                deletes.len(),
+                1,
+                "one DeleteChangeSet of {name}: {:?}",
+                actions(&calls)
+            );
+        }
+        for out in &outputs {
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.contains("DescribeChangeSet"),
+                "the original error stays: {stderr}"
+            );
+            assert!(
+                names.iter().any(|n| stderr.contains(&format!(
+                    "deleted the change set {n}, which was not executed"
+                ))),
+                "the deletion is reported: {stderr}"
+            );
+        }
+        assert!(
+            world.fake.change_sets().is_empty(),
+            "{:?}",
+            world.fake.change_sets()
+        );
+        assert!(!actions(&calls).contains(&"ExecuteChangeSet"));
+        // `mb-<time>-<random>`: the same time is the case this test is about.
+        let time = |name: &str| name.split('-').nth(1).map(str::to_owned);
+        if time(&names[0]) == time(&names[1]) {
+            return;
+        }
+    }
+    panic!("in three tries, the two deploys never named their change sets in the same second");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_while_the_change_set_is_computed_deletes_it_and_exits_130() {
+    let Some(world) = World::start(Some(StackSetup::new(STACK, "UPDATE_COMPLETE"))).await else {
+        return;
+    };
+    // CloudFormation computes it for a while, and refuses to delete it meanwhile.
+    world.fake.hold_change_sets(30);
+    let running = world.start_deploy(&["--yes"]);
+    until_called(&world.fake, "DescribeChangeSet", 2).await;
+    running.interrupt();
+    let out = running.finish_async(Duration::from_secs(60)).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let calls = world.fake.calls();
+    let names = change_set_names(&calls);
+    assert_eq!(names.len(), 1, "{:?}", actions(&calls));
+    assert!(
+        !deletes_of(&calls, &names[0]).is_empty(),
+        "DeleteChangeSet of {}: {:?}",
+        names[0],
+        actions(&calls)
+    );
+    assert!(
+        world.fake.change_sets().is_empty(),
+        "{:?}",
+        world.fake.change_sets()
+    );
+    assert!(!actions(&calls).contains(&"ExecuteChangeSet"));
+    assert!(
+        stderr.contains(&format!(
+            "deleted the change set {}, which was not executed",
+            names[0]
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("error: interrupted"),
+        "{stderr}"
+    );
+}
+
+/// `mb` on a pseudo-terminal (stdin, stdout and stderr), as a user runs it: the test reads
+/// what it shows and types keys.
+struct OnTerminal {
+    child: std::process::Child,
+    master: std::fs::File,
+    shown: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl OnTerminal {
+    fn start(args: &[&str], vars: &[(&str, &str)]) -> OnTerminal {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two descriptors into the integers passed; the other
+        // arguments may be null.
+        let opened = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(opened, 0, "openpty");
+        // SAFETY: both descriptors were just opened and are owned here alone.
+        let (master, slave) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                std::fs::File::from_raw_fd(master),
+                std::os::fd::OwnedFd::from_raw_fd(slave),
+            )
+        };
+        let mut command = mb::command(args, vars);
+        command
+            .stdin(Stdio::from(slave.try_clone().expect("dup the pty")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup the pty")))
+            .stderr(Stdio::from(slave));
+        let child = command.spawn().expect("start mb on a pty");
+        // The parent's copies of the terminal's side go: the child's end closing ends the
+        // reads below.
+        drop(command);
+        let shown = Arc::new(Mutex::new(Vec::new()));
+        let mut from = master.try_clone().expect("dup the pty master");
+        let into = Arc::clone(&shown);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Until the other side is closed (EIO on Linux).
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                into.lock().expect("output").extend_from_slice(&buf[..n]);
+            }
+        });
+        OnTerminal {
+            child,
+            master,
+            shown,
+            reader,
+        }
+    }
+
+    fn shown(&self) -> String {
+        text(&self.shown.lock().expect("output"))
+    }
+
+    /// Waits (at most [`LIMIT`]) until `wanted` is on the screen, then until the terminal
+    /// is in raw mode (where the prompt reads keys, and Ctrl-C is a byte, 0x03).
+    async fn wait_for_prompt(&mut self, wanted: &str) {
+        let started = Instant::now();
+        loop {
+            let raw = {
+                use std::os::fd::AsRawFd;
+                let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+                // SAFETY: the descriptor is open; tcgetattr fills the struct on success.
+                let got = unsafe { libc::tcgetattr(self.master.as_raw_fd(), termios.as_mut_ptr()) };
+                // SAFETY: initialised by the successful call.
+                got == 0 && unsafe { termios.assume_init() }.c_lflag & libc::ICANON == 0
+            };
+            if raw && self.shown().contains(wanted) {
+                return;
+            }
+            if started.elapsed() > LIMIT || matches!(self.child.try_wait(), Ok(Some(_))) {
+                let _ = self.child.kill();
+                panic!(
+                    "no prompt `{wanted}` on the terminal; it shows:\n{}",
+                    self.shown()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn press(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).expect("type on the pty");
+    }
+
+    /// Waits (at most 30 s) for the exit; returns it with everything shown.
+    async fn finish(mut self) -> (ExitStatus, String) {
+        let started = Instant::now();
+        let status = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("mb did not exit; it shows:\n{}", self.shown());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        drop(self.master);
+        let _ = tokio::task::spawn_blocking(move || self.reader.join()).await;
+        let shown = text(&self.shown.lock().expect("output"));
+        (status, shown)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_destroy_confirmation_exits_130_and_deletes_nothing() {
+    let Some(world) = World::start(Some(StackSetup::new(STACK, "UPDATE_COMPLETE"))).await else {
+        return;
+    };
+    let mut mb = OnTerminal::start(
+        &["destroy", "--service", "chat", "--region", "us-east-1"],
+        &world.vars(),
+    );
+    mb.wait_for_prompt("Type the service name").await;
+    mb.press(&[0x03]);
+    let (status, shown) = mb.finish().await;
+    assert_eq!(status.code(), Some(130), "{shown}");
+    assert!(shown.contains("error: interrupted"), "{shown}");
+    assert!(shown.contains("nothing was deleted"), "{shown}");
+    assert!(!actions(&world.fake.calls()).contains(&"DeleteStack"));
+    assert_eq!(world.fake.status().as_deref(), Some("UPDATE_COMPLETE"));
+}
+
+/// A deploy on a terminal up to "Deploy these changes?", answered with `keys`.
+async fn answer_the_deploy_prompt(
+    keys: &[u8],
+) -> Option<(ExitStatus, String, Vec<Call>, Vec<String>)> {
+    let world = World::start(Some(StackSetup::new(STACK, "UPDATE_COMPLETE"))).await?;
+    let args = world.deploy_args(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut mb = OnTerminal::start(&args, &world.vars());
+    mb.wait_for_prompt("Deploy these changes?").await;
+    mb.press(keys);
+    let (status, shown) = mb.finish().await;
+    Some((status, shown, world.fake.calls(), world.fake.change_sets()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_deploy_prompt_exits_130_and_deletes_the_change_set() {
+    let Some((status, shown, calls, left)) = answer_the_deploy_prompt(&[0x03]).await else {
+        return;
+    };
+    assert_eq!(status.code(), Some(130), "{shown}");
+    assert!(shown.contains("error: interrupted"), "{shown}");
+    let names = change_set_names(&calls);
+    assert_eq!(names.len(), 1, "{:?}", actions(&calls));
+    assert_eq!(
+        deletes_of(&calls, &names[0]).len(),
+        1,
+        "{:?}",
+        actions(&calls)
+    );
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!actions(&calls).contains(&"ExecuteChangeSet"));
+    assert!(
+        shown.contains(&format!("deleted the change set {}", names[0])),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_at_the_deploy_prompt_exits_1_and_deletes_the_change_set() {
+    let Some((status, shown, calls, left)) = answer_the_deploy_prompt(b"n").await else {
+        return;
+    };
+    assert_eq!(status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("error: deploy cancelled; nothing was changed"),
+        "{shown}"
+    );
+    let names = change_set_names(&calls);
+    assert_eq!(names.len(), 1, "{:?}", actions(&calls));
+    assert_eq!(
+        deletes_of(&calls, &names[0]).len(),
+        1,
+        "{:?}",
+        actions(&calls)
+    );
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!actions(&calls).contains(&"ExecuteChangeSet"));
 }

@@ -22,10 +22,10 @@ use crate::commands::service::{self, ServiceArgs};
 use crate::error::Failure;
 use crate::naming::{self, Names};
 use crate::settings::{ParameterValue, Settings, SettingsArgs};
-use crate::stack::changeset::{self, Change, Prepared};
+use crate::stack::changeset::{self, Change, Computed};
 use crate::stack::events::{self, Follower, Settled};
 use crate::stack::status::{self, Action, Operation};
-use crate::stack::{self, Request, Stack};
+use crate::stack::{self, Request, Stack, cleanup};
 use crate::template;
 use crate::ui::Ui;
 
@@ -270,7 +270,7 @@ impl Deployer<'_> {
             self.names.stack,
             changeset::table(self.preview).trim_end()
         ));
-        if !self.yes && self.ui.confirm("Create the stack?") == Some(false) {
+        if !self.yes && self.ui.confirm("Create the stack?")? == Some(false) {
             return Err(Failure::new("deploy cancelled; nothing was created"));
         }
         let id = stack::create(&self.cf, &self.names.stack, &self.request(None)).await?;
@@ -279,48 +279,48 @@ impl Deployer<'_> {
         self.finish(Operation::Create, (settled, follower))
     }
 
-    /// An update (or a create from REVIEW_IN_PROGRESS) through a change set.
+    /// An update (or a create from REVIEW_IN_PROGRESS) through a change set. A change set
+    /// that is not executed is deleted, whichever way this ends (`stack::cleanup`).
     async fn change(&self, current: &Stack, kind: ChangeSetType) -> Result<Stack, Failure> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or_default();
+        let name = changeset::name(now, changeset::random()?);
         let progress = self.ui.spinner("preparing the change set");
-        let prepared = changeset::prepare(
+        let created = changeset::create(
             &self.cf,
             &self.names.stack,
-            &changeset::name(now),
+            &name,
             kind.clone(),
             &self.request((kind == ChangeSetType::Update).then_some(current)),
-            events::interval(),
         )
         .await;
+        let Some(id) = created? else {
+            progress.finish();
+            return Ok(self.unchanged(current));
+        };
+        cleanup::remember(&self.cf, &id);
+        let computed = changeset::wait(&self.cf, &id, events::interval()).await;
         progress.finish();
-        let (id, changes) = match prepared? {
-            Prepared::Empty { id } => {
-                if let Some(Err(failure)) = match id {
-                    Some(id) => Some(changeset::delete(&self.cf, &id).await),
-                    None => None,
-                } {
-                    self.ui.line(&format!(
-                        "warning: could not delete the empty change set: {failure}"
-                    ));
-                }
-                self.ui.line(&format!(
-                    "no changes: the stack {} is up to date",
-                    self.names.stack
-                ));
-                return Ok(current.clone());
+        let changes = match computed {
+            Ok(Computed::Ready(changes)) => changes,
+            Ok(Computed::Empty) => {
+                cleanup::discard(&self.cf, self.ui, &id).await;
+                return Ok(self.unchanged(current));
             }
-            Prepared::Ready { id, changes } => (id, changes),
+            Err(failure) => {
+                cleanup::discard(&self.cf, self.ui, &id).await;
+                return Err(failure);
+            }
         };
         self.ui.line(&format!(
             "changes to the stack {}:\n{}",
             self.names.stack,
             changeset::table(&changes).trim_end()
         ));
-        if !self.yes && self.ui.confirm("Deploy these changes?") == Some(false) {
-            changeset::delete(&self.cf, &id).await?;
+        if !self.yes && self.ui.confirm("Deploy these changes?")? == Some(false) {
+            cleanup::discard(&self.cf, self.ui, &id).await;
             return Err(Failure::new("deploy cancelled; nothing was changed"));
         }
         let operation = if kind == ChangeSetType::Create {
@@ -329,9 +329,25 @@ impl Deployer<'_> {
             Operation::Update
         };
         let followed = self
-            .follow_after(current, operation, || changeset::execute(&self.cf, &id))
+            .follow_after(current, operation, || async {
+                cleanup::forget(&id);
+                let executed = changeset::execute(&self.cf, &id).await;
+                if executed.is_err() {
+                    cleanup::discard(&self.cf, self.ui, &id).await;
+                }
+                executed
+            })
             .await?;
         self.finish(operation, followed)
+    }
+
+    /// A deploy with nothing to change: said, and the stack as it is.
+    fn unchanged(&self, current: &Stack) -> Stack {
+        self.ui.line(&format!(
+            "no changes: the stack {} is up to date",
+            self.names.stack
+        ));
+        current.clone()
     }
 
     /// Follows an operation someone else started until the stack settles.
@@ -382,7 +398,7 @@ impl Deployer<'_> {
         if self.yes {
             return Ok(());
         }
-        match self.ui.confirm(question) {
+        match self.ui.confirm(question)? {
             Some(true) => Ok(()),
             Some(false) => Err(Failure::new("deploy cancelled; the stack is as it was")),
             None => Err(Failure::usage(format!(

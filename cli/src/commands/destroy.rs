@@ -149,7 +149,9 @@ fn confirm(
             }
         },
     );
-    match answer {
+    let interrupted =
+        |_| Failure::interrupted("interrupted at the confirmation; nothing was deleted");
+    match answer.map_err(interrupted)? {
         Some(_) => Ok(()),
         None if ui.can_ask() => Err(Failure::new("destroy cancelled; nothing was deleted")),
         None => Err(Failure::usage(format!(

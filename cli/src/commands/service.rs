@@ -35,7 +35,7 @@ impl ServiceArgs {
             ServiceName::parse(input.trim())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
-        });
+        })?;
         match answer {
             Some(name) => Ok(ServiceName::parse(name.trim())?),
             None => Err(Failure::usage(

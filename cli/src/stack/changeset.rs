@@ -2,14 +2,19 @@
 //! before it is done.
 //!
 //! A change set with nothing to change ends FAILED with "The submitted information didn't
-//! contain changes." That is success for a deploy (aws-facts.md): mb says "no changes"
-//! and deletes the empty change set, so none pile up on the stack.
+//! contain changes." That is success for a deploy (docs/deploy.md): mb says "no changes".
+//! Every change set mb creates and does not execute is deleted (`stack::cleanup` sees to it
+//! on every exit path), so none pile up on the stack. CloudFormation refuses to delete one
+//! it is still computing (InvalidChangeSetStatus), so [`delete`] retries until it can, for
+//! a bounded time.
 
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType};
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 
 use crate::aws::failure;
 use crate::error::Failure;
@@ -17,6 +22,11 @@ use crate::stack::{CAPABILITY, Request};
 
 /// How long CloudFormation may take to compute a change set before mb gives up on it.
 const LIMIT: Duration = Duration::from_secs(10 * 60);
+/// How long [`delete`] waits for CloudFormation to finish computing a change set before
+/// it gives up deleting it.
+const DELETE_LIMIT: Duration = Duration::from_secs(60);
+/// Random bytes in a change set's name, after its time.
+pub const RANDOM_BYTES: usize = 6;
 
 /// One resource change, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +40,34 @@ pub struct Change {
 
 /// A computed change set.
 #[derive(Debug)]
-pub enum Prepared {
+pub enum Computed {
     /// Ready to execute.
-    Ready { id: String, changes: Vec<Change> },
-    /// Nothing would change: the empty change set to delete, if one was made.
-    Empty { id: Option<String> },
+    Ready(Vec<Change>),
+    /// Nothing would change.
+    Empty,
+}
+
+/// What a change set's status, described after `elapsed`, means for mb (pure).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    Empty,
+    /// FAILED for another reason than "nothing to change".
+    Failed,
+    /// Still being computed: ask again.
+    Wait,
+    /// Still being computed after [`LIMIT`].
+    TooLong,
+}
+
+pub fn verdict(status: Option<&ChangeSetStatus>, reason: &str, elapsed: Duration) -> Verdict {
+    match status {
+        Some(ChangeSetStatus::CreateComplete) => Verdict::Ready,
+        Some(ChangeSetStatus::Failed) if is_empty_reason(reason) => Verdict::Empty,
+        Some(ChangeSetStatus::Failed) => Verdict::Failed,
+        _ if elapsed > LIMIT => Verdict::TooLong,
+        _ => Verdict::Wait,
+    }
 }
 
 /// Whether a FAILED change set's reason means "nothing to change" (pure).
@@ -91,15 +124,15 @@ pub fn table(changes: &[Change]) -> String {
     out
 }
 
-/// Creates a change set named `name` and waits until CloudFormation has computed it.
-pub async fn prepare(
+/// Creates a change set named `name`; returns its id (an ARN), or `None` when the call
+/// was refused because nothing would change.
+pub async fn create(
     client: &Client,
     stack: &str,
     name: &str,
     kind: ChangeSetType,
     request: &Request,
-    pause: Duration,
-) -> Result<Prepared, Failure> {
+) -> Result<Option<String>, Failure> {
     let created = client
         .create_change_set()
         .stack_name(stack)
@@ -114,25 +147,32 @@ pub async fn prepare(
         .await;
     let created = match created {
         Ok(created) => created,
-        // CloudFormation makes a FAILED change set when nothing would change (below); an
-        // emulator such as moto refuses the call itself, as UpdateStack would.
+        // CloudFormation makes a FAILED change set when nothing would change (see
+        // `Computed::Empty`); an emulator such as moto refuses the call itself, as
+        // UpdateStack would. No change set was made then.
         Err(err)
             if err.code() == Some("ValidationError")
                 && err.message().is_some_and(is_empty_reason) =>
         {
-            return Ok(Prepared::Empty { id: None });
+            return Ok(None);
         }
         Err(err) => return Err(failure(&err, "CloudFormation CreateChangeSet")),
     };
-    let id = created
+    created
         .id()
-        .map(str::to_owned)
-        .ok_or_else(|| Failure::new("CloudFormation CreateChangeSet answered without an id"))?;
+        .map(|id| Some(id.to_owned()))
+        .ok_or_else(|| Failure::new("CloudFormation CreateChangeSet answered without an id"))
+}
+
+/// Waits until CloudFormation has computed the change set `id`. A change set that failed,
+/// took too long or could not be described is an error (and still there: the caller
+/// deletes it).
+pub async fn wait(client: &Client, id: &str, pause: Duration) -> Result<Computed, Failure> {
     let started = Instant::now();
     loop {
         let mut pages = client
             .describe_change_set()
-            .change_set_name(&id)
+            .change_set_name(id)
             .into_paginator()
             .send();
         let mut status = None;
@@ -155,28 +195,23 @@ pub async fn prepare(
                 })
             }));
         }
-        match status {
-            Some(ChangeSetStatus::CreateComplete) => return Ok(Prepared::Ready { id, changes }),
-            Some(ChangeSetStatus::Failed) if is_empty_reason(&reason) => {
-                return Ok(Prepared::Empty { id: Some(id) });
-            }
-            Some(ChangeSetStatus::Failed) => {
-                // Best effort: a failed change set is of no use to anyone.
-                let _ = delete(client, &id).await;
+        match verdict(status.as_ref(), &reason, started.elapsed()) {
+            Verdict::Ready => return Ok(Computed::Ready(changes)),
+            Verdict::Empty => return Ok(Computed::Empty),
+            Verdict::Failed => {
                 return Err(Failure::new(format!(
                     "CloudFormation could not prepare the change: {reason}"
                 )));
             }
-            _ => {}
+            Verdict::TooLong => {
+                return Err(Failure::new(format!(
+                    "CloudFormation took over {} minutes to prepare the change set {id}; try \
+                     again later",
+                    LIMIT.as_secs() / 60
+                )));
+            }
+            Verdict::Wait => tokio::time::sleep(pause).await,
         }
-        if started.elapsed() > LIMIT {
-            return Err(Failure::new(format!(
-                "CloudFormation took over {} minutes to prepare the change set {id}; try again \
-                 later",
-                LIMIT.as_secs() / 60
-            )));
-        }
-        tokio::time::sleep(pause).await;
     }
 }
 
@@ -190,19 +225,79 @@ pub async fn execute(client: &Client, id: &str) -> Result<(), Failure> {
         .map_err(|e| failure(&e, "CloudFormation ExecuteChangeSet"))
 }
 
-pub async fn delete(client: &Client, id: &str) -> Result<(), Failure> {
-    client
-        .delete_change_set()
-        .change_set_name(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| failure(&e, "CloudFormation DeleteChangeSet"))
+/// What to do after DeleteChangeSet answered with the error `code`, having tried for
+/// `waited` (pure).
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterRefusal {
+    /// The change set does not exist (any more): what deleting it was for.
+    Gone,
+    /// Still being computed: try again after a pause.
+    Retry,
+    /// Report the error.
+    Fail,
 }
 
-/// A change set name unique per deploy: `mb-<unix seconds>`.
-pub fn name(now_secs: u64) -> String {
-    format!("mb-{now_secs}")
+pub fn after_refusal(code: Option<&str>, waited: Duration) -> AfterRefusal {
+    match code {
+        Some("ChangeSetNotFound" | "ChangeSetNotFoundException") => AfterRefusal::Gone,
+        Some("InvalidChangeSetStatus" | "InvalidChangeSetStatusException")
+            if waited < DELETE_LIMIT =>
+        {
+            AfterRefusal::Retry
+        }
+        _ => AfterRefusal::Fail,
+    }
+}
+
+/// Deletes the change set `id`, waiting (every `pause`, at most [`DELETE_LIMIT`]) while
+/// CloudFormation is still computing it. One already gone counts as deleted.
+pub async fn delete(client: &Client, id: &str, pause: Duration) -> Result<(), Failure> {
+    let started = Instant::now();
+    loop {
+        let err = match client.delete_change_set().change_set_name(id).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let code = err.as_service_error().and_then(|e| e.code());
+        match after_refusal(code, started.elapsed()) {
+            AfterRefusal::Gone => return Ok(()),
+            AfterRefusal::Retry => tokio::time::sleep(pause).await,
+            AfterRefusal::Fail => return Err(failure(&err, "CloudFormation DeleteChangeSet")),
+        }
+    }
+}
+
+/// A change set name unique per deploy (pure): `mb-`, the UTC time to the second, and
+/// `random` in hex, e.g. `mb-20261122T100000Z-0a1b2c3d4e5f`. Valid as CloudFormation
+/// wants it (`^[a-zA-Z][-a-zA-Z0-9]*$`, at most 128 characters); the time sorts and tells
+/// when, the random part keeps two deploys in the same second apart.
+pub fn name(now_secs: i64, random: [u8; RANDOM_BYTES]) -> String {
+    let time = DateTime::from_secs(now_secs)
+        .fmt(Format::DateTime)
+        .map(|t| t.chars().filter(char::is_ascii_alphanumeric).collect())
+        .unwrap_or_else(|_| now_secs.unsigned_abs().to_string());
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("mb-{time}-{random}")
+}
+
+/// Random bytes for [`name`], from the operating system.
+pub fn random() -> Result<[u8; RANDOM_BYTES], Failure> {
+    let mut bytes = [0; RANDOM_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Failure::new(format!(
+            "cannot get random bytes from the operating system for the change set's name: {e}"
+        ))
+    })?;
+    Ok(bytes)
+}
+
+/// The name part of a change set's id (`arn:...:changeSet/<name>/<uuid>`), or the id
+/// itself when it has none (pure).
+pub fn name_of(id: &str) -> &str {
+    id.split_once(":changeSet/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .filter(|name| !name.is_empty())
+        .unwrap_or(id)
 }
 
 #[cfg(test)]
@@ -249,11 +344,92 @@ mod tests {
         );
     }
 
+    /// CloudFormation's rule for a change set name (pure check).
+    fn valid(name: &str) -> bool {
+        name.len() <= 128
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c == '-' || c.is_ascii_alphanumeric())
+    }
+
     #[test]
-    fn names_are_valid_change_set_names() {
-        // ^[a-zA-Z][-a-zA-Z0-9]*$, at most 128 characters.
-        let name = name(1_795_000_000);
-        assert_eq!(name, "mb-1795000000");
-        assert!(name.starts_with(|c: char| c.is_ascii_alphabetic()));
+    fn names_are_valid_and_carry_the_time_and_the_random_bytes() {
+        let name = name(1_795_341_600, [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f]);
+        assert_eq!(name, "mb-20261122T100000Z-0a1b2c3d4e5f");
+        assert!(valid(&name), "{name}");
+        // The extremes of the clock still give valid names.
+        for secs in [0, -1, i64::MAX, i64::MIN] {
+            let name = super::name(secs, [0xff; RANDOM_BYTES]);
+            assert!(valid(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn two_names_in_the_same_second_differ_by_their_random_part() {
+        let a = name(1_795_341_600, [1, 2, 3, 4, 5, 6]);
+        let b = name(1_795_341_600, [1, 2, 3, 4, 5, 7]);
+        assert_ne!(a, b);
+        assert_eq!(a[..a.len() - 2], b[..b.len() - 2]);
+    }
+
+    #[test]
+    fn the_name_is_read_back_from_the_id() {
+        assert_eq!(
+            name_of(
+                "arn:aws:cloudformation:us-east-1:123456789012:changeSet/mb-20261122T100000Z-0a1b2c3d4e5f/0f1e"
+            ),
+            "mb-20261122T100000Z-0a1b2c3d4e5f"
+        );
+        assert_eq!(name_of("mb-x"), "mb-x");
+    }
+
+    #[test]
+    fn the_status_decides_whether_to_wait() {
+        let min = Duration::from_secs(60);
+        let failed = Some(&ChangeSetStatus::Failed);
+        assert_eq!(
+            verdict(Some(&ChangeSetStatus::CreateComplete), "", min),
+            Verdict::Ready
+        );
+        assert_eq!(
+            verdict(failed, "No updates are to be performed.", min),
+            Verdict::Empty
+        );
+        assert_eq!(verdict(failed, "Template error", min), Verdict::Failed);
+        assert_eq!(
+            verdict(Some(&ChangeSetStatus::CreateInProgress), "", min),
+            Verdict::Wait
+        );
+        assert_eq!(verdict(None, "", min), Verdict::Wait);
+        assert_eq!(
+            verdict(Some(&ChangeSetStatus::CreatePending), "", LIMIT + min),
+            Verdict::TooLong
+        );
+        // A verdict that came in late still counts.
+        assert_eq!(
+            verdict(Some(&ChangeSetStatus::CreateComplete), "", LIMIT + min),
+            Verdict::Ready
+        );
+    }
+
+    #[test]
+    fn a_delete_is_retried_only_while_the_change_set_is_being_computed() {
+        let soon = Duration::from_secs(1);
+        assert_eq!(
+            after_refusal(Some("InvalidChangeSetStatus"), soon),
+            AfterRefusal::Retry
+        );
+        assert_eq!(
+            after_refusal(Some("InvalidChangeSetStatus"), DELETE_LIMIT),
+            AfterRefusal::Fail
+        );
+        assert_eq!(
+            after_refusal(Some("ChangeSetNotFound"), soon),
+            AfterRefusal::Gone
+        );
+        assert_eq!(
+            after_refusal(Some("AccessDenied"), soon),
+            AfterRefusal::Fail
+        );
+        assert_eq!(after_refusal(None, soon), AfterRefusal::Fail);
     }
 }

@@ -1,10 +1,12 @@
 //! One CloudFormation stack: reading it, and the calls that change it.
 //!
 //! `status` decides (pure), `events` follows an operation and reports it, `changeset`
-//! previews and applies an update. This file holds the stack as mb sees it and the
-//! single calls (describe, create, delete, roll back) through the SDK client.
+//! previews and applies an update, `cleanup` deletes the change sets a deploy did not
+//! execute. This file holds the stack as mb sees it and the single calls (describe,
+//! create, delete, roll back) through the SDK client.
 
 pub mod changeset;
+pub mod cleanup;
 pub mod events;
 pub mod status;
 
