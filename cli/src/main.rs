@@ -10,6 +10,7 @@ mod commands;
 mod dev;
 mod doctor;
 mod error;
+mod logs;
 mod naming;
 mod permissions;
 mod stack;
@@ -44,6 +45,8 @@ enum Command {
     Deploy(commands::deploy::DeployArgs),
     /// Show the deployed service: status, URL, outputs, connections
     Info(commands::info::InfoArgs),
+    /// Show the deployed function's log events
+    Logs(commands::logs::LogsArgs),
     /// Delete the deployed service and its uploaded packages
     Destroy(commands::destroy::DestroyArgs),
     /// Check, without changing anything, whether a deploy would work and what to fix
@@ -77,6 +80,8 @@ fn main() -> ExitCode {
             Command::Info(args) => {
                 until_ctrl_c(commands::info::run(&args, &ui::Ui::detect())).await
             }
+            // Ctrl-C ends `mb logs --follow` with exit code 0: the command handles it.
+            Command::Logs(args) => commands::logs::run(&args, &ui::Ui::detect()).await,
             Command::Destroy(args) => {
                 until_ctrl_c(commands::destroy::run(&args, &ui::Ui::detect())).await
             }
