@@ -101,19 +101,7 @@ pub async fn run_async(
 /// `mb` with `args` and these environment variables (an empty value leaves it unset),
 /// run to completion; killed (and the test failed) after `limit`.
 pub fn run_with_env(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> std::process::Output {
-    let mut command = Command::new(binary());
-    for name in CLEARED {
-        command.env_remove(name);
-    }
-    for (name, value) in vars {
-        if value.is_empty() {
-            command.env_remove(name);
-        } else {
-            command.env(name, value);
-        }
-    }
-    let mut child = command
-        .args(args)
+    let mut child = command(args, vars)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -166,6 +154,25 @@ pub fn run_with_env(args: &[&str], vars: &[(&str, &str)], limit: Duration) -> st
             String::from_utf8_lossy(&stderr)
         ),
     }
+}
+
+/// `mb` with `args` and these environment variables (an empty value leaves it unset), the
+/// test machine's own settings ([`CLEARED`]) removed: for a test that drives the process
+/// itself (`mb logs --follow`, stopped with SIGINT).
+pub fn command(args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
+    for name in CLEARED {
+        command.env_remove(name);
+    }
+    for (name, value) in vars {
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
+    }
+    command.args(args);
+    command
 }
 
 /// A running `mb dev`.
