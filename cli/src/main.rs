@@ -12,6 +12,7 @@ mod dev;
 mod docs;
 mod doctor;
 mod error;
+mod logs;
 mod naming;
 mod permissions;
 mod project;
@@ -55,6 +56,8 @@ enum Command {
     Deploy(commands::deploy::DeployArgs),
     /// Show the deployed service: status, URL, outputs, connections
     Info(commands::info::InfoArgs),
+    /// Show the deployed function's log events
+    Logs(commands::logs::LogsArgs),
     /// Delete the deployed service and its uploaded packages
     Destroy(commands::destroy::DestroyArgs),
     /// Check, without changing anything, whether a deploy would work and what to fix
@@ -101,6 +104,8 @@ fn main() -> ExitCode {
             Command::Info(args) => {
                 until_ctrl_c(commands::info::run(&args, &ui::Ui::detect())).await
             }
+            // Ctrl-C ends `mb logs --follow` with exit code 0: the command handles it.
+            Command::Logs(args) => commands::logs::run(&args, &ui::Ui::detect()).await,
             Command::Destroy(args) => {
                 until_ctrl_c(commands::destroy::run(&args, &ui::Ui::detect())).await
             }
@@ -145,6 +150,7 @@ fn with_project(
             args.settings.given = std::mem::take(&mut args.settings.given).over(&project.settings);
         }
         Command::Info(args) => project.fill_aws(&on_command_line, &mut args.service, &mut args.aws),
+        Command::Logs(args) => project.fill_aws(&on_command_line, &mut args.service, &mut args.aws),
         Command::Destroy(args) => {
             project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
         }

@@ -1,6 +1,6 @@
-//! Every IAM action `mb deploy`, `mb info` and `mb destroy` need, on which resource, and
-//! why: the one list that `mb doctor` simulates, `mb doctor --policy` prints as a policy,
-//! and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
+//! Every IAM action `mb deploy`, `mb info`, `mb logs` and `mb destroy` need, on which
+//! resource, and why: the one list that `mb doctor` simulates, `mb doctor --policy` prints
+//! as a policy, and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
 //!
 //! `mb` uses no CloudFormation service role, so CloudFormation creates the template's
 //! resources with the caller's credentials: the list holds the calls `mb` makes itself
@@ -211,6 +211,14 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     // `mb info`'s connection count.
     mb("dynamodb:Scan", R::Table, &["DynamoDB Scan"], "info"),
+    // `mb logs`: the function's log events (the log-group resource; both ARN forms are
+    // granted, as IAM matches some Logs actions against `log-group:NAME:*`).
+    mb(
+        "logs:FilterLogEvents",
+        R::LogGroup,
+        &["CloudWatchLogs FilterLogEvents"],
+        "logs",
+    ),
     // `mb destroy`'s artifact cleanup.
     mb(
         "s3:ListBucketVersions",

@@ -42,7 +42,7 @@ pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
 
 /// Variables of the test machine that would change what `mb` does; removed before a run
 /// so only what a test sets counts.
-const CLEARED: [&str; 18] = [
+const CLEARED: [&str; 20] = [
     "SERVICE_NAME",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -53,6 +53,8 @@ const CLEARED: [&str; 18] = [
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_LOGS",
+    "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
     "NO_COLOR",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

@@ -121,6 +121,8 @@ pub fn operation(
         let operation = target.rsplit('.').next().unwrap_or(target);
         let service = if target.starts_with("DynamoDB") {
             "DynamoDB"
+        } else if scope == "logs" {
+            "CloudWatchLogs"
         } else {
             scope
         };

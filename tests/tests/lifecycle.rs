@@ -456,6 +456,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "CloudFormation RollbackStack" => &["cloudformation:RollbackStack"],
         "CloudFormation ContinueUpdateRollback" => &["cloudformation:ContinueUpdateRollback"],
         "DynamoDB Scan" => &["dynamodb:Scan"],
+        "CloudWatchLogs FilterLogEvents" => &["logs:FilterLogEvents"],
         _ => return None,
     })
 }

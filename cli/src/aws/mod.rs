@@ -161,7 +161,6 @@ impl Aws {
 
     /// CloudWatch Logs: the function's log events (`mb logs`) and whether its log group
     /// already exists (the preflight).
-    #[allow(dead_code)] // Its callers land in the next commits.
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }

@@ -6,5 +6,6 @@ pub mod destroy;
 pub mod dev;
 pub mod doctor;
 pub mod info;
+pub mod logs;
 pub mod service;
 pub mod template;
