@@ -162,10 +162,10 @@ pub fn plan(observed: &Observed, target: Target<'_>) -> Vec<Step> {
             "{whose} had no default encryption; turned on SSE-S3 again"
         )));
     }
-    if target.require_tls {
-        if let Some(step) = policy_step(observed.policy.as_deref(), target, &whose, given) {
-            steps.push(step);
-        }
+    if target.require_tls
+        && let Some(step) = policy_step(observed.policy.as_deref(), target, &whose, given)
+    {
+        steps.push(step);
     }
     steps
 }

@@ -74,15 +74,15 @@ pub fn bucket_region(constraint: Option<&str>) -> String {
 pub fn problems(found: &Found) -> Vec<String> {
     let region = &found.region;
     let mut out = Vec::new();
-    if let Some((bucket, bucket_region)) = &found.bucket {
-        if bucket_region != region {
-            out.push(format!(
-                "the artifact bucket {bucket} is in {bucket_region}, but the stack is in \
+    if let Some((bucket, bucket_region)) = &found.bucket
+        && bucket_region != region
+    {
+        out.push(format!(
+            "the artifact bucket {bucket} is in {bucket_region}, but the stack is in \
                  {region}, and Lambda reads code only from a bucket in its own region: pass \
                  --bucket with a bucket in {region}, or leave --bucket out to use mb's \
                  default bucket there"
-            ));
-        }
+        ));
     }
     for taken in &found.taken {
         out.push(match taken {
