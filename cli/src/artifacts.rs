@@ -1,70 +1,38 @@
 //! The artifact bucket and the deployment packages in it.
 //!
 //! Bucket names are global, and `mb-artifacts-<account>-<region>` is predictable, so
-//! another account could create it first ("bucket namesquatting", aws-facts.md). Every
-//! call therefore passes `ExpectedBucketOwner`: S3 answers 403 instead of letting mb
-//! upload code into, or read from, someone else's bucket. A bucket mb creates has public
-//! access blocked, default encryption and a policy denying requests without TLS.
+//! another account could create it first (docs/deploy.md, "Artifact bucket"). Every call
+//! therefore passes `ExpectedBucketOwner`: S3 answers 403 instead of letting mb upload
+//! code into, or read from, someone else's bucket. A bucket mb creates has public access
+//! blocked, default encryption and a policy denying requests without TLS; every deploy
+//! reads those back and puts back what is missing (`crate::lockdown` decides what).
 //!
-//! Keys are content-addressed (`<service>/<stage>/<sha256>.zip`): an unchanged package is
-//! never uploaded twice, and a changed one gets a new key, which is what makes
-//! CloudFormation update the function.
+//! Keys are content-addressed (`<service>/<stage>/<sha256>.zip`): a changed package gets
+//! a new key, which is what makes CloudFormation update the function. The upload carries
+//! its SHA-256 checksum, which S3 verifies and stores; an upload is skipped only when the
+//! object under the key has that same stored checksum, so whatever else sits there is
+//! replaced.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    BucketLocationConstraint, ChecksumAlgorithm, ChecksumMode, CreateBucketConfiguration, Delete,
+    ObjectIdentifier, ObjectOwnership, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use base64::Engine;
 
 use crate::aws::failure;
 use crate::error::Failure;
+use crate::lockdown::{self, Observed, Owner, Step, Target};
 
 /// S3's limit of keys per DeleteObjects call.
 const DELETE_BATCH: usize = 1000;
 /// Pages of (up to 1,000) versions listed before giving up: a bound, far above what one
 /// service's packages reach.
 const MAX_PAGES: usize = 1000;
-
-/// The actions the bucket policy denies without TLS: everything mb or a person would do
-/// with the bucket and its objects. Listed, because no policy mb writes uses `*`.
-const TLS_ONLY_ACTIONS: [&str; 12] = [
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:ListBucket",
-    "s3:ListBucketVersions",
-    "s3:GetBucketPolicy",
-    "s3:PutBucketPolicy",
-    "s3:DeleteBucketPolicy",
-    "s3:PutEncryptionConfiguration",
-    "s3:DeleteBucket",
-];
-
-/// The bucket policy denying requests without TLS (pure).
-pub fn tls_only_policy(bucket: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyWithoutTls",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": TLS_ONLY_ACTIONS,
-            "Resource": [
-                format!("arn:aws:s3:::{bucket}"),
-                format!("arn:aws:s3:::{bucket}/*"),
-            ],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }],
-    })
-    .to_string()
-}
 
 /// The bucket, owner-checked.
 #[derive(Debug, Clone)]
@@ -97,14 +65,30 @@ pub enum Found {
 /// What `upload` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Upload {
-    /// The object was already there (same content, same key).
+    /// The object under the key has the package's SHA-256 checksum: not uploaded again.
     AlreadyThere,
     Uploaded,
+    /// An object with other content, or without a SHA-256 checksum, was under the key.
+    Replaced,
+}
+
+/// Whether the object under the key holds the package (pure): S3 returned a SHA-256
+/// checksum (HeadObject with checksum mode) equal to the package's. A composite checksum
+/// of a multipart upload (`...-N`) or none at all is not proof, so the package is
+/// uploaded again.
+pub fn holds_package(stored_sha256: Option<&str>, package_sha256: &str) -> bool {
+    stored_sha256 == Some(package_sha256)
 }
 
 impl Bucket {
     /// Makes sure the bucket exists and is ours; creates and locks it down if missing.
-    pub async fn ensure(&self, s3: &Client, region: &str) -> Result<Found, Failure> {
+    /// `partition` (`aws`, `aws-cn`, `aws-us-gov`) goes into the policy's ARNs.
+    pub async fn ensure(
+        &self,
+        s3: &Client,
+        region: &str,
+        partition: &str,
+    ) -> Result<Found, Failure> {
         match self.presence(s3).await? {
             Presence::Ours => return Ok(Found::Existing),
             Presence::NotOurs => return Err(self.not_ours()),
@@ -137,7 +121,7 @@ impl Bucket {
             }
             Err(err) => return Err(failure(&err, "S3 CreateBucket")),
         }
-        self.lock_down(s3).await?;
+        self.lock_down(s3, partition).await?;
         Ok(Found::Created)
     }
 
@@ -168,7 +152,107 @@ impl Bucket {
     }
 
     /// Public access blocked, SSE-S3 by default, TLS required.
-    async fn lock_down(&self, s3: &Client) -> Result<(), Failure> {
+    async fn lock_down(&self, s3: &Client, partition: &str) -> Result<(), Failure> {
+        self.block_public_access(s3).await?;
+        self.encrypt(s3).await?;
+        if self.require_tls {
+            self.put_policy(s3, &lockdown::tls_only_policy(&self.name, partition))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the lock-down of an existing bucket back and puts back what is missing, as
+    /// `crate::lockdown::plan` decides for `owner`; returns what to tell the user.
+    pub async fn verify_lock_down(
+        &self,
+        s3: &Client,
+        owner: Owner,
+        partition: &str,
+    ) -> Result<Vec<String>, Failure> {
+        let observed = self.observe(s3).await?;
+        let target = Target {
+            bucket: &self.name,
+            partition,
+            owner,
+            require_tls: self.require_tls,
+        };
+        let mut said = Vec::new();
+        for step in lockdown::plan(&observed, target) {
+            match &step {
+                Step::BlockPublicAccess(_) => self.block_public_access(s3).await?,
+                Step::Encrypt(_) => self.encrypt(s3).await?,
+                Step::PutPolicy { policy, .. } => self.put_policy(s3, policy).await?,
+                Step::Warn(_) => {}
+            }
+            said.push(step.said().to_owned());
+        }
+        Ok(said)
+    }
+
+    /// GetPublicAccessBlock, GetBucketEncryption and (when TLS is required)
+    /// GetBucketPolicy; "not configured" answers are absences, not failures.
+    async fn observe(&self, s3: &Client) -> Result<Observed, Failure> {
+        let block = s3
+            .get_public_access_block()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.owner)
+            .send()
+            .await;
+        let public_access_block = match block {
+            Ok(out) => {
+                let c = out.public_access_block_configuration();
+                let on = |v: Option<Option<bool>>| v.flatten() == Some(true);
+                Some([
+                    on(c.map(|c| c.block_public_acls())),
+                    on(c.map(|c| c.ignore_public_acls())),
+                    on(c.map(|c| c.block_public_policy())),
+                    on(c.map(|c| c.restrict_public_buckets())),
+                ])
+            }
+            Err(err) if err.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
+            Err(err) => return Err(failure(&err, "S3 GetPublicAccessBlock")),
+        };
+        let encryption = s3
+            .get_bucket_encryption()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.owner)
+            .send()
+            .await;
+        let encrypted = match encryption {
+            Ok(out) => out.server_side_encryption_configuration().is_some_and(|c| {
+                c.rules()
+                    .iter()
+                    .any(|r| r.apply_server_side_encryption_by_default().is_some())
+            }),
+            Err(err) if err.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                false
+            }
+            Err(err) => return Err(failure(&err, "S3 GetBucketEncryption")),
+        };
+        let policy = if self.require_tls {
+            let policy = s3
+                .get_bucket_policy()
+                .bucket(&self.name)
+                .expected_bucket_owner(&self.owner)
+                .send()
+                .await;
+            match policy {
+                Ok(out) => out.policy().map(str::to_owned),
+                Err(err) if err.code() == Some("NoSuchBucketPolicy") => None,
+                Err(err) => return Err(failure(&err, "S3 GetBucketPolicy")),
+            }
+        } else {
+            None
+        };
+        Ok(Observed {
+            public_access_block,
+            encrypted,
+            policy,
+        })
+    }
+
+    async fn block_public_access(&self, s3: &Client) -> Result<(), Failure> {
         let block = PublicAccessBlockConfiguration::builder()
             .block_public_acls(true)
             .ignore_public_acls(true)
@@ -182,6 +266,10 @@ impl Bucket {
             .send()
             .await
             .map_err(|e| failure(&e, "S3 PutPublicAccessBlock"))?;
+        Ok(())
+    }
+
+    async fn encrypt(&self, s3: &Client) -> Result<(), Failure> {
         let default = ServerSideEncryptionByDefault::builder()
             .sse_algorithm(ServerSideEncryption::Aes256)
             .build()
@@ -201,21 +289,22 @@ impl Bucket {
             .send()
             .await
             .map_err(|e| failure(&e, "S3 PutBucketEncryption"))?;
-        if self.require_tls {
-            s3.put_bucket_policy()
-                .bucket(&self.name)
-                .expected_bucket_owner(&self.owner)
-                .policy(tls_only_policy(&self.name))
-                .send()
-                .await
-                .map_err(|e| failure(&e, "S3 PutBucketPolicy"))?;
-        }
         Ok(())
     }
 
-    /// Uploads `zip` under `key` unless an object is already there (HeadObject). The key
-    /// is the content's sha256, so an object under it has this content; S3 checks the
-    /// upload against the same sha256.
+    async fn put_policy(&self, s3: &Client, policy: &str) -> Result<(), Failure> {
+        s3.put_bucket_policy()
+            .bucket(&self.name)
+            .expected_bucket_owner(&self.owner)
+            .policy(policy)
+            .send()
+            .await
+            .map_err(|e| failure(&e, "S3 PutBucketPolicy"))?;
+        Ok(())
+    }
+
+    /// Uploads `zip` under `key` with its SHA-256 checksum, which S3 checks and keeps,
+    /// unless the object there already has that checksum (HeadObject in checksum mode).
     pub async fn upload(
         &self,
         s3: &Client,
@@ -223,30 +312,41 @@ impl Bucket {
         zip: &[u8],
         sha256_hex: &str,
     ) -> Result<Upload, Failure> {
+        let checksum = hex_to_base64(sha256_hex).ok_or_else(|| {
+            Failure::new(format!("the artifact's sha256 `{sha256_hex}` is not hex"))
+        })?;
         let head = s3
             .head_object()
             .bucket(&self.name)
             .key(key)
             .expected_bucket_owner(&self.owner)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
-        if self.exists(head, |e| e.is_not_found(), "S3 HeadObject")? {
-            return Ok(Upload::AlreadyThere);
-        }
-        let checksum = hex_to_base64(sha256_hex).ok_or_else(|| {
-            Failure::new(format!("the artifact's sha256 `{sha256_hex}` is not hex"))
-        })?;
+        let stored = match &head {
+            Ok(out) => Some(out.checksum_sha256().map(str::to_owned)),
+            Err(_) => None,
+        };
+        let there = self.exists(head, |e| e.is_not_found(), "S3 HeadObject")?;
+        let outcome = match stored {
+            Some(stored) if holds_package(stored.as_deref(), &checksum) => {
+                return Ok(Upload::AlreadyThere);
+            }
+            _ if there => Upload::Replaced,
+            _ => Upload::Uploaded,
+        };
         s3.put_object()
             .bucket(&self.name)
             .key(key)
             .expected_bucket_owner(&self.owner)
             .content_type("application/zip")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(checksum)
             .body(ByteStream::from(zip.to_vec()))
             .send()
             .await
             .map_err(|e| failure(&e, "S3 PutObject"))?;
-        Ok(Upload::Uploaded)
+        Ok(outcome)
     }
 
     /// Every object version and delete marker under `prefix` (paginated). A missing bucket
@@ -335,37 +435,6 @@ impl Bucket {
         Ok(())
     }
 
-    /// Deletes the bucket if nothing (no object, no version) is left in it; true if it did.
-    pub async fn delete_if_empty(&self, s3: &Client) -> Result<bool, Failure> {
-        let listed = s3
-            .list_object_versions()
-            .bucket(&self.name)
-            .expected_bucket_owner(&self.owner)
-            .max_keys(1)
-            .send()
-            .await;
-        let page = match listed {
-            Ok(page) => page,
-            Err(err) if is_no_such_bucket(err.code()) => return Ok(false),
-            Err(err) => return Err(failure(&err, "S3 ListObjectVersions")),
-        };
-        if !page.versions().is_empty() || !page.delete_markers().is_empty() {
-            return Ok(false);
-        }
-        match s3
-            .delete_bucket()
-            .bucket(&self.name)
-            .expected_bucket_owner(&self.owner)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            // Another deploy uploaded in between: the bucket stays, which is right.
-            Err(err) if err.code() == Some("BucketNotEmpty") => Ok(false),
-            Err(err) => Err(failure(&err, "S3 DeleteBucket")),
-        }
-    }
-
     /// What a HEAD call answered: there, not there (`missing`), or a failure. A bare 403
     /// means the bucket belongs to another account (`ExpectedBucketOwner`) or cannot be
     /// read with these credentials.
@@ -416,27 +485,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_policy_denies_plain_http_without_a_wildcard_action() {
-        let policy: serde_json::Value =
-            serde_json::from_str(&tls_only_policy("mb-artifacts-123456789012-us-east-1"))
-                .expect("json");
-        let statement = &policy["Statement"][0];
-        assert_eq!(statement["Effect"], "Deny");
-        assert_eq!(
-            statement["Condition"]["Bool"]["aws:SecureTransport"],
-            "false"
-        );
-        let actions = statement["Action"].as_array().expect("a list");
-        assert!(
-            actions
-                .iter()
-                .all(|a| !a.as_str().unwrap_or("*").contains('*'))
-        );
-        assert!(actions.contains(&"s3:PutObject".into()));
-        assert_eq!(
-            statement["Resource"][1],
-            "arn:aws:s3:::mb-artifacts-123456789012-us-east-1/*"
-        );
+    fn only_the_packages_own_checksum_skips_the_upload() {
+        let package = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        assert!(holds_package(Some(package), package));
+        assert!(!holds_package(None, package), "no checksum is no proof");
+        assert!(!holds_package(
+            Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="),
+            package
+        ));
+        assert!(!holds_package(Some(&format!("{package}-2")), package));
     }
 
     #[test]

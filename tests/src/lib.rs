@@ -7,6 +7,7 @@
 //!
 //! Everything listens on 127.0.0.1 only.
 
+pub mod deploying;
 pub mod fake_cloudformation;
 pub mod fake_gateway;
 pub mod fake_iam;
@@ -23,6 +24,60 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+
+/// A process's output as text, for assertions and their messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Fails the test, showing what `mb` printed, unless `out` is a success.
+pub fn assert_ok(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Fails the test unless `bucket` blocks all public access and encrypts with SSE-S3 by
+/// default: the lock-down `mb deploy` gives its artifact bucket.
+pub async fn assert_locked_down(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let block = s3
+        .get_public_access_block()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("the public access block");
+    let block = block.public_access_block_configuration().expect("a block");
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true)),
+        "{bucket} blocks all public access"
+    );
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("the bucket's encryption");
+    let algorithm = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().as_str().to_owned());
+    assert_eq!(
+        algorithm.as_deref(),
+        Some("AES256"),
+        "{bucket} encrypts by default"
+    );
+}
 
 /// The workspace's top folder.
 pub fn workspace_root() -> PathBuf {

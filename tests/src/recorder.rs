@@ -122,7 +122,7 @@ pub fn operation(
         let service = if target.starts_with("DynamoDB") {
             "DynamoDB"
         } else if scope == "logs" {
-            "CloudWatchLogs"
+            "CloudWatch Logs"
         } else {
             scope
         };
@@ -160,6 +160,10 @@ pub fn operation(
         ("PUT", false) if has("versioning") => "PutBucketVersioning",
         ("PUT", false) if keys.iter().all(|k| k == "x-id") => "CreateBucket",
         ("PUT", true) if keys.iter().all(|k| k == "x-id") => "PutObject",
+        ("GET", false) if has("publicAccessBlock") => "GetPublicAccessBlock",
+        ("GET", false) if has("encryption") => "GetBucketEncryption",
+        ("GET", false) if has("policy") => "GetBucketPolicy",
+        ("GET", false) if has("location") => "GetBucketLocation",
         ("GET", false) if has("versions") => "ListObjectVersions",
         ("GET", false) if has("list-type") => "ListObjectsV2",
         ("GET", true) if keys.iter().all(|k| k == "x-id") => "GetObject",

@@ -14,30 +14,15 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use futures_util::StreamExt;
-use mb_tests::mb;
 use mb_tests::moto::Moto;
 use mb_tests::recorder::Recorder;
+use mb_tests::{assert_ok, mb, text};
 use sha2::{Digest, Sha256};
 
 /// A deploy may compile the function from cold.
 const DEPLOY_LIMIT: Duration = Duration::from_secs(1200);
 const LIMIT: Duration = Duration::from_secs(120);
-const ACCOUNT: &str = "123456789012";
 const BUCKET: &str = "mb-artifacts-123456789012-us-east-1";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_ok(what: &str, out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 struct Clients {
     s3: aws_sdk_s3::Client,
@@ -216,37 +201,7 @@ async fn deploy_redeploy_update_info_and_destroy() {
         format!("chat/dev/{}.zip", sha256_hex(&zip)),
         "content-addressed"
     );
-    let block = aws
-        .s3
-        .get_public_access_block()
-        .bucket(BUCKET)
-        .expected_bucket_owner(ACCOUNT)
-        .send()
-        .await
-        .expect("public access block");
-    let block = block.public_access_block_configuration().expect("a block");
-    assert_eq!(
-        (
-            block.block_public_acls(),
-            block.ignore_public_acls(),
-            block.block_public_policy(),
-            block.restrict_public_buckets()
-        ),
-        (Some(true), Some(true), Some(true), Some(true))
-    );
-    let encryption = aws
-        .s3
-        .get_bucket_encryption()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket encryption");
-    let rule = encryption
-        .server_side_encryption_configuration()
-        .and_then(|c| c.rules().first())
-        .and_then(|r| r.apply_server_side_encryption_by_default())
-        .map(|d| d.sse_algorithm().as_str().to_owned());
-    assert_eq!(rule.as_deref(), Some("AES256"));
+    mb_tests::assert_locked_down(&aws.s3, BUCKET).await;
     let created = stack(&aws.cf, "mb-chat-dev").await.expect("the stack");
     assert_eq!(
         created.stack_status().map(|s| s.as_str()),
@@ -255,8 +210,9 @@ async fn deploy_redeploy_update_info_and_destroy() {
     assert_eq!(parameter(&created, "ArtifactKey"), key);
     assert_eq!(parameter(&created, "Architecture"), "x86_64");
 
-    // 2. Nothing changed: no upload (the object the test put in its place stays), no
-    //    update, no change set left behind, exit 0.
+    // 2. Nothing changed but the object under the key, which the test replaced: the
+    //    package is uploaded again (its checksum differs), but the stack is not updated,
+    //    no change set is left behind, exit 0.
     put(&aws.s3, &key, b"placed by the test").await;
     let events_before = event_count(&aws.cf, "mb-chat-dev").await;
     let again = run(with("deploy", &["--arch", "x86_64"]), DEPLOY_LIMIT).await;
@@ -264,8 +220,8 @@ async fn deploy_redeploy_update_info_and_destroy() {
     let stderr = text(&again.stderr);
     assert!(stderr.contains("no changes"), "{stderr}");
     assert!(
-        object(&aws.s3, &key).await == b"placed by the test",
-        "the unchanged package was uploaded again"
+        object(&aws.s3, &key).await == zip,
+        "the object with other content under the package's key was kept"
     );
     assert_eq!(event_count(&aws.cf, "mb-chat-dev").await, events_before);
     let change_sets = aws
@@ -440,11 +396,14 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "S3 PutPublicAccessBlock" => &["s3:PutBucketPublicAccessBlock"],
         "S3 PutBucketEncryption" => &["s3:PutEncryptionConfiguration"],
         "S3 PutBucketPolicy" => &["s3:PutBucketPolicy"],
+        "S3 GetPublicAccessBlock" => &["s3:GetBucketPublicAccessBlock"],
+        "S3 GetBucketEncryption" => &["s3:GetEncryptionConfiguration"],
+        "S3 GetBucketPolicy" => &["s3:GetBucketPolicy"],
+        "S3 GetBucketLocation" => &["s3:GetBucketLocation"],
         "S3 HeadObject" => &["s3:GetObject"],
         "S3 PutObject" => &["s3:PutObject"],
         "S3 ListObjectVersions" => &["s3:ListBucketVersions"],
         "S3 DeleteObjects" => &["s3:DeleteObject", "s3:DeleteObjectVersion"],
-        "S3 DeleteBucket" => &["s3:DeleteBucket"],
         "CloudFormation DescribeStacks" => &["cloudformation:DescribeStacks"],
         "CloudFormation DescribeStackEvents" => &["cloudformation:DescribeStackEvents"],
         "CloudFormation CreateStack" => &["cloudformation:CreateStack"],
@@ -456,15 +415,18 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "CloudFormation RollbackStack" => &["cloudformation:RollbackStack"],
         "CloudFormation ContinueUpdateRollback" => &["cloudformation:ContinueUpdateRollback"],
         "DynamoDB Scan" => &["dynamodb:Scan"],
-        "CloudWatchLogs FilterLogEvents" => &["logs:FilterLogEvents"],
+        "CloudWatch Logs FilterLogEvents" => &["logs:FilterLogEvents"],
+        "IAM GetRole" => &["iam:GetRole"],
+        "DynamoDB DescribeTable" => &["dynamodb:DescribeTable"],
+        "CloudWatch Logs DescribeLogGroups" => &["logs:DescribeLogGroups"],
         _ => return None,
     })
 }
 
-/// Over 1,000 artifacts (S3's page and batch size) are all deleted, and the default
-/// bucket with them once it is empty.
+/// Over 1,000 artifacts (S3's page and batch size) are all deleted; the default bucket
+/// stays (its predictable name would be free for anyone), with another service's objects.
 #[tokio::test(flavor = "multi_thread")]
-async fn destroy_removes_more_than_a_thousand_artifacts_and_the_empty_bucket() {
+async fn destroy_removes_more_than_a_thousand_artifacts_and_keeps_the_default_bucket() {
     let Some(moto) = Moto::start() else { return };
     let aws = clients(&moto).await;
     aws.s3
@@ -480,6 +442,7 @@ async fn destroy_removes_more_than_a_thousand_artifacts_and_the_empty_bucket() {
         })
         .buffer_unordered(16);
     puts.collect::<Vec<()>>().await;
+    put(&aws.s3, "other/dev/keep.zip", b"another service").await;
     assert_eq!(
         aws.s3
             .list_objects_v2()
@@ -519,6 +482,23 @@ async fn destroy_removes_more_than_a_thousand_artifacts_and_the_empty_bucket() {
         stderr.contains("deleted 1005 artifact version(s)"),
         "{stderr}"
     );
-    let gone = aws.s3.head_bucket().bucket(BUCKET).send().await;
-    assert!(gone.is_err(), "the empty default bucket is deleted");
+    assert!(
+        stderr.contains(&format!("kept the artifact bucket {BUCKET}")),
+        "{stderr}"
+    );
+    aws.s3
+        .head_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("the default bucket is kept");
+    let left = aws
+        .s3
+        .list_object_versions()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("versions");
+    let left: Vec<&str> = left.versions().iter().filter_map(|v| v.key()).collect();
+    assert_eq!(left, ["other/dev/keep.zip"]);
 }

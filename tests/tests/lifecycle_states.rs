@@ -13,15 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mb_tests::fake_cloudformation::{Call, EventSpec, FakeCloudFormation, StackSetup};
-use mb_tests::mb;
 use mb_tests::moto::Moto;
+use mb_tests::{mb, text};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const STACK: &str = "mb-chat-dev";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// moto for STS and S3, the fake for CloudFormation, and the arguments of a deploy.
 struct World {

@@ -15,20 +15,16 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use mb_tests::mb;
 use mb_tests::moto::Moto;
 use mb_tests::recorder::Recorder;
+use mb_tests::{mb, text};
 
 const LIMIT: Duration = Duration::from_secs(120);
 const GROUP: &str = "/aws/lambda/mb-chat-dev-broadcast";
-const FILTER: &str = "CloudWatchLogs FilterLogEvents";
+const FILTER: &str = "CloudWatch Logs FilterLogEvents";
 /// One invocation's line, as the function writes it (lambda/src/handler.rs through
 /// tracing's JSON formatter, lambda/src/bin/bootstrap.rs).
 const INVOCATION: &str = r#"{"level":"INFO","fields":{"message":"invocation","route":"$default","status":200,"recipients":3,"delivered":3,"gone":0,"failed":0,"duration_ms":12.34}}"#;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn now_ms() -> i64 {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();

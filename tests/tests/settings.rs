@@ -3,29 +3,10 @@
 //! it is changed, `mb.toml` gives settings and flags win over it, `mb info` shows them, and
 //! a value out of range is refused before any AWS call.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use mb_tests::deploying::Deploying;
+use mb_tests::{assert_ok, text};
 
-use mb_tests::mb;
-use mb_tests::moto::Moto;
-use mb_tests::recorder::Recorder;
-
-const LIMIT: Duration = Duration::from_secs(180);
 const STACK: &str = "mb-tune-dev";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_ok(what: &str, out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// The stack's parameter `key`, read back with the SDK.
 async fn parameter(cf: &aws_sdk_cloudformation::Client, key: &str) -> String {
@@ -45,85 +26,36 @@ async fn parameter(cf: &aws_sdk_cloudformation::Client, key: &str) -> String {
         .to_owned()
 }
 
-struct World {
-    _moto: Moto,
-    recorder: Recorder,
-    cf: aws_sdk_cloudformation::Client,
-    dir: PathBuf,
-    artifact: String,
-}
-
-impl World {
-    async fn start() -> Option<World> {
-        let moto = Moto::start()?;
-        let recorder = Recorder::start(moto.endpoint.trim_start_matches("http://")).await;
-        let cf = aws_sdk_cloudformation::Client::new(&moto.sdk_config().await);
-        let dir = std::env::temp_dir().join(format!(
-            "mb-settings-{}-{}",
-            std::process::id(),
-            recorder.endpoint.rsplit(':').next().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let artifact = mb_tests::tiny_artifact(&dir).to_string_lossy().into_owned();
-        Some(World {
-            _moto: moto,
-            recorder,
-            cf,
-            dir,
-            artifact,
-        })
-    }
-
-    /// `mb <command> --service tune ... <extra>`, run in the world's folder.
-    async fn mb(&self, command: &str, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![
-            command,
-            "--service",
-            "tune",
-            "--region",
-            "us-east-1",
-            "--endpoint-url",
-            &self.recorder.endpoint,
-        ];
-        if command == "deploy" {
-            args.extend(["--arch", "x86_64", "--artifact", &self.artifact]);
-        }
-        args.extend(extra);
-        mb::run_in_async(&self.dir, &args, &mb::loopback_aws_env(), LIMIT).await
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// moto behind the recorder, for the service `tune`.
+async fn world() -> Option<(Deploying, aws_sdk_cloudformation::Client)> {
+    let world = Deploying::start("tune").await?;
+    let cf = aws_sdk_cloudformation::Client::new(&world.config);
+    Some((world, cf))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
-    let Some(world) = World::start().await else {
+    let Some((world, cf)) = world().await else {
         return;
     };
 
     // 1. A first deploy with settings: the stack takes them, the rest their defaults.
-    let first = world
-        .mb("deploy", &["--memory", "512", "--timeout", "20"])
-        .await;
+    let first = world.deploy(&["--memory", "512", "--timeout", "20"]).await;
     assert_ok("the first deploy", &first);
-    assert_eq!(parameter(&world.cf, "MemorySize").await, "512");
-    assert_eq!(parameter(&world.cf, "Timeout").await, "20");
-    assert_eq!(parameter(&world.cf, "FanoutConcurrency").await, "256");
+    assert_eq!(parameter(&cf, "MemorySize").await, "512");
+    assert_eq!(parameter(&cf, "Timeout").await, "20");
+    assert_eq!(parameter(&cf, "FanoutConcurrency").await, "256");
 
     // 2. A deploy without settings keeps them, and has nothing to change.
-    let again = world.mb("deploy", &[]).await;
+    let again = world.deploy(&[]).await;
     assert_ok("the deploy without settings", &again);
     assert!(
         text(&again.stderr).contains("no changes"),
         "{}",
         text(&again.stderr)
     );
-    assert_eq!(parameter(&world.cf, "MemorySize").await, "512");
-    assert_eq!(parameter(&world.cf, "Timeout").await, "20");
+    assert_eq!(parameter(&cf, "MemorySize").await, "512");
+    assert_eq!(parameter(&cf, "Timeout").await, "20");
 
     // 3. mb.toml (found in the current folder) gives settings; a flag wins over it. A
     //    change of settings alone is a change-set update.
@@ -132,20 +64,16 @@ async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
         "memory = 1024\nlog-retention = 30\n",
     )
     .expect("write mb.toml");
-    let tuned = world.mb("deploy", &["--memory", "768"]).await;
+    let tuned = world.deploy(&["--memory", "768"]).await;
     assert_ok("the deploy with mb.toml and a flag", &tuned);
     assert!(
         text(&tuned.stderr).contains("UPDATE_COMPLETE"),
         "{}",
         text(&tuned.stderr)
     );
-    assert_eq!(parameter(&world.cf, "MemorySize").await, "768");
-    assert_eq!(parameter(&world.cf, "LogRetentionInDays").await, "30");
-    assert_eq!(
-        parameter(&world.cf, "Timeout").await,
-        "20",
-        "kept from step 1"
-    );
+    assert_eq!(parameter(&cf, "MemorySize").await, "768");
+    assert_eq!(parameter(&cf, "LogRetentionInDays").await, "30");
+    assert_eq!(parameter(&cf, "Timeout").await, "20", "kept from step 1");
 
     // 4. mb info shows the deployed settings.
     let info = world.mb("info", &["--json"]).await;
@@ -164,10 +92,10 @@ async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_value_out_of_range_is_refused_before_any_aws_call() {
-    let Some(world) = World::start().await else {
+    let Some((world, _cf)) = world().await else {
         return;
     };
-    let flag = world.mb("deploy", &["--memory", "64"]).await;
+    let flag = world.deploy(&["--memory", "64"]).await;
     assert_eq!(flag.status.code(), Some(2), "{}", text(&flag.stderr));
     assert!(
         text(&flag.stderr).contains("from 128 to 10240"),
@@ -178,7 +106,7 @@ async fn a_value_out_of_range_is_refused_before_any_aws_call() {
     let file = world.dir.join("other.toml");
     std::fs::write(&file, "throttle-burst = 0\n").expect("write the file");
     let config = file.to_string_lossy().into_owned();
-    let from_file = world.mb("deploy", &["--config", &config]).await;
+    let from_file = world.deploy(&["--config", &config]).await;
     assert_eq!(
         from_file.status.code(),
         Some(2),
@@ -196,7 +124,7 @@ async fn a_value_out_of_range_is_refused_before_any_aws_call() {
     let typo = world.dir.join("typo.toml");
     std::fs::write(&typo, "memroy = 512\n").expect("write the file");
     let typo = typo.to_string_lossy().into_owned();
-    let out = world.mb("deploy", &["--config", &typo]).await;
+    let out = world.deploy(&["--config", &typo]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("unknown key `memroy`"),

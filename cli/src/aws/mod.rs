@@ -234,6 +234,25 @@ pub struct Identity {
     pub arn: String,
 }
 
+impl Identity {
+    /// The caller's partition (`aws`, `aws-cn`, `aws-us-gov`): the one in its ARN, else
+    /// the region's.
+    pub fn partition(&self, region: &str) -> String {
+        partition_of(&self.arn)
+            .unwrap_or_else(|| crate::permissions::partition(region))
+            .to_owned()
+    }
+}
+
+/// The partition of an ARN, `arn:<partition>:...` (pure).
+pub fn partition_of(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(partition), Some(_)) if !partition.is_empty() => Some(partition),
+        _ => None,
+    }
+}
+
 /// A flag's value unless empty.
 fn given(value: &Option<String>) -> Option<String> {
     value.clone().filter(|v| !v.is_empty())
@@ -250,4 +269,38 @@ pub async fn local_config() -> Result<SdkConfig, ConfigError> {
 /// `config` with every client pointed at `endpoint` (an emulator).
 pub fn with_endpoint(config: &SdkConfig, endpoint: &str) -> SdkConfig {
     config.to_builder().endpoint_url(endpoint).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(arn: &str) -> Identity {
+        Identity {
+            account: "123456789012".into(),
+            arn: arn.into(),
+        }
+    }
+
+    #[test]
+    fn the_partition_is_the_callers() {
+        for (arn, partition) in [
+            ("arn:aws:sts::123456789012:assumed-role/deploy/ci", "aws"),
+            ("arn:aws-cn:iam::123456789012:user/alice", "aws-cn"),
+            (
+                "arn:aws-us-gov:sts::123456789012:assumed-role/r/s",
+                "aws-us-gov",
+            ),
+        ] {
+            assert_eq!(partition_of(arn), Some(partition));
+            // The ARN wins over the region.
+            assert_eq!(identity(arn).partition("eu-west-1"), partition);
+        }
+        assert_eq!(partition_of(""), None);
+        assert_eq!(partition_of("arn::sts"), None);
+        assert_eq!(partition_of("user/alice"), None);
+        // No usable ARN: the region's partition.
+        assert_eq!(identity("").partition("cn-north-1"), "aws-cn");
+        assert_eq!(identity("").partition("us-gov-west-1"), "aws-us-gov");
+    }
 }

@@ -1,8 +1,11 @@
 //! `mb deploy`: from source to a live `wss://` endpoint.
 //!
-//! 1. Check the service and stage names; load the AWS configuration; ask STS for the account.
+//! 1. Check the service and stage names; load the AWS configuration; ask STS for the account;
+//!    refuse what would fail late: a `--bucket` in another region, a name the stack would
+//!    create that is taken (`crate::preflight`).
 //! 2. Build and zip the function (unless `--artifact`).
-//! 3. Make sure the artifact bucket exists and is ours; upload the zip unless it is there.
+//! 3. Make sure the artifact bucket exists, is ours and is locked down; upload the zip
+//!    unless the object under its key has the zip's SHA-256 checksum.
 //! 4. Render the template for this service and package.
 //! 5. Bring the stack to a state it can be deployed from (wait, recreate, roll back; the
 //!    table in `stack::status`), then create it or preview and apply a change set.
@@ -20,7 +23,9 @@ use crate::aws::AwsArgs;
 use crate::commands::build::{self, BuildArgs};
 use crate::commands::service::{self, ServiceArgs};
 use crate::error::Failure;
+use crate::lockdown::Owner;
 use crate::naming::{self, Names};
+use crate::preflight;
 use crate::settings::{ParameterValue, Settings, SettingsArgs};
 use crate::stack::changeset::{self, Change, Computed};
 use crate::stack::events::{self, Follower, Settled};
@@ -66,6 +71,10 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         aws.region(),
         identity.arn
     ));
+    let found = preflight::look(&aws, &names, &identity.account, args.bucket.as_deref()).await?;
+    if let Some(refused) = preflight::refusal(&names.stack, &preflight::problems(&found)) {
+        return Err(refused);
+    }
 
     // 2. The package.
     let artifact = build::artifact(&args.build, ui)?;
@@ -77,8 +86,9 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         require_tls: !aws.s3_without_tls(),
     };
     let s3 = aws.s3();
-    if bucket.ensure(&s3, aws.region()).await? == Found::Created {
-        ui.line(&format!(
+    let partition = identity.partition(aws.region());
+    match bucket.ensure(&s3, aws.region(), &partition).await? {
+        Found::Created => ui.line(&format!(
             "created the artifact bucket {} (private, encrypted{})",
             bucket.name,
             if bucket.require_tls {
@@ -86,7 +96,18 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
             } else {
                 "; no TLS-only policy, as the endpoint is plain HTTP"
             }
-        ));
+        )),
+        Found::Existing => {
+            let default = naming::artifact_bucket(&identity.account, &names.region)?;
+            let owner = if bucket.name == default {
+                Owner::Mb
+            } else {
+                Owner::User
+            };
+            for said in bucket.verify_lock_down(&s3, owner, &partition).await? {
+                ui.line(&said);
+            }
+        }
     }
     let key = names.artifact_key(&artifact.sha256);
     match bucket
@@ -96,6 +117,12 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         Upload::AlreadyThere => ui.line(&format!("s3://{}/{key} is already uploaded", bucket.name)),
         Upload::Uploaded => ui.line(&format!(
             "uploaded s3://{}/{key} ({} bytes)",
+            bucket.name,
+            artifact.zip.len()
+        )),
+        Upload::Replaced => ui.line(&format!(
+            "uploaded s3://{}/{key} ({} bytes) in place of an object with other content (or \
+             no SHA-256 checksum)",
             bucket.name,
             artifact.zip.len()
         )),

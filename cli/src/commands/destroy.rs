@@ -5,8 +5,10 @@
 //! 3. Confirm: type the service name on a terminal, or pass `--yes`.
 //! 4. Delete the stack (after any operation in progress settles) and follow it by id to
 //!    DELETE_COMPLETE; on DELETE_FAILED, name each resource that failed and why.
-//! 5. Delete this service's artifacts, every version (unless `--keep-artifacts`), and the
-//!    default artifact bucket once nothing is left in it.
+//! 5. Delete this service's artifacts, every version (unless `--keep-artifacts`). The
+//!    bucket stays: the default one's name (`mb-artifacts-<account>-<region>`) is
+//!    predictable, so deleting it would let another account take it, and a bucket given
+//!    with `--bucket` is the user's.
 
 use aws_sdk_cloudformation::Client;
 use clap::Args;
@@ -106,9 +108,10 @@ pub async fn run(args: &DestroyArgs, ui: &Ui) -> Result<(), Failure> {
             bucket.name
         ));
     }
-    if !args.keep_artifacts && bucket.name == default_bucket && bucket.delete_if_empty(&s3).await? {
+    if bucket.name == default_bucket {
         ui.line(&format!(
-            "deleted the artifact bucket {}, now empty",
+            "kept the artifact bucket {}: its name is predictable, and once deleted another \
+             account could create it and refuse mb's next deploy (docs/deploy.md)",
             bucket.name
         ));
     }

@@ -6,7 +6,7 @@
 //! 3. Look for cargo, a cross-compiler and the Rust target of `--arch`.
 //! 4. Check the service name and every name derived from it.
 //! 5. Describe the stack and say what `mb deploy` would do with it; probe the artifact
-//!    bucket.
+//!    bucket; run `mb deploy`'s preflight (`--bucket`'s region, names already taken).
 //! 6. Print each check (or one JSON object); exit 1 if any failed, 0 otherwise (with a
 //!    warning when some could not be made).
 //!
@@ -105,14 +105,16 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
 
     // 5. The stack and the bucket.
     progress.set_message("looking at the stack and the artifact bucket");
-    let (stack_check, bucket_check) = match (&aws, &identity) {
+    let (stack_check, bucket_check, preflight_check) = match (&aws, &identity) {
         (Some(aws), Some(identity)) => (
             stack(aws, &derived).await,
             bucket(aws, identity, &derived, args).await,
+            preflight(aws, identity, &derived, args).await,
         ),
         _ => (
             checks::not_checked("stack", "the caller is not known"),
             checks::not_checked("bucket", "the caller is not known"),
+            checks::not_checked("preflight", "the caller is not known"),
         ),
     };
     progress.finish();
@@ -126,6 +128,7 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
         names_check,
         stack_check,
         bucket_check,
+        preflight_check,
     ];
     print_report(args, service.as_deref(), aws.as_ref(), &all)?;
     match doctor::outcome(&all) {
@@ -197,6 +200,17 @@ async fn bucket(aws: &Aws, identity: &Identity, derived: &Derived, args: &Doctor
     };
     let found = bucket.presence(&aws.s3()).await.map_err(|f| f.to_string());
     checks::bucket(&name, &identity.account, found)
+}
+
+/// What `mb deploy`'s preflight would refuse.
+async fn preflight(aws: &Aws, identity: &Identity, derived: &Derived, args: &DoctorArgs) -> Check {
+    let Some((names, _)) = derived.names() else {
+        return derived.not_checked("preflight");
+    };
+    let found = crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref())
+        .await
+        .map_err(|f| f.to_string());
+    checks::preflight(found.as_ref().map_err(Clone::clone))
 }
 
 /// The report on stdout: text, or one JSON object with `--json`.

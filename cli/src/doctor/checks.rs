@@ -1,6 +1,6 @@
 //! Each of `mb doctor`'s checks but the permissions, decided from what the command found
-//! (pure): the configuration, the caller, the toolchain, the names, the stack and the
-//! artifact bucket. The same decisions as `mb build` and `mb deploy` make, so doctor
+//! (pure): the configuration, the caller, the toolchain, the names, the stack, the
+//! artifact bucket and the preflight. The same decisions as `mb build` and `mb deploy` make, so doctor
 //! says what they would do.
 
 use std::path::Path;
@@ -14,6 +14,7 @@ use crate::build::Arch;
 use crate::build::plan::{self, Builder, Toolchain};
 use crate::build::toolchain::TargetStep;
 use crate::naming::{NameError, Names};
+use crate::preflight::{self, Found};
 use crate::stack::status::{self, Action};
 
 /// The AWS configuration: `Ok((region, profile))` or the loader's error.
@@ -246,6 +247,46 @@ pub fn bucket(name: &str, account: &str, found: Result<Presence, String>) -> Che
     check.with("bucket", json!(name))
 }
 
+/// The preflight of `mb deploy` (`crate::preflight`): the same problems it would refuse.
+pub fn preflight(found: Result<&Found, String>) -> Check {
+    const ID: &str = "preflight";
+    let found = match found {
+        Ok(found) => found,
+        Err(why) => {
+            return Check::unknown(ID, format!("cannot check: {why}"), "see above");
+        }
+    };
+    let problems = preflight::problems(found);
+    let check = match problems.as_slice() {
+        [] => {
+            let mut passed = if found.names_checked {
+                "no name the stack would create is taken".to_owned()
+            } else {
+                "the stack exists, so the names it uses are its own".to_owned()
+            };
+            if let Some((bucket, region)) = &found.bucket {
+                passed.push_str(&format!("; {bucket} is in {region}, like the stack"));
+            }
+            Check::pass(ID, passed)
+        }
+        [one] => Check::fail(
+            ID,
+            format!("mb deploy would stop before creating anything: {one}"),
+            "do as it says, then run mb doctor again",
+        ),
+        many => Check::fail(
+            ID,
+            format!(
+                "mb deploy would stop before creating anything, for {} reasons",
+                many.len()
+            ),
+            "do as each says, then run mb doctor again",
+        )
+        .with_details(many.to_vec()),
+    };
+    check.with("problems", json!(problems))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Status;
@@ -330,6 +371,39 @@ mod tests {
         assert!(busy.summary.contains("wait"));
         assert_eq!(
             stack(name, Err("AccessDenied".into())).status,
+            Status::Unknown
+        );
+    }
+
+    #[test]
+    fn the_preflight_fails_with_deploys_own_sentences() {
+        let mut found = Found {
+            region: "us-east-1".into(),
+            bucket: Some(("mine".into(), "us-east-1".into())),
+            names_checked: true,
+            taken: vec![],
+        };
+        let check = preflight(Ok(&found));
+        assert_eq!(check.status, Status::Pass);
+        assert!(
+            check.summary.contains("mine is in us-east-1"),
+            "{}",
+            check.summary
+        );
+        found.taken = vec![preflight::Taken::LogGroup("/aws/lambda/x".into())];
+        let check = preflight(Ok(&found));
+        assert_eq!(check.status, Status::Fail);
+        assert!(
+            check
+                .summary
+                .contains("log group /aws/lambda/x already exists")
+        );
+        assert_eq!(check.data["problems"], json!(preflight::problems(&found)));
+        found.bucket = Some(("mine".into(), "eu-west-1".into()));
+        let check = preflight(Ok(&found));
+        assert_eq!(check.details.len(), 2);
+        assert_eq!(
+            preflight(Err("AccessDenied".into())).status,
             Status::Unknown
         );
     }
