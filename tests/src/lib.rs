@@ -14,6 +14,7 @@ pub mod fake_iam;
 pub mod loopback;
 pub mod mb;
 pub mod moto;
+pub mod pty;
 pub mod recorder;
 pub mod runtime_api;
 pub mod ws;

@@ -450,27 +450,7 @@ async fn a_bad_service_name_fails_its_check_and_the_rest_still_run() {
 /// Runs `mb doctor` (no credentials: it fails fast) with stdout on a pseudo-terminal and
 /// returns what it printed there.
 fn on_a_terminal(no_color: bool) -> String {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two descriptors into the integers passed; the other
-    // arguments may be null.
-    let opened = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(opened, 0, "openpty");
-    // SAFETY: both descriptors were just opened and are owned here alone.
-    let (master, slave) = unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::fs::File::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    };
+    let (master, slave) = mb_tests::pty::open();
     let mut command = std::process::Command::new(mb::binary());
     command
         .args(["doctor", "--service", "chat", "--arch", "x86_64"])

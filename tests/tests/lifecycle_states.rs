@@ -681,27 +681,7 @@ struct OnTerminal {
 
 impl OnTerminal {
     fn start(args: &[&str], vars: &[(&str, &str)]) -> OnTerminal {
-        let (mut master, mut slave) = (0, 0);
-        // SAFETY: openpty writes two descriptors into the integers passed; the other
-        // arguments may be null.
-        let opened = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(opened, 0, "openpty");
-        // SAFETY: both descriptors were just opened and are owned here alone.
-        let (master, slave) = unsafe {
-            use std::os::fd::FromRawFd;
-            (
-                std::fs::File::from_raw_fd(master),
-                std::os::fd::OwnedFd::from_raw_fd(slave),
-            )
-        };
+        let (master, slave) = mb_tests::pty::open();
         let mut command = mb::command(args, vars);
         command
             .stdin(Stdio::from(slave.try_clone().expect("dup the pty")))
