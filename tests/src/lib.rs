@@ -80,6 +80,32 @@ pub async fn assert_locked_down(s3: &aws_sdk_s3::Client, bucket: &str) {
     );
 }
 
+/// The bytes of `bucket/key`, read with the test's own S3 client.
+pub async fn s3_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .to_vec()
+}
+
+/// A stack's parameter `key` as deployed (empty if it has none).
+pub fn stack_parameter(stack: &aws_sdk_cloudformation::types::Stack, key: &str) -> String {
+    stack
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The workspace's top folder.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -61,18 +61,7 @@ impl World {
     }
 
     async fn object(&self, key: &str) -> Vec<u8> {
-        self.s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("get object")
-            .body
-            .collect()
-            .await
-            .expect("object body")
-            .to_vec()
+        mb_tests::s3_object(&self.s3, BUCKET, key).await
     }
 
     fn count(&self, operation: &str) -> usize {

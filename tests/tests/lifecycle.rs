@@ -59,17 +59,7 @@ async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
 }
 
 async fn object(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get object")
-        .body
-        .collect()
-        .await
-        .expect("object body")
-        .to_vec()
+    mb_tests::s3_object(s3, BUCKET, key).await
 }
 
 async fn put(s3: &aws_sdk_s3::Client, key: &str, body: &[u8]) {
@@ -97,13 +87,7 @@ async fn stack(
 }
 
 fn parameter(stack: &aws_sdk_cloudformation::types::Stack, key: &str) -> String {
-    stack
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some(key))
-        .and_then(|p| p.parameter_value())
-        .unwrap_or_default()
-        .to_owned()
+    mb_tests::stack_parameter(stack, key)
 }
 
 async fn event_count(cf: &aws_sdk_cloudformation::Client, name: &str) -> usize {

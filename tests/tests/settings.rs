@@ -16,14 +16,7 @@ async fn parameter(cf: &aws_sdk_cloudformation::Client, key: &str) -> String {
         .send()
         .await
         .expect("describe the stack");
-    let stack = out.stacks().first().expect("the stack");
-    stack
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some(key))
-        .and_then(|p| p.parameter_value())
-        .unwrap_or_default()
-        .to_owned()
+    mb_tests::stack_parameter(out.stacks().first().expect("the stack"), key)
 }
 
 /// moto behind the recorder, for the service `tune`.
