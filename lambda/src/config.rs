@@ -6,6 +6,10 @@
 //! | `MB_TABLE_NAME` | the DynamoDB connection table | required |
 //! | `MB_FANOUT_CONCURRENCY` | posts in flight at once per broadcast | 256 |
 //! | `MB_MANAGEMENT_ENDPOINT` | Management API URL, instead of `https://{domainName}/{stage}` | unset |
+//! | `MB_CONNECT_GRACE_SECONDS` | a 410 from a younger row keeps it (the connect window) | 5 |
+//! | `AWS_LAMBDA_FUNCTION_NAME` | set by Lambda: the function a broadcast hands on to | unset |
+
+use crate::connect_window::DEFAULT_GRACE_SECONDS;
 
 /// Posts in flight at once during one broadcast, unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
@@ -17,6 +21,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Overrides the endpoint derived from the event (custom domains, `mb dev`, tests).
     pub management_endpoint: Option<String>,
+    /// A 410 from a row younger than this keeps the row (the connect window).
+    pub connect_grace_ms: i64,
 }
 
 impl Default for Settings {
@@ -24,6 +30,7 @@ impl Default for Settings {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
             management_endpoint: None,
+            connect_grace_ms: i64::from(DEFAULT_GRACE_SECONDS) * 1000,
         }
     }
 }
@@ -33,6 +40,8 @@ impl Default for Settings {
 pub struct Config {
     pub table_name: String,
     pub settings: Settings,
+    /// The function's own name, to hand a broadcast on to (`None`: no hand-on).
+    pub function_name: Option<String>,
 }
 
 /// A missing or malformed variable, named with how to fix it.
@@ -42,6 +51,8 @@ pub enum ConfigError {
     MissingTable,
     #[error("MB_FANOUT_CONCURRENCY={0:?} is not a whole number from 1 to 10000")]
     BadConcurrency(String),
+    #[error("MB_CONNECT_GRACE_SECONDS={0:?} is not a whole number from 0 to 300")]
+    BadGrace(String),
 }
 
 impl Config {
@@ -58,12 +69,21 @@ impl Config {
             },
         };
         let management_endpoint = var("MB_MANAGEMENT_ENDPOINT").filter(|e| !e.is_empty());
+        let connect_grace_ms = match var("MB_CONNECT_GRACE_SECONDS") {
+            None => i64::from(DEFAULT_GRACE_SECONDS) * 1000,
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(n) if (0..=300).contains(&n) => n * 1000,
+                _ => return Err(ConfigError::BadGrace(raw)),
+            },
+        };
         Ok(Self {
             table_name,
             settings: Settings {
                 concurrency,
                 management_endpoint,
+                connect_grace_ms,
             },
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME").filter(|f| !f.is_empty()),
         })
     }
 }
@@ -94,8 +114,12 @@ mod tests {
             ("MB_TABLE_NAME", "t"),
             ("MB_FANOUT_CONCURRENCY", "64"),
             ("MB_MANAGEMENT_ENDPOINT", "https://example.com/prod"),
+            ("MB_CONNECT_GRACE_SECONDS", "0"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "mb-chat-dev"),
         ])
         .unwrap();
+        assert_eq!(c.settings.connect_grace_ms, 0);
+        assert_eq!(c.function_name.as_deref(), Some("mb-chat-dev"));
         assert_eq!(c.settings.concurrency, 64);
         assert_eq!(
             c.settings.management_endpoint.as_deref(),
@@ -110,6 +134,14 @@ mod tests {
             let err =
                 config(&[("MB_TABLE_NAME", "t"), ("MB_FANOUT_CONCURRENCY", bad)]).unwrap_err();
             assert!(err.to_string().contains("MB_FANOUT_CONCURRENCY"), "{err}");
+        }
+        for bad in ["-1", "soon", "301"] {
+            let err =
+                config(&[("MB_TABLE_NAME", "t"), ("MB_CONNECT_GRACE_SECONDS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("MB_CONNECT_GRACE_SECONDS"),
+                "{err}"
+            );
         }
     }
 }

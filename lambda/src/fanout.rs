@@ -1,16 +1,28 @@
-//! Delivers one message to many connections with bounded concurrency, and decides what
-//! each delivery result means.
+//! Delivers one message to many connections, and decides what each delivery result
+//! means.
 //!
-//! Only 410 Gone proves a connection is gone (its row is then deleted). Throttling (429),
+//! Only 410 Gone proves a connection is gone, and only for a row older than the connect
+//! window's grace ([`crate::connect_window`]); its row is then deleted. Throttling (429),
 //! server errors, 403 and timeouts keep the row: the old backend deleted on any error, so
-//! one throttled broadcast could empty the table. One failing recipient never stops the
-//! others, and at most `concurrency` posts are in flight at any time.
+//! one throttled broadcast could empty the table. Posts are paced and retried as
+//! [`crate::pacing`] decides; at most `concurrency` are in flight; nothing starts after
+//! the budget's `stop_posting_at` ([`crate::deadline`]), and what is left is reported for
+//! the handler to hand on. One failing recipient never stops the others.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Instant;
 
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::FuturesUnordered;
 
+use crate::connect_window::{self, Verdict};
+use crate::deadline::Budget;
 use crate::gateway::{PostFailure, Poster};
+use crate::handler::now_ms;
 use crate::message::Shaped;
+use crate::pacing::{Pacer, retry_after, retry_budget};
+use crate::store::Row;
 
 /// Log at most this many individual delivery failures per broadcast; the rest are counted.
 const FAILURES_LOGGED: usize = 10;
@@ -19,7 +31,7 @@ const FAILURES_LOGGED: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
-    /// The connection no longer exists: delete its row.
+    /// The connection is not (or not yet) connected.
     Gone,
     /// Not delivered, but not proof the connection is gone: keep the row.
     Failed(PostFailure),
@@ -37,44 +49,166 @@ pub fn outcome(result: Result<(), PostFailure>) -> Outcome {
     }
 }
 
-/// The totals of one broadcast.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub recipients: usize,
-    pub delivered: usize,
-    /// Connections that answered 410 Gone, to be deleted from the store.
-    pub gone: Vec<String>,
-    pub failed: usize,
+/// How one broadcast runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Posts in flight at most (at least 1).
+    pub concurrency: usize,
+    pub budget: Budget,
+    /// A 410 from a row younger than this is the connect window, not a gone client.
+    pub grace_ms: i64,
 }
 
-/// Posts `shaped` to every recipient (the sender's own copy to `sender`), at most
-/// `concurrency` at a time, and reports the outcomes.
-pub async fn fanout<P: Poster>(
+/// The totals of one broadcast (one invocation's share of it).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Recipients this invocation was given (new ones and retries handed on).
+    pub recipients: usize,
+    pub delivered: usize,
+    /// Rows that answered 410 Gone and are older than the grace: to be deleted.
+    pub gone: Vec<Row>,
+    /// 410s from rows within the connect window's grace: kept.
+    pub connecting: usize,
+    /// Still throttled (429) when the retries or their budget ran out: kept.
+    pub throttled: usize,
+    /// Other failures (5xx after retries, 403, timeouts, abandoned at the deadline): kept.
+    pub failed: usize,
+    /// How many of the new recipients, in order, were started.
+    pub started: usize,
+    /// Recipients waiting for a retry when posting stopped.
+    pub pending: Vec<Row>,
+    /// Recipients handed on to another invocation (set by the handler).
+    pub continued: usize,
+}
+
+/// A throttled or failed recipient waiting for its retry, earliest first.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Waiting {
+    at: Instant,
+    seq: u64,
+    row: Row,
+    attempts: u32,
+}
+
+async fn attempt<P: Poster>(
     poster: &P,
-    recipients: Vec<String>,
+    row: Row,
+    attempts: u32,
     sender: &str,
     shaped: &Shaped,
-    concurrency: usize,
+) -> (Row, u32, Result<(), PostFailure>) {
+    let data = shaped.copy_for(&row.id, sender);
+    let result = poster.post(&row.id, data).await;
+    (row, attempts, result)
+}
+
+/// Posts `shaped` to `retry` then `queue` (the sender's own copy to `sender`), paced,
+/// retried and bounded as the module says, and reports the outcomes.
+pub async fn fanout<P: Poster>(
+    poster: &P,
+    queue: &[Row],
+    retry: Vec<Row>,
+    sender: &str,
+    shaped: &Shaped,
+    plan: &Plan,
 ) -> Report {
     let mut report = Report {
-        recipients: recipients.len(),
+        recipients: queue.len() + retry.len(),
         ..Report::default()
     };
-    let mut results = stream::iter(recipients)
-        .map(|id| async move {
-            let data = shaped.copy_for(&id, sender);
-            let result = poster.post(&id, data).await;
-            (id, outcome(result))
-        })
-        .buffer_unordered(concurrency.max(1));
-    while let Some((id, outcome)) = results.next().await {
-        match outcome {
-            Outcome::Delivered => report.delivered += 1,
-            Outcome::Gone => report.gone.push(id),
-            Outcome::Failed(failure) => {
-                report.failed += 1;
-                if report.failed <= FAILURES_LOGGED {
-                    tracing::warn!(connection_id = %id, %failure, "delivery failed; connection kept");
+    let concurrency = plan.concurrency.max(1);
+    let mut retries_left = retry_budget(report.recipients);
+    let mut pacer = Pacer::new(Instant::now());
+    let mut fresh = queue.iter();
+    let mut ready: VecDeque<(Row, u32)> = retry.into_iter().map(|row| (row, 0)).collect();
+    let mut waiting: BinaryHeap<Reverse<Waiting>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut in_flight = FuturesUnordered::new();
+    let mut next_fresh = fresh.next();
+
+    loop {
+        let now = Instant::now();
+        while waiting.peek().is_some_and(|Reverse(w)| w.at <= now) {
+            if let Some(Reverse(w)) = waiting.pop() {
+                ready.push_back((w.row, w.attempts));
+            }
+        }
+        let posting = now < plan.budget.stop_posting_at;
+        let mut token_at = None;
+        if posting {
+            while in_flight.len() < concurrency && (!ready.is_empty() || next_fresh.is_some()) {
+                if let Err(wait) = pacer.take(now) {
+                    token_at = Some(now + wait);
+                    break;
+                }
+                let (row, attempts) = match ready.pop_front() {
+                    Some(next) => next,
+                    None => match next_fresh.take() {
+                        Some(row) => {
+                            report.started += 1;
+                            next_fresh = fresh.next();
+                            (row.clone(), 0)
+                        }
+                        None => break,
+                    },
+                };
+                in_flight.push(attempt(poster, row, attempts + 1, sender, shaped));
+            }
+        }
+        let work_left = !ready.is_empty() || next_fresh.is_some() || !waiting.is_empty();
+        if in_flight.is_empty() && (!posting || !work_left) {
+            break;
+        }
+        let wake = if posting {
+            let mut wake = plan.budget.stop_posting_at;
+            if let Some(at) = token_at {
+                wake = wake.min(at);
+            }
+            if let Some(Reverse(w)) = waiting.peek() {
+                wake = wake.min(w.at);
+            }
+            wake
+        } else {
+            plan.budget.hard_stop
+        };
+        tokio::select! {
+            Some((row, attempts, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                let now = Instant::now();
+                match outcome(result) {
+                    Outcome::Delivered => report.delivered += 1,
+                    Outcome::Gone => match connect_window::verdict(row.connected_at_ms, now_ms(), plan.grace_ms) {
+                        Verdict::Gone => report.gone.push(row),
+                        Verdict::Connecting => report.connecting += 1,
+                    },
+                    Outcome::Failed(failure) => {
+                        let throttled = matches!(failure, PostFailure::Service { status: 429, .. });
+                        if throttled {
+                            pacer.throttled(now);
+                        }
+                        match retry_after(&failure, attempts, fastrand::f64()) {
+                            Some(delay) if retries_left > 0 => {
+                                retries_left -= 1;
+                                seq += 1;
+                                waiting.push(Reverse(Waiting { at: now + delay, seq, row, attempts }));
+                            }
+                            _ if throttled => report.throttled += 1,
+                            _ => {
+                                report.failed += 1;
+                                if report.failed <= FAILURES_LOGGED {
+                                    tracing::warn!(connection_id = %row.id, %failure, "delivery failed; connection kept");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                if !posting && Instant::now() >= plan.budget.hard_stop {
+                    if !in_flight.is_empty() {
+                        tracing::warn!(abandoned = in_flight.len(), "posts unanswered at the deadline; connections kept");
+                        report.failed += in_flight.len();
+                    }
+                    break;
                 }
             }
         }
@@ -85,6 +219,11 @@ pub async fn fanout<P: Poster>(
             "more delivery failures; connections kept"
         );
     }
+    report.pending = ready
+        .into_iter()
+        .map(|(row, _)| row)
+        .chain(waiting.into_iter().map(|Reverse(w)| w.row))
+        .collect();
     report
 }
 
@@ -151,22 +290,40 @@ mod tests {
         }
     }
 
+    fn rows(ids: &[String], connected_at_ms: i64) -> Vec<Row> {
+        ids.iter()
+            .map(|id| Row {
+                id: id.clone(),
+                connected_at_ms,
+            })
+            .collect()
+    }
+
+    fn plan(concurrency: usize) -> Plan {
+        Plan {
+            concurrency,
+            budget: Budget::unbounded(Instant::now()),
+            grace_ms: 5_000,
+        }
+    }
+
     #[tokio::test]
     async fn every_recipient_is_tried_and_counted() {
         let mut poster = Scripted::default();
         poster
             .answers
             .insert("c1".into(), service(410, "GoneException"));
+        poster.answers.insert("c3".into(), PostFailure::Timeout);
         poster
             .answers
-            .insert("c2".into(), service(429, "LimitExceededException"));
-        poster.answers.insert("c3".into(), PostFailure::Timeout);
+            .insert("c4".into(), service(403, "ForbiddenException"));
         let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
         let shaped = shape("hi", 1);
-        let report = fanout(&poster, ids, "c0", &shaped, 3).await;
+        let report = fanout(&poster, &rows(&ids, 0), vec![], "c0", &shaped, &plan(3)).await;
         assert_eq!(report.recipients, 10);
+        assert_eq!(report.started, 10);
         assert_eq!(report.delivered, 7);
-        assert_eq!(report.gone, vec!["c1".to_owned()]);
+        assert_eq!(report.gone, rows(&["c1".to_owned()], 0));
         assert_eq!(report.failed, 2);
         assert!(poster.max_in_flight.load(Ordering::SeqCst) <= 3);
         let received = poster.received.lock().unwrap();
@@ -182,9 +339,108 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_410_within_the_grace_keeps_the_row() {
+        let mut poster = Scripted::default();
+        for id in ["young", "old"] {
+            poster
+                .answers
+                .insert(id.into(), service(410, "GoneException"));
+        }
+        let queue = vec![
+            Row {
+                id: "young".into(),
+                connected_at_ms: now_ms() - 1_000,
+            },
+            Row {
+                id: "old".into(),
+                connected_at_ms: now_ms() - 6_000,
+            },
+        ];
+        let report = fanout(&poster, &queue, vec![], "x", &shape("hi", 1), &plan(2)).await;
+        assert_eq!(report.connecting, 1);
+        assert_eq!(report.gone.len(), 1);
+        assert_eq!(report.gone[0].id, "old");
+    }
+
+    /// Answers 429 to the first `n` posts to each recipient.
+    #[derive(Default)]
+    struct ThrottledFirst {
+        n: usize,
+        seen: Mutex<HashMap<String, usize>>,
+    }
+
+    impl Poster for ThrottledFirst {
+        async fn post(&self, id: &str, _: Bytes) -> Result<(), PostFailure> {
+            let mut seen = self.seen.lock().unwrap();
+            let count = seen.entry(id.to_owned()).or_default();
+            *count += 1;
+            if *count <= self.n {
+                Err(service(429, "LimitExceededException"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_recipients_are_retried_within_the_budget() {
+        let poster = ThrottledFirst {
+            n: 1,
+            ..Default::default()
+        };
+        let ids: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+        let report = fanout(
+            &poster,
+            &rows(&ids, 0),
+            vec![],
+            "c0",
+            &shape("x", 1),
+            &plan(4),
+        )
+        .await;
+        // Four retries wanted, a budget of three: one stays throttled, and is kept.
+        assert_eq!(report.delivered, 3);
+        assert_eq!(report.throttled, 1);
+        assert!(report.gone.is_empty());
+        let total: usize = poster.seen.lock().unwrap().values().sum();
+        assert_eq!(total, 7);
+    }
+
+    #[tokio::test]
+    async fn nothing_starts_after_the_stop_and_the_rest_is_reported() {
+        let poster = Scripted::default();
+        let ids: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
+        let plan = Plan {
+            budget: Budget::new(Instant::now(), Instant::now(), false),
+            ..plan(2)
+        };
+        let report = fanout(
+            &poster,
+            &rows(&ids, 0),
+            rows(&["r".to_owned()], 0),
+            "c0",
+            &shape("x", 1),
+            &plan,
+        )
+        .await;
+        assert_eq!(report.started, 0);
+        assert_eq!(report.delivered, 0);
+        assert_eq!(report.pending, rows(&["r".to_owned()], 0));
+        assert!(poster.received.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn zero_concurrency_still_delivers() {
         let poster = Scripted::default();
-        let report = fanout(&poster, vec!["a".into()], "a", &shape("x", 1), 0).await;
+        let report = fanout(
+            &poster,
+            &rows(&["a".to_owned()], 0),
+            vec![],
+            "a",
+            &shape("x", 1),
+            &plan(0),
+        )
+        .await;
         assert_eq!(report.delivered, 1);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
+use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
 use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_smithy_types::Blob;
@@ -104,10 +105,13 @@ impl Gateway for SdkGateway {
             .or_insert_with(|| {
                 // Posts carry a few hundred bytes under an attempt timeout; the SDK's
                 // stalled-stream protection only adds work per request (measured in
-                // docs/benchmarks.md).
+                // docs/benchmarks.md). No SDK retries: the fan-out paces and retries
+                // itself (crate::pacing), within a budget for the whole broadcast; the
+                // SDK's own 3 attempts per post would multiply a 429 storm.
                 let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
                     .endpoint_url(endpoint)
                     .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+                    .retry_config(RetryConfig::disabled())
                     .build();
                 Client::from_conf(config)
             })

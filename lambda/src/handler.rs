@@ -1,25 +1,32 @@
-//! One function for the three routes: an API Gateway WebSocket event in, a response out.
+//! One function for the three routes: an API Gateway WebSocket event in, a response out;
+//! and the continuation of a broadcast that one invocation could not finish.
 //!
 //! - `$connect`: store the connection (with its TTL); a storage failure refuses it (500).
 //! - `$disconnect`: forget the connection (a missing row is fine).
-//! - `$default` (and any other route key): shape the message, read every connection,
-//!   fan out, delete the connections that answered 410 Gone. A message that cannot be
-//!   broadcast (too large, not text, storage down) gets the sender a JSON error frame.
+//! - `$default` (and any other route key): shape the message, read the live connections,
+//!   fan out (the sender's copy first), delete the connections that answered 410 Gone and
+//!   are older than the connect window's grace. Before the deadline, hand the rest to a
+//!   new invocation ([`crate::continuation`]). A message that cannot be broadcast (too
+//!   large, not text, storage down) gets the sender a JSON error frame. A sender whose row
+//!   is missing is evidently connected: its row is written again.
 //!
-//! Every invocation logs one line: route, recipients, delivered, gone, failed, duration.
-//! Payloads are never logged.
+//! Every invocation logs one line: route, status, recipients, delivered, gone,
+//! connecting, throttled, failed, continued, hop, duration. Payloads are never logged.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use futures_util::StreamExt;
 use futures_util::stream;
 
 use crate::config::Settings;
-use crate::fanout::{Report, fanout};
+use crate::continuation::{Continuation, HandOn, MAX_HOPS};
+use crate::deadline::{API_GATEWAY_TIMEOUT, Budget};
+use crate::fanout::{Plan, Report, fanout};
 use crate::gateway::{Gateway, Poster, management_endpoint};
 use crate::message::{self, Refusal};
-use crate::store::{Connection, ConnectionStore};
+use crate::store::{Connection, ConnectionStore, Row};
 
 /// Which of the three behaviours an event gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +70,7 @@ pub struct Handler<S, G> {
     store: S,
     gateway: G,
     settings: Settings,
+    hand_on: Option<Arc<dyn HandOn>>,
 }
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
@@ -71,22 +79,62 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             store,
             gateway,
             settings,
+            hand_on: None,
         }
+    }
+
+    /// Hands what a deadline leaves of a broadcast to `hand_on` (without it, the rest is
+    /// logged as failed).
+    pub fn with_hand_on(mut self, hand_on: Arc<dyn HandOn>) -> Self {
+        self.hand_on = Some(hand_on);
+        self
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
 
-    /// Handles one event. Never fails: every problem becomes a status code, an error
-    /// frame for the sender, or a log line.
+    /// Handles one event with API Gateway's deadline. Never fails: every problem becomes
+    /// a status code, an error frame for the sender, or a log line.
     pub async fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        self.invoke(event).await.response
+        self.invoke(event, Instant::now() + API_GATEWAY_TIMEOUT)
+            .await
+            .response
     }
 
-    /// [`Handler::handle`], also returning what the invocation did (for tests and
-    /// benchmarks).
-    pub async fn invoke(&self, event: ApiGatewayWebsocketProxyRequest) -> Invocation {
+    /// Handles any event Lambda delivers: an API Gateway WebSocket event, or a
+    /// continuation ([`Continuation::from_event`]). Returns the response JSON.
+    pub async fn handle_json(
+        &self,
+        event: serde_json::Value,
+        deadline: Instant,
+    ) -> serde_json::Value {
+        if let Some(continuation) = Continuation::from_event(&event) {
+            match continuation {
+                Ok(continuation) => {
+                    self.resume(continuation, deadline).await;
+                }
+                Err(err) => tracing::error!(%err, "continuation dropped"),
+            }
+            return serde_json::json!({});
+        }
+        let response = match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(event) {
+            Ok(event) => self.invoke(event, deadline).await.response,
+            Err(err) => {
+                tracing::error!(%err, "not an API Gateway WebSocket event");
+                response(400)
+            }
+        };
+        serde_json::to_value(response).unwrap_or_default()
+    }
+
+    /// [`Handler::handle`] with the function's deadline, also returning what the
+    /// invocation did (for tests and benchmarks).
+    pub async fn invoke(
+        &self,
+        event: ApiGatewayWebsocketProxyRequest,
+        deadline: Instant,
+    ) -> Invocation {
         let started = Instant::now();
         let context = &event.request_context;
         let route = Route::of(context.route_key.as_deref());
@@ -106,33 +154,60 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 Report::default(),
             ),
             Route::Disconnect => (self.disconnect(connection_id).await, Report::default()),
-            Route::Default => (200, self.broadcast(connection_id, &event).await),
+            Route::Default => {
+                let budget = Budget::new(started, deadline, true);
+                (200, self.broadcast(connection_id, &event, budget).await)
+            }
         };
-        tracing::info!(
-            route = route.key(),
-            status,
-            recipients = report.recipients,
-            delivered = report.delivered,
-            gone = report.gone.len(),
-            failed = report.failed,
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "invocation"
-        );
+        log(route.key(), status, &report, 0, started);
         Invocation {
             response: response(status),
             report,
         }
     }
 
-    async fn connect(&self, connection_id: &str, connected_at_ms: i64) -> i64 {
-        let connected_at_ms = if connected_at_ms > 0 {
-            connected_at_ms
-        } else {
-            now_ms()
+    /// Continues a broadcast another invocation handed on.
+    pub async fn resume(&self, continuation: Continuation, deadline: Instant) -> Report {
+        let started = Instant::now();
+        let budget = Budget::new(started, deadline, false);
+        let report = self.resumed(&continuation, budget).await;
+        log("continuation", 200, &report, continuation.hop, started);
+        report
+    }
+
+    async fn resumed(&self, c: &Continuation, budget: Budget) -> Report {
+        let text = match c.decode_text() {
+            Ok(text) => text,
+            Err(err) => {
+                tracing::error!(%err, "continuation dropped");
+                return Report::default();
+            }
         };
+        let shaped = message::shape(&text, c.now);
+        let poster = self.gateway.poster(&c.endpoint);
+        let queue: Vec<Row> = match self.store.live(now_ms() / 1000, c.after.as_deref()).await {
+            Ok(rows) => rows.into_iter().filter(|r| r.id != c.sender).collect(),
+            Err(err) => {
+                tracing::error!(%err, "could not read the connections; the rest of the broadcast is lost");
+                return Report::default();
+            }
+        };
+        let job = Job {
+            endpoint: &c.endpoint,
+            sender: &c.sender,
+            text: &text,
+            now: c.now,
+            after: c.after.clone(),
+            hop: c.hop,
+        };
+        self.deliver(&poster, &job, &shaped, queue, c.retry.clone(), budget)
+            .await
+    }
+
+    async fn connect(&self, connection_id: &str, connected_at_ms: i64) -> i64 {
         match self
             .store
-            .put(&Connection::new(connection_id, connected_at_ms))
+            .put(&Connection::new(connection_id, or_now(connected_at_ms)))
             .await
         {
             Ok(()) => 200,
@@ -153,13 +228,14 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         200
     }
 
-    async fn broadcast(&self, sender: &str, event: &ApiGatewayWebsocketProxyRequest) -> Report {
+    async fn broadcast(
+        &self,
+        sender: &str,
+        event: &ApiGatewayWebsocketProxyRequest,
+        budget: Budget,
+    ) -> Report {
         let context = &event.request_context;
-        let now = if context.request_time_epoch > 0 {
-            context.request_time_epoch
-        } else {
-            now_ms()
-        };
+        let now = or_now(context.request_time_epoch);
         let Some(endpoint) = management_endpoint(
             self.settings.management_endpoint.as_deref(),
             context.domain_name.as_deref(),
@@ -180,35 +256,130 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         if let Err(refusal) = message::check_size(&shaped) {
             return refuse(&poster, sender, refusal, now).await;
         }
-        let mut recipients = match self.store.scan().await {
-            Ok(ids) => ids,
+        let mut rows = match self.store.live(now_ms() / 1000, None).await {
+            Ok(rows) => rows,
             Err(err) => {
                 tracing::error!(%err, "could not read the connections; message not broadcast");
                 return refuse(&poster, sender, Refusal::StorageUnavailable, now).await;
             }
         };
-        // The sender is demonstrably connected even if its row is missing.
-        if !recipients.iter().any(|id| id == sender) {
-            recipients.push(sender.to_owned());
-        }
-        let report = fanout(
-            &poster,
-            recipients,
+        // The sender's copy goes first; continuations skip the sender.
+        let sender_row = match rows.iter().position(|r| r.id == sender) {
+            Some(at) => rows.remove(at),
+            None => self.restore(sender, or_now(context.connected_at)).await,
+        };
+        let mut queue = Vec::with_capacity(rows.len() + 1);
+        queue.push(sender_row);
+        queue.append(&mut rows);
+        let job = Job {
+            endpoint: &endpoint,
             sender,
-            &shaped,
-            self.settings.concurrency,
-        )
-        .await;
+            text: &text,
+            now,
+            after: None,
+            hop: 0,
+        };
+        self.deliver(&poster, &job, &shaped, queue, Vec::new(), budget)
+            .await
+    }
+
+    /// Writes the row of a sender that has none: it just sent, so it is connected.
+    async fn restore(&self, sender: &str, connected_at_ms: i64) -> Row {
+        let connection = Connection::new(sender, connected_at_ms);
+        match self.store.put(&connection).await {
+            Ok(()) => tracing::info!("the sender had no row; stored it again"),
+            Err(err) => tracing::warn!(%err, "could not store the sender's missing row"),
+        }
+        Row {
+            id: connection.id,
+            connected_at_ms,
+        }
+    }
+
+    /// Fans out to `retry` and `queue`, hands on what the deadline leaves, deletes the
+    /// gone rows.
+    async fn deliver<P: Poster>(
+        &self,
+        poster: &P,
+        job: &Job<'_>,
+        shaped: &message::Shaped,
+        queue: Vec<Row>,
+        retry: Vec<Row>,
+        budget: Budget,
+    ) -> Report {
+        let plan = Plan {
+            concurrency: self.settings.concurrency,
+            budget,
+            grace_ms: self.settings.connect_grace_ms,
+        };
+        let mut report = fanout(poster, &queue, retry, job.sender, shaped, &plan).await;
+        let unstarted = queue.len() - report.started;
+        if unstarted + report.pending.len() > 0 {
+            // Resume after the last row started, in key order (the sender is not one).
+            let after = queue[..report.started]
+                .iter()
+                .rev()
+                .find(|r| r.id != job.sender)
+                .map(|r| r.id.clone())
+                .or_else(|| job.after.clone());
+            self.hand_on(job, after, unstarted, &mut report).await;
+        }
         self.forget(&report.gone).await;
         report
     }
 
-    /// Deletes the rows of connections that answered 410 Gone, as many at once as posts.
-    async fn forget(&self, gone: &[String]) {
-        // Owned ids: futures borrowing the slice's items trip rustc's higher-ranked
+    async fn hand_on(
+        &self,
+        job: &Job<'_>,
+        after: Option<String>,
+        unstarted: usize,
+        report: &mut Report,
+    ) {
+        let left = unstarted + report.pending.len();
+        let why = match &self.hand_on {
+            _ if job.hop >= MAX_HOPS => {
+                format!("the chain reached its limit of {MAX_HOPS} hand-ons")
+            }
+            None => "this handler cannot hand on".to_owned(),
+            Some(hand_on) => {
+                let continuation = Continuation {
+                    endpoint: job.endpoint.to_owned(),
+                    sender: job.sender.to_owned(),
+                    text: Continuation::encode_text(job.text),
+                    now: job.now,
+                    after,
+                    retry: std::mem::take(&mut report.pending),
+                    hop: job.hop + 1,
+                };
+                match hand_on.hand_on(continuation.to_payload()).await {
+                    Ok(()) => {
+                        report.continued = left;
+                        return;
+                    }
+                    Err(err) => {
+                        report.pending = continuation.retry;
+                        err
+                    }
+                }
+            }
+        };
+        tracing::error!(
+            not_reached = left,
+            reason = %why,
+            "the deadline came before every recipient was reached"
+        );
+        report.throttled += report.pending.len();
+        report.failed += unstarted;
+        report.pending.clear();
+    }
+
+    /// Deletes the rows of connections that answered 410 Gone, each only if it is still
+    /// the row the broadcast read, as many at once as posts.
+    async fn forget(&self, gone: &[Row]) {
+        // Owned rows: futures borrowing the slice's items trip rustc's higher-ranked
         // `Send` inference when this handler runs in a spawned task.
         let mut deletes = stream::iter(gone.iter().cloned())
-            .map(|id| async move { self.store.delete(&id).await })
+            .map(|row| async move { self.store.delete_seen(&row).await })
             .buffer_unordered(self.settings.concurrency.max(1));
         while let Some(result) = deletes.next().await {
             if let Err(err) = result {
@@ -216,6 +387,34 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             }
         }
     }
+}
+
+/// What a broadcast needs besides its recipients.
+struct Job<'a> {
+    endpoint: &'a str,
+    sender: &'a str,
+    text: &'a str,
+    now: i64,
+    /// Where this invocation's scan started.
+    after: Option<String>,
+    hop: u32,
+}
+
+fn log(route: &str, status: i64, report: &Report, hop: u32, started: Instant) {
+    tracing::info!(
+        route,
+        status,
+        recipients = report.recipients,
+        delivered = report.delivered,
+        gone = report.gone.len(),
+        connecting = report.connecting,
+        throttled = report.throttled,
+        failed = report.failed,
+        continued = report.continued,
+        hop,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "invocation"
+    );
 }
 
 /// Sends the sender its error frame; the message itself went to nobody.
@@ -233,12 +432,23 @@ fn response(status: i64) -> ApiGatewayProxyResponse {
     response
 }
 
+/// `ms` if the event set it, else now.
+fn or_now(ms: i64) -> i64 {
+    if ms > 0 { ms } else { now_ms() }
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The `Instant` of a deadline given in unix milliseconds (Lambda's context).
+pub fn deadline_from_epoch_ms(deadline_ms: i64) -> Instant {
+    let left = deadline_ms.saturating_sub(now_ms()).max(0);
+    Instant::now() + Duration::from_millis(left as u64)
 }
 
 #[cfg(test)]
@@ -302,7 +512,12 @@ mod tests {
         }
     }
 
+    /// When the test connections connected: a minute ago, past the connect window and
+    /// long before their rows expire.
+    static CONNECTED_AT: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| now_ms() - 60_000);
+
     fn event(route: &str, id: &str, body: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+        let connected_at = *CONNECTED_AT;
         serde_json::from_value(serde_json::json!({
             "requestContext": {
                 "routeKey": route,
@@ -310,8 +525,8 @@ mod tests {
                 "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
                 "stage": "dev",
                 "eventType": match route { "$connect" => "CONNECT", "$disconnect" => "DISCONNECT", _ => "MESSAGE" },
-                "connectedAt": 1_700_000_000_000i64,
-                "requestTimeEpoch": 1_700_000_000_500i64,
+                "connectedAt": connected_at,
+                "requestTimeEpoch": connected_at + 500,
             },
             "body": body,
             "isBase64Encoded": false,
@@ -326,7 +541,7 @@ mod tests {
         };
         let settings = Settings {
             concurrency: 4,
-            management_endpoint: None,
+            ..Settings::default()
         };
         (
             Handler::new(MemoryStore::new(), recorder.clone(), settings),
@@ -351,8 +566,8 @@ mod tests {
             200
         );
         let row = h.store().get("a").unwrap();
-        assert_eq!(row.connected_at_ms, 1_700_000_000_000);
-        assert_eq!(row.expires_at, 1_700_000_000 + 7_800);
+        assert_eq!(row.connected_at_ms, *CONNECTED_AT);
+        assert_eq!(row.expires_at, *CONNECTED_AT / 1000 + 7_800);
         assert_eq!(
             h.handle(event("$disconnect", "a", None)).await.status_code,
             200
@@ -376,7 +591,7 @@ mod tests {
         assert_eq!(bodies.len(), 3);
         assert_eq!(
             bodies["b"],
-            serde_json::json!({"data": "hi there", "_now": 1_700_000_000_500i64, "_me": true})
+            serde_json::json!({"data": "hi there", "_now": *CONNECTED_AT + 500, "_me": true})
         );
         for other in ["a", "c"] {
             assert_eq!(bodies[other]["_me"], false);
@@ -402,13 +617,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_sender_without_a_row_still_gets_its_copy() {
+    async fn a_sender_without_a_row_gets_its_copy_and_its_row_back() {
         let (h, rec) = handler(&[]);
         h.handle(event("$connect", "a", None)).await;
         h.handle(event("$default", "ghost", Some("x"))).await;
         let bodies = rec.bodies();
         assert_eq!(bodies["ghost"]["_me"], true);
         assert_eq!(bodies["a"]["_me"], false);
+        let row = h
+            .store()
+            .get("ghost")
+            .expect("the sender's row is written again");
+        assert_eq!(row.connected_at_ms, *CONNECTED_AT);
+    }
+
+    #[tokio::test]
+    async fn the_senders_copy_goes_first() {
+        let (h, rec) = handler(&[]);
+        for id in ["a", "b", "c"] {
+            h.handle(event("$connect", id, None)).await;
+        }
+        h.handle(event("$default", "c", Some("x"))).await;
+        assert_eq!(rec.posts.lock().unwrap()[0].1, "c");
     }
 
     #[tokio::test]
@@ -456,6 +686,18 @@ mod tests {
                 detail: "unavailable".into(),
             })
         }
+        async fn delete_seen(&self, _: &Row) -> Result<bool, StoreError> {
+            Err(StoreError {
+                operation: "DeleteItem",
+                detail: "unavailable".into(),
+            })
+        }
+        async fn live(&self, _: i64, _: Option<&str>) -> Result<Vec<Row>, StoreError> {
+            Err(StoreError {
+                operation: "Scan",
+                detail: "unavailable".into(),
+            })
+        }
         async fn scan(&self) -> Result<Vec<String>, StoreError> {
             Err(StoreError {
                 operation: "Scan",
@@ -492,6 +734,7 @@ mod tests {
         let settings = Settings {
             concurrency: 1,
             management_endpoint: Some("http://127.0.0.1:1".into()),
+            ..Settings::default()
         };
         let h = Handler::new(MemoryStore::new(), recorder.clone(), settings);
         h.handle(event("$default", "a", Some("x"))).await;

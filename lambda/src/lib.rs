@@ -2,16 +2,22 @@
 //! client. One handler serves an API Gateway WebSocket API's `$connect`, `$disconnect`
 //! and `$default` routes, on AWS (`src/bin/bootstrap.rs`) and in `mb dev` alike.
 //!
-//! A message flows: [`handler`] → [`message::shape`] → [`store`] scan → [`fanout`] →
-//! [`gateway`] post per recipient → outcomes → store delete for the gone.
+//! A message flows: [`handler`] → [`message::shape`] → [`store`] scan of the live rows →
+//! [`fanout`] ([`pacing`], [`deadline`]) → [`gateway`] post per recipient → outcomes
+//! ([`connect_window`]) → store delete for the gone; what the deadline leaves is handed
+//! to another invocation ([`continuation`]).
 
 pub mod aws;
 pub mod config;
+pub mod connect_window;
+pub mod continuation;
+pub mod deadline;
 pub mod fanout;
 pub mod gateway;
 pub mod handler;
 pub mod logs;
 pub mod message;
+pub mod pacing;
 pub mod store;
 
 pub use config::{Config, Settings};

@@ -280,6 +280,7 @@ fn serve(args: &[String]) {
             tls: transport != Transport::Plain,
             record: false,
             http2: transport == Transport::HttpsH2,
+            throttle: None,
         })
         .await;
         let ca_path = std::env::temp_dir().join(format!("mb-bench-ca-{}.pem", std::process::id()));
@@ -377,7 +378,10 @@ async fn through_handler(
     let store = MemoryStore::new();
     for i in 0..n {
         store
-            .put(&Connection::new(format!("conn{i:08}AAAA="), 0))
+            .put(&Connection::new(
+                format!("conn{i:08}AAAA="),
+                mb_tests::a_minute_ago(),
+            ))
             .await
             .expect("memory store");
     }
@@ -388,6 +392,7 @@ async fn through_handler(
         Settings {
             concurrency,
             management_endpoint: Some(endpoint.to_owned()),
+            ..Settings::default()
         },
     );
     let event = mb_tests::event(
@@ -397,7 +402,9 @@ async fn through_handler(
     );
     let cpu = cpu_seconds();
     let started = Instant::now();
-    let invocation = handler.invoke(event).await;
+    let invocation = handler
+        .invoke(event, Instant::now() + Duration::from_secs(900))
+        .await;
     let post_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu;
     (post_s, cpu_s, invocation.report.delivered)

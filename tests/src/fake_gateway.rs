@@ -3,8 +3,11 @@
 //! format so that the real `aws-sdk-apigatewaymanagement` client parses and maps its
 //! errors: `x-amzn-ErrorType: GoneException` with status 410, and so on.
 //!
-//! Per connection id it can answer a status, delay, or hold the request until released;
-//! it records what it received and how many requests were in flight at most.
+//! Per connection id it can answer a status, delay, hold the request until released, or
+//! answer 410 until a moment (a connection whose `$connect` has not returned yet); over
+//! everything, an optional token bucket answers 429 `LimitExceededException` above its
+//! rate, as the account's throttle does. It records what it received and how many
+//! requests were in flight at most.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -38,6 +41,8 @@ pub enum Behaviour {
     Error { status: u16, code: &'static str },
     /// Wait until [`FakeGateway::release`], then 200.
     Hold,
+    /// 410 Gone before this moment, 200 from then on.
+    GoneUntil(std::time::Instant),
 }
 
 impl Behaviour {
@@ -87,6 +92,8 @@ pub struct Options {
     pub record: bool,
     /// Offer HTTP/2 by ALPN (TLS only).
     pub http2: bool,
+    /// A token bucket over every post: (requests per second, burst); above it, 429.
+    pub throttle: Option<(f64, f64)>,
 }
 
 impl Default for Options {
@@ -96,6 +103,7 @@ impl Default for Options {
             tls: false,
             record: true,
             http2: false,
+            throttle: None,
         }
     }
 }
@@ -109,6 +117,11 @@ struct State {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     released: watch::Sender<bool>,
+    /// The throttle's tokens and when they were counted.
+    bucket: Mutex<(f64, std::time::Instant)>,
+    throttled: AtomicUsize,
+    /// Posts answered 200, by connection id.
+    delivered: Mutex<HashMap<String, usize>>,
 }
 
 pub struct FakeGateway {
@@ -138,7 +151,7 @@ impl FakeGateway {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let state = Arc::new(State {
-            options,
+            options: options.clone(),
             behaviours: Mutex::default(),
             received: Mutex::default(),
             requests: AtomicUsize::new(0),
@@ -146,6 +159,12 @@ impl FakeGateway {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             released: watch::channel(false).0,
+            bucket: Mutex::new((
+                options.throttle.map_or(0.0, |(_, burst)| burst),
+                std::time::Instant::now(),
+            )),
+            throttled: AtomicUsize::new(0),
+            delivered: Mutex::default(),
         });
         let server = tokio::spawn(accept_loop(listener, tls, Arc::clone(&state)));
         FakeGateway {
@@ -179,6 +198,7 @@ impl FakeGateway {
             Settings {
                 concurrency,
                 management_endpoint: Some(self.endpoint.clone()),
+                ..Settings::default()
             },
         )
     }
@@ -200,6 +220,22 @@ impl FakeGateway {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// How many posts to `connection_id` were answered 200.
+    pub fn delivered_to(&self, connection_id: &str) -> usize {
+        self.state
+            .delivered
+            .lock()
+            .unwrap()
+            .get(connection_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Posts answered 200, by connection id.
+    pub fn delivered(&self) -> HashMap<String, usize> {
+        self.state.delivered.lock().unwrap().clone()
+    }
+
     /// The requests received for `connection_id`.
     pub fn received_by(&self, connection_id: &str) -> Vec<Bytes> {
         self.received()
@@ -216,6 +252,11 @@ impl FakeGateway {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Posts the token bucket answered with 429.
+    pub fn throttled(&self) -> usize {
+        self.state.throttled.load(Ordering::SeqCst)
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -323,9 +364,28 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Byt
             body,
         });
     }
-    let behaviour = state.behaviours.lock().unwrap().get(&id).cloned();
+    let response = answer_post(state, &id).await;
+    if response.status() == StatusCode::OK {
+        *state.delivered.lock().unwrap().entry(id).or_default() += 1;
+    }
+    response
+}
+
+async fn answer_post(state: &State, id: &str) -> Response<Full<Bytes>> {
+    let behaviour = state.behaviours.lock().unwrap().get(id).cloned();
     if !state.options.latency.is_zero() {
         tokio::time::sleep(state.options.latency).await;
+    }
+    if let Some((rate, burst)) = state.options.throttle {
+        let mut bucket = state.bucket.lock().unwrap();
+        let now = std::time::Instant::now();
+        let tokens = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * rate).min(burst);
+        if tokens < 1.0 {
+            *bucket = (tokens, now);
+            state.throttled.fetch_add(1, Ordering::SeqCst);
+            return error(429, "LimitExceededException", "Rate exceeded");
+        }
+        *bucket = (tokens - 1.0, now);
     }
     match behaviour.unwrap_or(Behaviour::Ok {
         delay: Duration::ZERO,
@@ -337,6 +397,10 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Byt
             ok()
         }
         Behaviour::Error { status, code } => error(status, code, "faked error"),
+        Behaviour::GoneUntil(until) if std::time::Instant::now() < until => {
+            error(410, "GoneException", "faked: not connected yet")
+        }
+        Behaviour::GoneUntil(_) => ok(),
         Behaviour::Hold => {
             let mut released = state.released.subscribe();
             let _ = released.wait_for(|r| *r).await;

@@ -245,3 +245,9 @@ pub fn tiny_artifact(dir: &Path) -> PathBuf {
     zip.finish().expect("zip finish");
     path
 }
+
+/// Unix milliseconds a minute ago: when a stored test connection connected, past the
+/// connect window's grace and long before its row expires.
+pub fn a_minute_ago() -> i64 {
+    mb_lambda::handler::now_ms() - 60_000
+}

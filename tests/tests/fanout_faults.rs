@@ -25,7 +25,10 @@ async fn handler_for(
 async fn stored(ids: &[String]) -> MemoryStore {
     let store = MemoryStore::new();
     for id in ids {
-        store.put(&Connection::new(id.clone(), 0)).await.unwrap();
+        store
+            .put(&Connection::new(id.clone(), mb_tests::a_minute_ago()))
+            .await
+            .unwrap();
     }
     store
 }

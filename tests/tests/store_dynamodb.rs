@@ -1,12 +1,13 @@
 //! The DynamoDB connection store against moto, through the real SDK client: rows carry
-//! their TTL, deletes are idempotent, and scans follow every page, so every connection
-//! of a table larger than one scan page receives a broadcast.
+//! their TTL, deletes are idempotent, scans follow every page (so every connection of a
+//! table larger than one scan page receives a broadcast), skip expired rows and resume
+//! after a key, and a gone row's delete is conditional on the row read.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use mb_lambda::store::dynamodb::{CONNECTED_AT, EXPIRES_AT, KEY};
-use mb_lambda::store::{Connection, ConnectionStore, DynamoStore};
+use mb_lambda::store::{Connection, ConnectionStore, DynamoStore, Row};
 use mb_tests::fake_gateway::{FakeGateway, Options};
 use mb_tests::moto::Moto;
 
@@ -180,4 +181,59 @@ async fn storage_failures_refuse_the_connect_and_tell_the_sender() {
     let reply: serde_json::Value = serde_json::from_slice(&replies[0]).unwrap();
     assert_eq!(reply["error"], "storage_unavailable");
     assert_eq!(fake.received().len(), 1, "nobody else was sent anything");
+}
+
+#[tokio::test]
+async fn expired_rows_are_not_live_and_a_scan_resumes_after_a_key() {
+    let Some(moto) = Moto::start() else { return };
+    let store = table(&moto, "live").await.with_page_limit(3);
+    let now_ms = mb_lambda::handler::now_ms();
+    for i in 0..10 {
+        let mut connection = Connection::new(format!("c{i}"), now_ms - 60_000);
+        if i % 3 == 0 {
+            // TTL has not deleted it yet: DynamoDB deletes lazily, often days later.
+            connection.expires_at = now_ms / 1000 - 1;
+        }
+        store.put(&connection).await.unwrap();
+    }
+    let live = store.live(now_ms / 1000, None).await.unwrap();
+    let ids: Vec<&str> = live.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c4", "c5", "c7", "c8"]);
+    assert!(live.iter().all(|r| r.connected_at_ms == now_ms - 60_000));
+    // Resuming after a key, even one that no longer exists, reads only what follows it.
+    store.delete("c4").await.unwrap();
+    let after: Vec<String> = store
+        .live(now_ms / 1000, Some("c4"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(after, ["c5", "c7", "c8"]);
+}
+
+#[tokio::test]
+async fn a_gone_row_is_deleted_only_if_it_is_the_row_read() {
+    let Some(moto) = Moto::start() else { return };
+    let store = table(&moto, "seen").await;
+    store.put(&Connection::new("a=", 1_000)).await.unwrap();
+    let stale = Row {
+        id: "a=".into(),
+        connected_at_ms: 999,
+    };
+    assert!(
+        !store.delete_seen(&stale).await.unwrap(),
+        "a newer row is kept"
+    );
+    assert_eq!(store.scan().await.unwrap(), ["a="]);
+    let seen = Row {
+        id: "a=".into(),
+        connected_at_ms: 1_000,
+    };
+    assert!(store.delete_seen(&seen).await.unwrap());
+    assert!(store.scan().await.unwrap().is_empty());
+    assert!(
+        !store.delete_seen(&seen).await.unwrap(),
+        "nothing left to delete"
+    );
 }

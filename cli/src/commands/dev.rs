@@ -10,6 +10,8 @@ use std::sync::Arc;
 use clap::Args;
 use mb_lambda::Handler;
 use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
+use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
+use mb_lambda::continuation::LambdaHandOn;
 use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,14 @@ pub struct DevArgs {
     /// Posts in flight at once per broadcast
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub concurrency: u16,
+    /// Function timeout in seconds: a broadcast still running near it (or near API
+    /// Gateway's 29 s) hands the rest on to a new invocation, as on AWS
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=900))]
+    pub timeout: u16,
+    /// A 410 Gone from a connection stored less than this many seconds ago keeps its row
+    /// (the client may still be connecting), as on AWS
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_GRACE_SECONDS as u16, value_parser = clap::value_parser!(u16).range(0..=300))]
+    pub connect_grace: u16,
     /// Send no $disconnect when a client vanishes without a close frame (API Gateway's
     /// $disconnect is best effort); its row then goes on the next broadcast's 410
     #[arg(long)]
@@ -69,6 +79,7 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
     let settings = Settings {
         concurrency: usize::from(args.concurrency),
         management_endpoint: Some(format!("http://{reachable}")),
+        connect_grace_ms: i64::from(args.connect_grace) * 1000,
     };
     match &args.dynamodb_endpoint {
         None => {
@@ -106,8 +117,15 @@ async fn serve<S: ConnectionStore + 'static>(
     settings: Settings,
     store_label: String,
 ) -> Result<(), Failure> {
+    // The handler hands on through its real Lambda client, to the Invoke API served here.
+    let hand_on = LambdaHandOn::new(
+        &aws::with_endpoint(sdk, &format!("http://{reachable}")),
+        dev::invoke::FUNCTION,
+    );
     let dev = Arc::new(Dev {
-        handler: Handler::new(store, SdkGateway::new(sdk), settings),
+        handler: Handler::new(store, SdkGateway::new(sdk), settings)
+            .with_hand_on(Arc::new(hand_on)),
+        timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
         connections: Connections::default(),
         domain_name: reachable.to_owned(),
         stage: args.stage.clone(),
@@ -124,7 +142,9 @@ async fn serve<S: ConnectionStore + 'static>(
         "mb dev: broadcasting on ws://{reachable} (store: {store_label})\n  \
          connect a client:  wscat -c ws://{reachable}\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \
-         stop:              Ctrl-C"
+         Lambda Invoke API: http://{reachable}/2015-03-31/functions/{}/invocations\n  \
+         stop:              Ctrl-C",
+        dev::invoke::FUNCTION
     );
     let _ = out.flush();
 

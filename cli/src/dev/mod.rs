@@ -3,9 +3,12 @@
 //! `$disconnect` becomes the event API Gateway would send; the handler posts replies
 //! through its real `aws-sdk-apigatewaymanagement` client to the Management API served
 //! here on the same port (`/@connections/{id}`), where a closed connection answers 410.
+//! A broadcast cut short by its deadline continues through the Lambda Invoke API served
+//! on that port too (`/2015-03-31/functions/mb-dev/invocations`).
 
 pub mod connections;
 pub mod events;
+pub mod invoke;
 pub mod management;
 pub mod socket;
 
@@ -41,6 +44,9 @@ pub struct Dev<S> {
     pub tracker: TaskTracker,
     /// Connections closed because the server stopped.
     pub closed_at_shutdown: AtomicUsize,
+    /// The function timeout each invocation runs under (API Gateway's 29 s also counts
+    /// for the events it sends).
+    pub timeout: Duration,
 }
 
 /// Why the dev server could not start or run.
@@ -129,6 +135,10 @@ pub async fn serve<S: ConnectionStore + 'static>(
             post(management::post::<S>)
                 .get(management::get::<S>)
                 .delete(management::delete::<S>),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke::<S>),
         )
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));

@@ -1,10 +1,13 @@
 //! One client's WebSocket, from upgrade to close, as API Gateway runs it: `$connect`
-//! decides whether the upgrade happens; each frame is a `$default` invocation (one at a
-//! time per connection); the end of the socket is a `$disconnect`.
+//! decides whether the upgrade happens; the connection exists for `@connections` (posts
+//! to it are queued, not 410) from the moment `$connect` returns 200, before the client
+//! even reads the handshake's answer, and not a moment earlier; each frame is a
+//! `$default` invocation (one at a time per connection); the end of the socket is a
+//! `$disconnect`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -73,11 +76,28 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "connection refused by the $connect route").into_response();
     }
+    // API Gateway establishes the connection when $connect returns: from now on posts
+    // to it are queued for the socket, which drains them once the upgrade completes.
+    let id = ctx.connection_id.clone();
+    let (outbox, rx) = mpsc::channel::<Bytes>(OUTBOX);
+    let (closer, close) = oneshot::channel::<Close>();
+    dev.connections.add(
+        id.clone(),
+        outbox,
+        closer,
+        Info {
+            connected_at_ms: ctx.connected_at_ms,
+            last_active_ms: ctx.connected_at_ms,
+            source_ip: ctx.source_ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+        },
+    );
     let failed_dev = Arc::clone(&dev);
     let failed_ctx = ctx.clone();
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .on_failed_upgrade(move |_| {
             // $connect stored the connection; the socket never opened.
+            failed_dev.connections.remove(&failed_ctx.connection_id);
             tokio::spawn(async move {
                 let event = events::disconnect(
                     &failed_ctx,
@@ -91,7 +111,7 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         })
         .on_upgrade(move |socket| {
             let tracker = dev.tracker.clone();
-            tracker.track_future(run(socket, ctx, dev))
+            tracker.track_future(run(socket, ctx, dev, rx, close))
         })
 }
 
@@ -99,21 +119,10 @@ async fn run<S: ConnectionStore + 'static>(
     socket: WebSocket,
     ctx: ConnectionContext,
     dev: Arc<Dev<S>>,
+    mut rx: mpsc::Receiver<Bytes>,
+    mut close: oneshot::Receiver<Close>,
 ) {
     let id = ctx.connection_id.clone();
-    let (outbox, mut rx) = mpsc::channel::<Bytes>(OUTBOX);
-    let (closer, mut close) = oneshot::channel::<Close>();
-    dev.connections.add(
-        id.clone(),
-        outbox,
-        closer,
-        Info {
-            connected_at_ms: ctx.connected_at_ms,
-            last_active_ms: ctx.connected_at_ms,
-            source_ip: ctx.source_ip.clone(),
-            user_agent: ctx.user_agent.clone(),
-        },
-    );
     tracing::info!(connection_id = %id, "connection opened");
     let (mut sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(async move {
@@ -229,7 +238,12 @@ impl<S: ConnectionStore> Dev<S> {
     /// Runs the handler on an event, as Lambda does after parsing its JSON.
     pub async fn invoke(&self, event: serde_json::Value) -> ApiGatewayProxyResponse {
         match events::parse(event) {
-            Ok(event) => self.handler.handle(event).await,
+            Ok(event) => {
+                self.handler
+                    .invoke(event, Instant::now() + self.timeout)
+                    .await
+                    .response
+            }
             Err(err) => {
                 tracing::error!(%err, "mb dev built an event the Lambda event type rejects");
                 let mut response = ApiGatewayProxyResponse::default();

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use mb_lambda::continuation::LambdaHandOn;
 use mb_lambda::gateway::SdkGateway;
+use mb_lambda::handler::deadline_from_epoch_ms;
 use mb_lambda::store::DynamoStore;
 use mb_lambda::{Config, Handler};
 
@@ -33,16 +34,24 @@ async fn main() -> Result<(), Error> {
         .timeout_config(mb_lambda::aws::interactive_timeouts())
         .load()
         .await;
-    let handler = Arc::new(Handler::new(
+    let mut handler = Handler::new(
         DynamoStore::new(&sdk, config.table_name),
         SdkGateway::new(&sdk),
         config.settings,
-    ));
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-            let handler = Arc::clone(&handler);
-            async move { Ok::<_, Error>(handler.handle(event.payload).await) }
-        },
-    ))
+    );
+    if let Some(function) = config.function_name {
+        handler = handler.with_hand_on(Arc::new(LambdaHandOn::new(&sdk, function)));
+    }
+    let handler = Arc::new(handler);
+    // API Gateway's events and continuations both arrive here; the handler tells them
+    // apart. The deadline is the invocation's, from the Runtime API.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let handler = Arc::clone(&handler);
+        async move {
+            let deadline =
+                deadline_from_epoch_ms(i64::try_from(event.context.deadline).unwrap_or(i64::MAX));
+            Ok::<_, Error>(handler.handle_json(event.payload, deadline).await)
+        }
+    }))
     .await
 }

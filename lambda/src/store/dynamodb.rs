@@ -2,7 +2,9 @@
 //! `connectedAt` (ms) and the TTL attribute `expiresAt` (epoch seconds).
 //!
 //! The scan follows `LastEvaluatedKey` through every page (the old backend read only the
-//! first 1 MB page, so connections past it never got messages) and projects only the key.
+//! first 1 MB page, so connections past it never got messages), projects only the key and
+//! `connectedAt`, and filters out rows whose `expiresAt` has passed: TTL deletes lazily,
+//! often days later. A 410's delete is conditional on the `connectedAt` the scan read.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -12,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::{Connection, ConnectionStore, StoreError};
+use super::{Connection, ConnectionStore, Row, StoreError};
 
 /// The partition key attribute.
 pub const KEY: &str = "connectionId";
@@ -136,6 +138,68 @@ impl ConnectionStore for DynamoStore {
             .await
             .map_err(|e| error("DeleteItem", &e))?;
         Ok(())
+    }
+
+    async fn delete_seen(&self, row: &Row) -> Result<bool, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(row.id.clone()))
+            .condition_expression("#c = :seen")
+            .expression_attribute_names("#c", CONNECTED_AT)
+            .expression_attribute_values(
+                ":seen",
+                AttributeValue::N(row.connected_at_ms.to_string()),
+            )
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(error("DeleteItem", &e)),
+        }
+    }
+
+    async fn live(&self, now_s: i64, after: Option<&str>) -> Result<Vec<Row>, StoreError> {
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .projection_expression("#id, #c")
+            // A row without the TTL attribute never expires, as DynamoDB's TTL treats it.
+            .filter_expression("attribute_not_exists(#e) OR #e > :now")
+            .expression_attribute_names("#id", KEY)
+            .expression_attribute_names("#c", CONNECTED_AT)
+            .expression_attribute_names("#e", EXPIRES_AT)
+            .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
+            .consistent_read(true)
+            .set_exclusive_start_key(
+                after.map(|key| [(KEY.to_owned(), AttributeValue::S(key.to_owned()))].into()),
+            )
+            .set_limit(self.page_limit)
+            .into_paginator()
+            .send();
+        let mut rows = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| error("Scan", &e))?;
+            rows.extend(page.items().iter().filter_map(|item| {
+                let Some(AttributeValue::S(id)) = item.get(KEY) else {
+                    return None;
+                };
+                let connected_at_ms = match item.get(CONNECTED_AT) {
+                    Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+                    _ => 0,
+                };
+                Some(Row {
+                    id: id.clone(),
+                    connected_at_ms,
+                })
+            }));
+        }
+        Ok(rows)
     }
 
     async fn scan(&self) -> Result<Vec<String>, StoreError> {

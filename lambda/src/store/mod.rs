@@ -47,13 +47,32 @@ pub struct StoreError {
     pub detail: String,
 }
 
+/// A stored connection as a broadcast reads it: its id and when `$connect` stored it
+/// (the connect window's grace and the conditional delete need the latter).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Row {
+    pub id: String,
+    pub connected_at_ms: i64,
+}
+
 /// The set of connected clients.
 pub trait ConnectionStore: Send + Sync {
-    /// Records a new connection.
+    /// Records a new connection (or records it again, replacing the row).
     fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Forgets a connection; forgetting an unknown one is not an error.
     fn delete(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Every stored connection id (all pages).
+    /// Forgets a connection only if its row is still the one a broadcast read (same
+    /// `connectedAt`): a row written after the read is kept. Ok(false) when kept.
+    fn delete_seen(&self, row: &Row) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The connections whose row has not expired at `now_s` (unix seconds), in the
+    /// store's key order, starting after the key `after` (which need not exist). Every
+    /// page, strongly consistent.
+    fn live(
+        &self,
+        now_s: i64,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    /// Every stored connection id, expired or not (all pages).
     fn scan(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
