@@ -109,23 +109,37 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         event: serde_json::Value,
         deadline: Instant,
     ) -> serde_json::Value {
+        self.handle_any(event, deadline).await.0
+    }
+
+    /// [`Handler::handle_json`], also returning what the invocation did.
+    pub async fn handle_any(
+        &self,
+        event: serde_json::Value,
+        deadline: Instant,
+    ) -> (serde_json::Value, Report) {
         if let Some(continuation) = Continuation::from_event(&event) {
-            match continuation {
-                Ok(continuation) => {
-                    self.resume(continuation, deadline).await;
+            let report = match continuation {
+                Ok(continuation) => self.resume(continuation, deadline).await,
+                Err(err) => {
+                    tracing::error!(%err, "continuation dropped");
+                    Report::default()
                 }
-                Err(err) => tracing::error!(%err, "continuation dropped"),
-            }
-            return serde_json::json!({});
+            };
+            return (serde_json::json!({}), report);
         }
-        let response = match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(event) {
-            Ok(event) => self.invoke(event, deadline).await.response,
-            Err(err) => {
-                tracing::error!(%err, "not an API Gateway WebSocket event");
-                response(400)
-            }
-        };
-        serde_json::to_value(response).unwrap_or_default()
+        let (response, report) =
+            match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(event) {
+                Ok(event) => {
+                    let invocation = self.invoke(event, deadline).await;
+                    (invocation.response, invocation.report)
+                }
+                Err(err) => {
+                    tracing::error!(%err, "not an API Gateway WebSocket event");
+                    (response(400), Report::default())
+                }
+            };
+        (serde_json::to_value(response).unwrap_or_default(), report)
     }
 
     /// [`Handler::handle`] with the function's deadline, also returning what the

@@ -15,6 +15,7 @@ pub mod deadline;
 pub mod fanout;
 pub mod gateway;
 pub mod handler;
+pub mod invoke_api;
 pub mod logs;
 pub mod message;
 pub mod pacing;

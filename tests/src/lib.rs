@@ -11,6 +11,7 @@ pub mod deploying;
 pub mod fake_cloudformation;
 pub mod fake_gateway;
 pub mod fake_iam;
+pub mod invoke_api;
 pub mod loopback;
 pub mod mb;
 pub mod moto;

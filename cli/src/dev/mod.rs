@@ -136,10 +136,7 @@ pub async fn serve<S: ConnectionStore + 'static>(
                 .get(management::get::<S>)
                 .delete(management::delete::<S>),
         )
-        .route(
-            "/2015-03-31/functions/{name}/invocations",
-            post(invoke::invoke::<S>),
-        )
+        .route(mb_lambda::invoke_api::PATH, post(invoke::invoke::<S>))
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));
     let shutdown = dev.shutdown.clone();

@@ -1,0 +1,125 @@
+//! The Lambda Invoke API's request rules (`POST /2015-03-31/functions/{name}/invocations`)
+//! as `mb dev` serves them, so that a broadcast the deadline cuts short continues locally
+//! through the handler's real `aws-sdk-lambda` client: the same code path as on AWS, where
+//! the function invokes itself. Pure: the HTTP server around it is `mb dev`'s (and a test
+//! fixture's).
+//!
+//! `Event` invocations answer 202 at once and run in the background; `RequestResponse`
+//! (the default) runs the handler and answers its JSON with 200; `DryRun` answers 204.
+//! Errors are Lambda's: a status, `x-amzn-ErrorType` and a JSON `message`.
+
+use serde_json::{Value, json};
+
+/// The path of the Invoke API, with `{name}` for the function.
+pub const PATH: &str = "/2015-03-31/functions/{name}/invocations";
+
+/// What to do with one Invoke request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Run the handler on `event`; `wait` for `RequestResponse`, not for `Event`.
+    Run { event: Value, wait: bool },
+    /// `DryRun`: 204, nothing runs.
+    DryRun,
+    /// Refuse with Lambda's error.
+    Refuse {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// The plan for a request naming `name` (a name, an ARN or `name:qualifier`) with the
+/// `X-Amz-Invocation-Type` header `invocation_type` and `body`, to a server that runs
+/// only the function `served`.
+pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]) -> Plan {
+    if !name.split(':').any(|part| part == served) {
+        return Plan::Refuse {
+            status: 404,
+            code: "ResourceNotFoundException",
+            message: format!("Function not found: {name} (only {served} is served here)"),
+        };
+    }
+    let wait = match invocation_type {
+        None | Some("RequestResponse") => true,
+        Some("Event") => false,
+        Some("DryRun") => return Plan::DryRun,
+        Some(other) => {
+            return Plan::Refuse {
+                status: 400,
+                code: "ValidationException",
+                message: format!(
+                    "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+                ),
+            };
+        }
+    };
+    match serde_json::from_slice(body) {
+        Ok(event) => Plan::Run { event, wait },
+        Err(_) => Plan::Refuse {
+            status: 400,
+            code: "InvalidRequestContentException",
+            message: "Could not parse request body into json".to_owned(),
+        },
+    }
+}
+
+/// The JSON body of an error answer.
+pub fn error_body(message: &str) -> Vec<u8> {
+    json!({ "Type": "User", "message": message })
+        .to_string()
+        .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invocation_types() {
+        assert_eq!(
+            plan("f", "f", None, b"{}"),
+            Plan::Run {
+                event: json!({}),
+                wait: true
+            }
+        );
+        assert_eq!(
+            plan("f", "f", Some("Event"), b"{\"a\":1}"),
+            Plan::Run {
+                event: json!({"a": 1}),
+                wait: false
+            }
+        );
+        assert_eq!(plan("f", "f", Some("DryRun"), b""), Plan::DryRun);
+        assert!(matches!(
+            plan("f", "f", Some("event"), b"{}"),
+            Plan::Refuse {
+                status: 400,
+                code: "ValidationException",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn names_arns_and_qualifiers() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
+        assert!(matches!(plan("f", arn, None, b"{}"), Plan::Run { .. }));
+        assert!(matches!(
+            plan("f", "f:$LATEST", None, b"{}"),
+            Plan::Run { .. }
+        ));
+        assert!(matches!(
+            plan("f", "g", None, b"{}"),
+            Plan::Refuse { status: 404, .. }
+        ));
+        assert!(matches!(
+            plan("f", "f", None, b"not json"),
+            Plan::Refuse {
+                status: 400,
+                code: "InvalidRequestContentException",
+                ..
+            }
+        ));
+    }
+}
