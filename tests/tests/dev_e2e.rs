@@ -448,3 +448,104 @@ async fn a_non_loopback_host_is_warned_about() {
         quiet.stderr()
     );
 }
+
+/// Reads frames until `text` arrives as `data`; false if it did not within `wait`.
+async fn receives(client: &mut Client, text: &str, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_within(left).await {
+            Next::Text(frame) => {
+                let value: serde_json::Value = serde_json::from_str(&frame).unwrap_or_default();
+                if value["data"] == text {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// API Gateway's connect window, reproduced (`--connect-delay`: the connection is
+/// established 20 ms after `$connect` stored its row and returned): while one client
+/// broadcasts without pause, 50 more connect; the broadcasts that meet them in the window
+/// (a 410) must not delete their rows, and a connection is live as soon as its handshake
+/// completes. 20 rounds, 0 misses.
+#[tokio::test]
+async fn clients_connecting_during_broadcasts_miss_nothing() {
+    const ROUNDS: usize = 20;
+    const JOINING: usize = 50;
+    let dev = DevServer::start(&["--connect-delay", "20"]);
+    let mut misses = Vec::new();
+    let mut noise_total = 0;
+    for round in 0..ROUNDS {
+        let mut sender = Client::connect(&dev.url).await;
+        let last = format!("all here {round}");
+        let (all_connected, mut told) = tokio::sync::oneshot::channel::<()>();
+        let noise = {
+            let last = last.clone();
+            tokio::spawn(async move {
+                // Broadcast continuously, a few messages ahead of their echoes, for at
+                // most 10 s; once everyone is connected, send the last message.
+                let limit = tokio::time::Instant::now() + Duration::from_secs(10);
+                let (mut sent, mut echoed) = (0usize, 0usize);
+                while tokio::time::Instant::now() < limit {
+                    if told.try_recv().is_ok() {
+                        break;
+                    }
+                    while sent - echoed < 4 {
+                        sender.send_text(&format!("noise {sent}")).await;
+                        sent += 1;
+                    }
+                    match sender.next_within(Duration::from_secs(5)).await {
+                        Next::Text(_) => echoed += 1,
+                        other => panic!("the broadcaster got {other:?}"),
+                    }
+                }
+                sender.send_text(&last).await;
+                (sender, sent)
+            })
+        };
+        let joining =
+            futures_util::future::join_all((0..JOINING).map(|_| Client::connect(&dev.url))).await;
+        let _ = all_connected.send(());
+        let (sender, sent) = noise.await.expect("the broadcaster");
+        noise_total += sent;
+
+        let mut everyone = joining;
+        everyone.push(sender);
+        // Every client reads at once, under one bound.
+        let received = futures_util::future::join_all(
+            everyone
+                .iter_mut()
+                .map(|client| receives(client, &last, Duration::from_secs(5))),
+        )
+        .await;
+        misses.extend(
+            received
+                .iter()
+                .enumerate()
+                .filter(|(_, got)| !**got)
+                .map(|(i, _)| (round, i)),
+        );
+        futures_util::future::join_all(everyone.into_iter().map(Client::close)).await;
+    }
+    assert!(
+        noise_total >= ROUNDS,
+        "the broadcaster hardly ran ({noise_total} broadcasts): the test tests nothing"
+    );
+    eprintln!("{noise_total} broadcasts while clients connected");
+    assert!(misses.is_empty(), "missed (round, client): {misses:?}");
+    let met_the_window = dev
+        .stderr()
+        .iter()
+        .filter(|l| {
+            l.contains("$default") && l.contains("connecting=") && !l.contains("connecting=0")
+        })
+        .count();
+    eprintln!("{met_the_window} broadcasts met a connection in its connect window");
+    assert!(
+        met_the_window > 0,
+        "no broadcast met a connection in its connect window: the test tests nothing"
+    );
+}

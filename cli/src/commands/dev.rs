@@ -53,6 +53,11 @@ pub struct DevArgs {
     /// (the client may still be connecting), as on AWS
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_GRACE_SECONDS as u16, value_parser = clap::value_parser!(u16).range(0..=300))]
     pub connect_grace: u16,
+    /// Milliseconds between $connect returning and the connection being established, as
+    /// API Gateway takes on AWS; posts to the connection meanwhile answer 410 (the
+    /// connect window)
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=10000))]
+    pub connect_delay: u16,
     /// Send no $disconnect when a client vanishes without a close frame (API Gateway's
     /// $disconnect is best effort); its row then goes on the next broadcast's 410
     #[arg(long)]
@@ -126,6 +131,7 @@ async fn serve<S: ConnectionStore + 'static>(
         handler: Handler::new(store, SdkGateway::new(sdk), settings)
             .with_hand_on(Arc::new(hand_on)),
         timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
+        connect_delay: std::time::Duration::from_millis(u64::from(args.connect_delay)),
         connections: Connections::default(),
         domain_name: reachable.to_owned(),
         stage: args.stage.clone(),

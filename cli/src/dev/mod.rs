@@ -47,6 +47,8 @@ pub struct Dev<S> {
     /// The function timeout each invocation runs under (API Gateway's 29 s also counts
     /// for the events it sends).
     pub timeout: Duration,
+    /// How long after `$connect` returns the connection is established.
+    pub connect_delay: Duration,
 }
 
 /// Why the dev server could not start or run.

@@ -76,8 +76,13 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, "connection refused by the $connect route").into_response();
     }
-    // API Gateway establishes the connection when $connect returns: from now on posts
-    // to it are queued for the socket, which drains them once the upgrade completes.
+    // API Gateway establishes the connection after $connect returns (the Lambda answer
+    // travels back first; --connect-delay reproduces that time): until then posts to it
+    // answer 410. From then on they are queued for the socket, which drains them once
+    // the client reads the handshake's answer.
+    if !dev.connect_delay.is_zero() {
+        tokio::time::sleep(dev.connect_delay).await;
+    }
     let id = ctx.connection_id.clone();
     let (outbox, rx) = mpsc::channel::<Bytes>(OUTBOX);
     let (closer, close) = oneshot::channel::<Close>();
