@@ -7,6 +7,7 @@ mod artifacts;
 mod aws;
 mod build;
 mod commands;
+mod concurrency;
 mod dev;
 #[cfg(test)]
 mod docs;
