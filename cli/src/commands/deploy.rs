@@ -74,11 +74,20 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         aws.region(),
         identity.arn
     ));
-    let found = preflight::look(&aws, &names, &identity.account, args.bucket.as_deref()).await?;
+    // Described once here for both decisions; the deploy proper describes it afresh.
+    let current = stack::describe(&aws.cloudformation(), &names.stack).await?;
+    let found = preflight::look(
+        &aws,
+        &names,
+        &identity.account,
+        args.bucket.as_deref(),
+        current.as_ref(),
+    )
+    .await?;
     if let Some(refused) = preflight::refusal(&names.stack, &preflight::problems(&found)) {
         return Err(refused);
     }
-    let computed = reservation(args, &aws, &names, ui).await?;
+    let computed = reservation(args, &aws, current.as_ref(), ui).await?;
 
     // 2. The package.
     let artifact = build::artifact(&args.build, ui)?;
@@ -186,14 +195,13 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
 async fn reservation(
     args: &DeployArgs,
     aws: &crate::aws::Aws,
-    names: &Names,
+    current: Option<&Stack>,
     ui: &Ui,
 ) -> Result<Settings, Failure> {
-    let stack = stack::describe(&aws.cloudformation(), &names.stack).await?;
     let account = concurrency::account(&aws.lambda()).await;
     let plan = concurrency::plan(
         args.settings.given.get(concurrency::KEY),
-        concurrency::deployed(stack.as_ref()),
+        concurrency::deployed(current),
         &account,
     )
     .map_err(Failure::usage)?;

@@ -120,7 +120,7 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
             (
                 stack(&derived, described.as_ref()),
                 bucket(aws, identity, &derived, args).await,
-                preflight(aws, identity, &derived, args).await,
+                preflight(aws, identity, &derived, args, described.as_ref()).await,
                 concurrency(aws, described.as_ref(), args).await,
             )
         }
@@ -243,14 +243,25 @@ async fn bucket(aws: &Aws, identity: &Identity, derived: &Derived, args: &Doctor
     checks::bucket(&name, &identity.account, found)
 }
 
-/// What `mb deploy`'s preflight would refuse.
-async fn preflight(aws: &Aws, identity: &Identity, derived: &Derived, args: &DoctorArgs) -> Check {
-    let Some((names, _)) = derived.names() else {
+/// What `mb deploy`'s preflight would refuse, for the stack as described.
+async fn preflight(
+    aws: &Aws,
+    identity: &Identity,
+    derived: &Derived,
+    args: &DoctorArgs,
+    described: Option<&Result<Option<Stack>, String>>,
+) -> Check {
+    let (Some((names, _)), Some(described)) = (derived.names(), described) else {
         return derived.not_checked("preflight");
     };
-    let found = crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref())
-        .await
-        .map_err(|f| f.to_string());
+    let stack = match described {
+        Ok(stack) => stack.as_ref(),
+        Err(why) => return checks::preflight(Err(why.clone())),
+    };
+    let found =
+        crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref(), stack)
+            .await
+            .map_err(|f| f.to_string());
     checks::preflight(found.as_ref().map_err(Clone::clone))
 }
 
