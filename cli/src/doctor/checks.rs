@@ -303,14 +303,16 @@ pub fn concurrency(
             return Check::unknown(
                 ID,
                 format!(
-                    "cannot read the account's concurrency: {why}; mb deploy would reserve                      {} without checking",
+                    "cannot read the account's concurrency: {why}; mb deploy would reserve \
+                     {} without checking",
                     if reserve == 0 {
                         "none".to_owned()
                     } else {
                         reserve.to_string()
                     }
                 ),
-                "grant lambda:GetAccountSettings (an action without resource-level                  permissions, so on \"*\"; `mb doctor --policy` has it)",
+                "grant lambda:GetAccountSettings (an action without resource-level \
+                 permissions, so on \"*\"; `mb doctor --policy` has it)",
             )
             .with("reserve", json!(reserve));
         }
@@ -505,7 +507,16 @@ mod tests {
         let denied: Result<Account, String> = Err("AWS denied it".into());
         let check = concurrency(&denied, None, &concurrency::plan(None, None, &denied));
         assert_eq!(check.status, Status::Unknown);
-        assert!(check.fix.unwrap().contains("lambda:GetAccountSettings"));
+        assert_eq!(
+            check.summary,
+            "cannot read the account's concurrency: AWS denied it; mb deploy would reserve \
+             none without checking"
+        );
+        assert_eq!(
+            check.fix.unwrap(),
+            "grant lambda:GetAccountSettings (an action without resource-level permissions, \
+             so on \"*\"; `mb doctor --policy` has it)"
+        );
     }
 
     #[test]
