@@ -7,6 +7,7 @@ mod artifacts;
 mod aws;
 mod build;
 mod commands;
+mod concurrency;
 mod dev;
 #[cfg(test)]
 mod docs;
@@ -157,7 +158,8 @@ fn with_project(
             project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
         }
         Command::Doctor(args) => {
-            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws);
+            args.settings = project.settings.clone();
         }
     }
     Ok(command)

@@ -5,7 +5,9 @@
 //! `mb` uses no CloudFormation service role, so CloudFormation creates the template's
 //! resources with the caller's credentials: the list holds the calls `mb` makes itself
 //! and the calls CloudFormation makes for each resource type (the resource providers'
-//! handler permissions). Resources are scoped to one service's names; no action is `*`.
+//! handler permissions). Resources are scoped to one service's names, but for the two
+//! actions IAM cannot scope (`sts:GetCallerIdentity`, `lambda:GetAccountSettings`), which
+//! are granted on `*`; no action is `*`.
 //! Everything here is pure.
 
 use std::collections::BTreeMap;
@@ -48,6 +50,9 @@ pub enum Resource {
     /// Every log group of the account and region: `logs:DescribeLogGroups` is a list
     /// action that cannot be scoped to one group.
     LogGroups,
+    /// No resource: `lambda:GetAccountSettings` reads the account's limits and supports
+    /// no resource-level permissions, so IAM grants it only on `*`.
+    LambdaAccount,
 }
 
 /// One IAM action on one resource.
@@ -188,6 +193,13 @@ pub const PERMISSIONS: &[Permission] = &[
         &["CloudWatch Logs DescribeLogGroups"],
         DEPLOY,
     ),
+    // The reservation the account can spare, read before any change.
+    mb(
+        "lambda:GetAccountSettings",
+        R::LambdaAccount,
+        &["Lambda GetAccountSettings"],
+        DEPLOY,
+    ),
     // The stack.
     mb(
         "cloudformation:DescribeStacks",
@@ -305,6 +317,10 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("lambda:GetRuntimeManagementConfig", R::Function, FUNCTION),
     cfn("lambda:UpdateFunctionCode", R::Function, FUNCTION),
     cfn("lambda:UpdateFunctionConfiguration", R::Function, FUNCTION),
+    // `ReservedConcurrentExecutions`: set on create and update, removed when it goes to
+    // none (the handlers read it back with GetFunction, so no GetFunctionConcurrency).
+    cfn("lambda:PutFunctionConcurrency", R::Function, FUNCTION),
+    cfn("lambda:DeleteFunctionConcurrency", R::Function, FUNCTION),
     cfn("lambda:DeleteFunction", R::Function, FUNCTION),
     cfn("lambda:TagResource", R::Function, FUNCTION),
     cfn("lambda:UntagResource", R::Function, FUNCTION),
@@ -412,6 +428,7 @@ impl Resource {
                 ),
             ],
             R::LogGroups => vec![format!("arn:{p}:logs:{region}:{account}:log-group:*")],
+            R::LambdaAccount => vec!["*".to_owned()],
         }
     }
 
@@ -444,6 +461,7 @@ impl Resource {
             R::Table => "ConnectionTable",
             R::LogGroup => "FunctionLogGroup",
             R::LogGroups => "DescribeLogGroups",
+            R::LambdaAccount => "LambdaAccountSettings",
         }
     }
 
@@ -469,6 +487,7 @@ impl Resource {
                  (and `:*`)"
             }
             R::LogGroups => "`arn:aws:logs:<region>:<account>:log-group:*` (a list action)",
+            R::LambdaAccount => "`*` (the action has no resource-level permissions)",
         }
     }
 }
@@ -633,6 +652,12 @@ mod tests {
                     assert_eq!(statement["Action"], json!(["sts:GetCallerIdentity"]));
                     continue;
                 }
+                // The one action without resource-level permissions, alone on `*`.
+                if statement["Sid"] == "LambdaAccountSettings" {
+                    assert_eq!(resource, "*");
+                    assert_eq!(statement["Action"], json!(["lambda:GetAccountSettings"]));
+                    continue;
+                }
                 assert!(resource.starts_with("arn:aws:"), "{resource}");
                 assert!(
                     resource.contains("mb-chat-dev")
@@ -698,7 +723,8 @@ mod tests {
         for p in PERMISSIONS {
             let example = p.resource.example(&scope);
             assert!(
-                !example.contains('*') || p.resource == Resource::Account,
+                !example.contains('*')
+                    || matches!(p.resource, Resource::Account | Resource::LambdaAccount),
                 "{example}"
             );
             let matched =

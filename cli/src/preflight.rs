@@ -20,6 +20,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use crate::aws::{Aws, failure};
 use crate::error::Failure;
 use crate::naming::Names;
+use crate::stack::Stack;
 
 /// Pages of log groups with the function's log group name as prefix read before giving
 /// up: a bound, far above the few names that share such a long prefix.
@@ -125,22 +126,23 @@ pub fn refusal(stack: &str, problems: &[String]) -> Option<Failure> {
     }
 }
 
-/// Looks everything up: the stack's status, `given_bucket`'s region, and (on a create)
-/// each name. Calls only Describe/Get/List operations.
+/// Looks everything up for the stack as the caller described it (`None`: there is
+/// none): `given_bucket`'s region, and (on a create) each name. Calls only Get/List
+/// operations.
 pub async fn look(
     aws: &Aws,
     names: &Names,
     account: &str,
     given_bucket: Option<&str>,
+    stack: Option<&Stack>,
 ) -> Result<Found, Failure> {
-    let stack = crate::stack::describe(&aws.cloudformation(), &names.stack).await?;
     let bucket = match given_bucket {
         Some(bucket) => location(aws, bucket, account)
             .await?
             .map(|region| (bucket.to_owned(), region)),
         None => None,
     };
-    let names_checked = creates(stack.as_ref().map(|s| &s.status));
+    let names_checked = creates(stack.map(|s| &s.status));
     let mut taken = Vec::new();
     if names_checked {
         let (role, table, group) = tokio::join!(

@@ -144,7 +144,7 @@ pub fn parse(text: &str) -> Result<Project, String> {
         let number = value.as_integer().ok_or_else(|| {
             format!(
                 "`{key}` must be a whole number, as in `{key} = {}`",
-                setting.default
+                setting.default.template()
             )
         })?;
         let checked = setting.check(number)?;

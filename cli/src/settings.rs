@@ -3,8 +3,11 @@
 //! the table in docs/deploy.md (a test keeps the document and the template equal to it).
 //!
 //! A setting not given keeps its deployed value on an update (`UsePreviousValue`), and
-//! takes the template's default on a create: CloudFormation gives every omitted parameter
-//! its default, so leaving one out of an update would silently undo it. Everything here is
+//! takes its default on a create: CloudFormation gives every omitted parameter its
+//! default, so leaving one out of an update would silently undo it. Most defaults are the
+//! template's; a *computed* one ([`DefaultValue::Computed`]) depends on the account (the
+//! reserved concurrency it can spare), so the deploy works it out and passes it, and the
+//! template's default only serves a template deployed without `mb`. Everything here is
 //! pure.
 
 use std::collections::BTreeMap;
@@ -20,6 +23,29 @@ pub enum Allowed {
     OneOf(&'static [u32]),
 }
 
+/// What a create takes for a setting that is not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// The template's default: the deploy passes nothing and CloudFormation takes it.
+    Template(u32),
+    /// Worked out by the deploy and passed as a value (`how` says how, for `--help` and
+    /// the docs); `template` is the template's default, for a template deployed without
+    /// `mb`.
+    Computed { template: u32, how: &'static str },
+}
+
+impl DefaultValue {
+    /// The template's default.
+    pub fn template(&self) -> u32 {
+        match *self {
+            DefaultValue::Template(value)
+            | DefaultValue::Computed {
+                template: value, ..
+            } => value,
+        }
+    }
+}
+
 /// One tunable of the deployed service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
@@ -27,8 +53,8 @@ pub struct Setting {
     pub key: &'static str,
     /// The template parameter it sets.
     pub parameter: &'static str,
-    /// The template's default, which a create takes when the setting is not given.
-    pub default: u32,
+    /// What a create takes when the setting is not given.
+    pub default: DefaultValue,
     pub allowed: Allowed,
     /// The unit, after the number (`MB`, `s`), or empty.
     pub unit: &'static str,
@@ -47,7 +73,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "memory",
         parameter: "MemorySize",
-        default: 256,
+        default: DefaultValue::Template(256),
         allowed: Allowed::Range {
             min: 128,
             max: 10240,
@@ -58,7 +84,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "timeout",
         parameter: "Timeout",
-        default: 30,
+        default: DefaultValue::Template(30),
         allowed: Allowed::Range { min: 1, max: 900 },
         unit: "s",
         help: "Function timeout; one broadcast must reach every connection within it",
@@ -66,7 +92,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "fanout-concurrency",
         parameter: "FanoutConcurrency",
-        default: 256,
+        default: DefaultValue::Template(256),
         allowed: Allowed::Range { min: 1, max: 10000 },
         unit: "",
         help: "Management API posts in flight at once per broadcast",
@@ -74,7 +100,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "throttle-rate",
         parameter: "ThrottlingRateLimit",
-        default: 100,
+        default: DefaultValue::Template(100),
         allowed: Allowed::Range { min: 1, max: 10000 },
         unit: "messages/s",
         help: "Steady messages per second the API accepts (a cost cap; 10,000/s is the \
@@ -83,7 +109,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "throttle-burst",
         parameter: "ThrottlingBurstLimit",
-        default: 50,
+        default: DefaultValue::Template(50),
         allowed: Allowed::Range { min: 1, max: 5000 },
         unit: "messages",
         help: "Messages the API accepts in a burst above the rate (0 would refuse every \
@@ -92,10 +118,26 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "log-retention",
         parameter: "LogRetentionInDays",
-        default: 14,
+        default: DefaultValue::Template(14),
         allowed: Allowed::OneOf(RETENTION_DAYS),
         unit: "days",
         help: "Days CloudWatch Logs keeps the function's logs",
+    },
+    Setting {
+        key: "reserved-concurrency",
+        parameter: "ReservedConcurrency",
+        default: DefaultValue::Computed {
+            template: 0,
+            how: crate::concurrency::DEFAULT_HOW,
+        },
+        allowed: Allowed::Range {
+            min: 0,
+            max: crate::concurrency::MAX_RESERVATION,
+        },
+        unit: "",
+        help: "Concurrent invocations reserved for the function, which are also the most it \
+               runs at once: it cannot starve the account's other functions, nor they it \
+               (0: no reservation; the account must keep 100 unreserved)",
     },
 ];
 
@@ -157,6 +199,14 @@ impl Setting {
         self.check(value)
     }
 
+    /// The default in words: `256 MB`, or how a computed one is worked out.
+    pub fn describe_default(&self) -> String {
+        match self.default {
+            DefaultValue::Template(value) => self.show(&value.to_string()),
+            DefaultValue::Computed { how, .. } => how.to_owned(),
+        }
+    }
+
     /// `512 MB`, `100 messages/s`, `256`.
     pub fn show(&self, value: &str) -> String {
         if self.unit.is_empty() {
@@ -197,20 +247,23 @@ impl Settings {
     }
 
     /// What each template parameter gets in this deploy: the value given; else, on an
-    /// update of a stack that has the parameter, its deployed value; else nothing (the
-    /// template's default). `deployed` lists the stack's parameter keys (none on a create).
-    pub fn parameters(&self, deployed: &[&str]) -> Vec<(String, ParameterValue)> {
+    /// update of a stack that has the parameter, its deployed value; else the value
+    /// `computed` has for it (a computed default); else nothing (the template's default).
+    /// `deployed` lists the stack's parameter keys (none on a create).
+    pub fn parameters(
+        &self,
+        deployed: &[&str],
+        computed: &Settings,
+    ) -> Vec<(String, ParameterValue)> {
         SETTINGS
             .iter()
-            .filter_map(|s| match self.get(s.key) {
-                Some(value) => Some((
-                    s.parameter.to_owned(),
-                    ParameterValue::Given(value.to_string()),
-                )),
-                None if deployed.contains(&s.parameter) => {
-                    Some((s.parameter.to_owned(), ParameterValue::Previous))
-                }
-                None => None,
+            .filter_map(|s| {
+                let value = match self.get(s.key) {
+                    Some(value) => ParameterValue::Given(value.to_string()),
+                    None if deployed.contains(&s.parameter) => ParameterValue::Previous,
+                    None => ParameterValue::Given(computed.get(s.key)?.to_string()),
+                };
+                Some((s.parameter.to_owned(), value))
             })
             .collect()
     }
@@ -277,7 +330,7 @@ impl Args for SettingsArgs {
                         "{} ({}{unit}; default {})",
                         setting.help,
                         setting.allowed.describe(),
-                        setting.default
+                        setting.describe_default()
                     ))
                     .value_parser(move |text: &str| setting.parse(text)),
             );
@@ -307,7 +360,7 @@ pub fn markdown() -> String {
             s.key,
             s.key,
             s.parameter,
-            s.show(&s.default.to_string()),
+            s.describe_default(),
             s.help
         ));
     }
@@ -346,7 +399,8 @@ mod tests {
     #[test]
     fn every_default_is_allowed() {
         for s in SETTINGS {
-            assert_eq!(s.check(i64::from(s.default)), Ok(s.default), "{}", s.key);
+            let default = s.default.template();
+            assert_eq!(s.check(i64::from(default)), Ok(default), "{}", s.key);
         }
     }
 
@@ -378,7 +432,7 @@ mod tests {
             "ThrottlingRateLimit",
             "ThrottlingBurstLimit",
         ];
-        let update = given.parameters(&deployed);
+        let update = given.parameters(&deployed, &Settings::default());
         assert_eq!(
             update,
             vec![
@@ -389,11 +443,45 @@ mod tests {
                 ("ThrottlingBurstLimit".into(), ParameterValue::Previous),
             ]
         );
-        let create = given.parameters(&[]);
+        let create = given.parameters(&[], &Settings::default());
         assert_eq!(
             create,
             vec![("MemorySize".into(), ParameterValue::Given("512".into()))]
         );
+    }
+
+    /// A computed default is passed where a template default would be left out: on a
+    /// create, and on an update of a stack deployed before the parameter existed. A
+    /// stack that has it keeps it; a value given wins.
+    #[test]
+    fn a_computed_default_is_passed_unless_deployed_or_given() {
+        let reserved = find("reserved-concurrency").unwrap();
+        assert!(matches!(reserved.default, DefaultValue::Computed { .. }));
+        let mut computed = Settings::default();
+        computed.set(reserved, 100);
+        let row = |value: ParameterValue| vec![("ReservedConcurrency".to_owned(), value)];
+        let nothing = Settings::default();
+        assert_eq!(
+            nothing.parameters(&[], &computed),
+            row(ParameterValue::Given("100".into()))
+        );
+        assert_eq!(
+            nothing.parameters(&["ArtifactKey"], &computed),
+            row(ParameterValue::Given("100".into()))
+        );
+        assert_eq!(
+            nothing.parameters(&["ReservedConcurrency"], &computed),
+            row(ParameterValue::Previous)
+        );
+        let mut given = Settings::default();
+        given.set(reserved, 5);
+        assert_eq!(
+            given.parameters(&["ReservedConcurrency"], &computed),
+            row(ParameterValue::Given("5".into()))
+        );
+        // The help and the docs say how it is computed.
+        assert_eq!(reserved.describe_default(), crate::concurrency::DEFAULT_HOW);
+        assert_eq!(find("memory").unwrap().describe_default(), "256 MB");
     }
 
     #[test]
@@ -428,7 +516,7 @@ mod tests {
             assert_eq!(p["Type"], "Number", "{}", s.parameter);
             assert_eq!(
                 p["Default"].as_u64(),
-                Some(u64::from(s.default)),
+                Some(u64::from(s.default.template())),
                 "{}",
                 s.key
             );

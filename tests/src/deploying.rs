@@ -80,6 +80,31 @@ impl Deploying {
         args.extend_from_slice(extra);
         self.mb("deploy", &args).await
     }
+
+    /// [`Deploying::mb`] with the recorder given as `AWS_ENDPOINT_URL` instead of
+    /// `--endpoint-url`, and `vars`: a service's own variable there
+    /// (`AWS_ENDPOINT_URL_LAMBDA`) sends it elsewhere, which the SDK does not let it do
+    /// over a flag's endpoint.
+    pub async fn mb_env(
+        &self,
+        command: &str,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> std::process::Output {
+        let mut args = vec![command, "--service", self.service, "--region", "us-east-1"];
+        args.extend_from_slice(extra);
+        let mut env = mb::loopback_aws_env();
+        env.push(("AWS_ENDPOINT_URL", &self.recorder.endpoint));
+        env.extend_from_slice(vars);
+        mb::run_in_async(&self.dir, &args, &env, LIMIT).await
+    }
+
+    /// [`Deploying::deploy`], as [`Deploying::mb_env`] runs it.
+    pub async fn deploy_env(&self, extra: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
+        let mut args = vec!["--arch", "x86_64", "--artifact", &self.artifact];
+        args.extend_from_slice(extra);
+        self.mb_env("deploy", &args, vars).await
+    }
 }
 
 impl Drop for Deploying {

@@ -3,6 +3,7 @@
 //! its wire protocol (so the real SDK client parses its answers), one of the Lambda
 //! Runtime API (to run the real `bootstrap`), one of CloudFormation (the stack states moto
 //! does not reach), one of IAM and STS (the policy simulation moto answers with HTTP 500),
+//! one of Lambda's account settings (the account concurrency moto does not model),
 //! a proxy that names the AWS operations `mb` sends, and WebSocket clients.
 //!
 //! Everything listens on 127.0.0.1 only.
@@ -11,6 +12,7 @@ pub mod deploying;
 pub mod fake_cloudformation;
 pub mod fake_gateway;
 pub mod fake_iam;
+pub mod fake_lambda;
 pub mod invoke_api;
 pub mod loopback;
 pub mod mb;

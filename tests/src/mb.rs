@@ -42,7 +42,7 @@ pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
 
 /// Variables of the test machine that would change what `mb` does; removed before a run
 /// so only what a test sets counts.
-const CLEARED: [&str; 20] = [
+const CLEARED: [&str; 21] = [
     "SERVICE_NAME",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -53,6 +53,7 @@ const CLEARED: [&str; 20] = [
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_LAMBDA",
     "AWS_ENDPOINT_URL_LOGS",
     "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
     "NO_COLOR",

@@ -4,8 +4,8 @@
 //!
 //! Operations are named as `mb`'s permission list names them, `"<Service> <Operation>"`:
 //! the service from the request's SigV4 credential scope, the operation from the query
-//! protocol's `Action`, JSON protocol's `X-Amz-Target`, or S3's method, path and
-//! sub-resource. Requests and answers pass through unchanged.
+//! protocol's `Action`, JSON protocol's `X-Amz-Target`, S3's method, path and
+//! sub-resource, or Lambda's REST path. Requests and answers pass through unchanged.
 
 use std::sync::{Arc, Mutex};
 
@@ -127,6 +127,13 @@ pub fn operation(
             scope
         };
         return format!("{service} {operation}");
+    }
+    if scope == "lambda" {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        return match (method.as_str(), path.trim_end_matches('/')) {
+            ("GET", "/2016-08-19/account-settings") => "Lambda GetAccountSettings".to_owned(),
+            _ => format!("Lambda {method} {path}"),
+        };
     }
     if scope != "s3" {
         let action = form_urlencoded::parse(body)

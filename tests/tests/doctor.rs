@@ -1,11 +1,13 @@
 //! `mb doctor`, through the built binary, as a user runs it.
 //!
 //! - Against moto: the identity is reported, and moto's HTTP 500 for
-//!   SimulatePrincipalPolicy is "unknown (simulation unavailable)", exit 0 with a warning.
-//! - Against the IAM/STS wire fake (`mb_tests::fake_iam`; CloudFormation and S3 from
-//!   moto): an all-allowed principal passes; denied `iam:PassRole` and
-//!   `lambda:CreateFunction` fail listing exactly those; AccessDenied on the simulation is
-//!   "unknown"; an assumed-role caller is simulated as its role's ARN with its path.
+//!   SimulatePrincipalPolicy is "unknown (simulation unavailable)", as is the account's
+//!   concurrency (moto lacks GetAccountSettings), exit 0 with a warning.
+//! - Against the IAM/STS wire fake (`mb_tests::fake_iam`; Lambda's account settings from
+//!   `mb_tests::fake_lambda`; CloudFormation and S3 from moto): an all-allowed principal
+//!   passes; denied `iam:PassRole` and `lambda:CreateFunction` fail listing exactly those;
+//!   AccessDenied on the simulation is "unknown"; an assumed-role caller is simulated as
+//!   its role's ARN with its path.
 //! - `--policy`: valid JSON, no `*` action, every action the simulation checks.
 //! - Text fits 100 columns; colour only on a terminal, and never with NO_COLOR.
 
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mb_tests::fake_iam::{self, FakeIam};
+use mb_tests::fake_lambda::FakeLambda;
 use mb_tests::loopback;
 use mb_tests::moto::Moto;
 use mb_tests::{mb, text};
@@ -69,18 +72,24 @@ fn status<'a>(report: &'a Value, id: &str) -> &'a str {
     check(report, id)["status"].as_str().unwrap_or_default()
 }
 
-/// The fake and moto, wired as a doctor run sees them: STS and IAM from the fake.
-async fn with_fake(caller: &str) -> Option<(Moto, FakeIam, Vec<(&'static str, String)>)> {
+/// Moto and the stand-ins a doctor run needs, kept alive together.
+type World = (Moto, FakeIam, FakeLambda, Vec<(&'static str, String)>);
+
+/// The fakes and moto, wired as a doctor run sees them: STS and IAM from the IAM fake,
+/// Lambda's account settings (which moto lacks) from the Lambda one (a normal account).
+async fn with_fake(caller: &str) -> Option<World> {
     let moto = Moto::start()?;
     let fake = FakeIam::start(caller).await;
+    let lambda = FakeLambda::start(1000, 1000).await;
     let vars = env(
         &moto.endpoint,
         &[
             ("AWS_ENDPOINT_URL_IAM", &fake.endpoint),
             ("AWS_ENDPOINT_URL_STS", &fake.endpoint),
+            ("AWS_ENDPOINT_URL_LAMBDA", &lambda.endpoint),
         ],
     );
-    Some((moto, fake, vars))
+    Some((moto, fake, lambda, vars))
 }
 
 /// The actions of `mb doctor --policy` (the deploy policy).
@@ -127,7 +136,8 @@ async fn against_moto_the_identity_is_reported_and_the_simulation_is_unknown() {
             "names",
             "stack",
             "bucket",
-            "preflight"
+            "preflight",
+            "concurrency"
         ]
     );
     assert_eq!(status(&report, "identity"), "pass");
@@ -154,7 +164,9 @@ async fn against_moto_the_identity_is_reported_and_the_simulation_is_unknown() {
             check(&report, id)
         );
     }
-    assert!(text(&out.stderr).contains("warning: 1 check could not be made"));
+    // moto has no GetAccountSettings: the account's concurrency is unknown too.
+    assert_eq!(status(&report, "concurrency"), "unknown");
+    assert!(text(&out.stderr).contains("warning: 2 checks could not be made"));
 
     // The same as text: 100 columns, no colour into a pipe.
     let out = doctor(&["--service", "chat"], &vars).await;
@@ -179,7 +191,7 @@ async fn against_moto_the_identity_is_reported_and_the_simulation_is_unknown() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_all_allowed_user_passes_every_check() {
-    let Some((_moto, fake, vars)) = with_fake(USER).await else {
+    let Some((_moto, fake, _lambda, vars)) = with_fake(USER).await else {
         return;
     };
     let out = doctor(&["--service", "chat", "--json"], &vars).await;
@@ -200,7 +212,12 @@ async fn an_all_allowed_user_passes_every_check() {
         );
         let resources = fake_iam::members(request, "ResourceArns");
         assert_eq!(resources.len(), 1, "{request:?}");
-        assert!(!resources[0].contains('*'), "{request:?}");
+        // `*` only for the action IAM cannot scope to a resource.
+        let actions = fake_iam::members(request, "ActionNames");
+        assert!(
+            !resources[0].contains('*') || actions == ["lambda:GetAccountSettings"],
+            "{request:?}"
+        );
         let keys = (1..)
             .map_while(|n| request.get(&format!("ContextEntries.member.{n}.ContextKeyName")))
             .cloned()
@@ -225,7 +242,7 @@ async fn an_all_allowed_user_passes_every_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn denied_actions_fail_and_are_listed_with_the_grant() {
-    let Some((_moto, fake, vars)) = with_fake(USER).await else {
+    let Some((_moto, fake, _lambda, vars)) = with_fake(USER).await else {
         return;
     };
     fake.deny(&["iam:PassRole", "lambda:CreateFunction"]);
@@ -294,7 +311,7 @@ async fn denied_actions_fail_and_are_listed_with_the_grant() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn access_denied_on_the_simulation_is_unknown() {
-    let Some((_moto, fake, vars)) = with_fake(USER).await else {
+    let Some((_moto, fake, _lambda, vars)) = with_fake(USER).await else {
         return;
     };
     fake.forbid_simulation();
@@ -323,7 +340,7 @@ async fn an_assumed_role_is_simulated_as_its_role_with_its_path() {
     let role = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
     let path = "/aws-reserved/sso.amazonaws.com/eu-west-1/";
     let caller = format!("arn:aws:sts::123456789012:assumed-role/{role}/alice@example.com");
-    let Some((_moto, fake, vars)) = with_fake(&caller).await else {
+    let Some((_moto, fake, _lambda, vars)) = with_fake(&caller).await else {
         return;
     };
     fake.add_role(role, path);
@@ -353,7 +370,7 @@ async fn an_assumed_role_is_simulated_as_its_role_with_its_path() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_policy_is_json_without_wildcard_actions() {
-    let Some((_moto, _fake, vars)) = with_fake(USER).await else {
+    let Some((_moto, _fake, _lambda, vars)) = with_fake(USER).await else {
         return;
     };
     let out = doctor(&["--policy", "--service", "chat"], &vars).await;
@@ -429,7 +446,7 @@ async fn the_policy_is_json_without_wildcard_actions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_service_name_fails_its_check_and_the_rest_still_run() {
-    let Some((_moto, _fake, vars)) = with_fake(USER).await else {
+    let Some((_moto, _fake, _lambda, vars)) = with_fake(USER).await else {
         return;
     };
     let out = doctor(&["--service", "my_service", "--json"], &vars).await;
@@ -521,7 +538,7 @@ async fn foreign_s3() -> (loopback::Server, Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_owned_by_another_account_is_a_hard_failure() {
-    let Some((_moto, _fake, mut vars)) = with_fake(USER).await else {
+    let Some((_moto, _fake, _lambda, mut vars)) = with_fake(USER).await else {
         return;
     };
     let (s3, owners) = foreign_s3().await;

@@ -403,6 +403,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "IAM GetRole" => &["iam:GetRole"],
         "DynamoDB DescribeTable" => &["dynamodb:DescribeTable"],
         "CloudWatch Logs DescribeLogGroups" => &["logs:DescribeLogGroups"],
+        "Lambda GetAccountSettings" => &["lambda:GetAccountSettings"],
         _ => return None,
     })
 }

@@ -77,7 +77,7 @@ async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
     assert_eq!(info["settings"]["log-retention"], 30);
     let info = world.mb("info", &[]).await;
     assert!(
-        text(&info.stdout).contains("  memory              768 MB\n"),
+        text(&info.stdout).contains("  memory                768 MB\n"),
         "{}",
         text(&info.stdout)
     );

@@ -1,5 +1,6 @@
 //! `mb template` as a user runs it: the rendered template passes cfn-lint with no error
-//! and no warning, and has the properties a reviewer of its security and cost would check.
+//! and no warning, and has the properties a reviewer of its security and cost would check
+//! (the reserved concurrency among them).
 
 use std::process::Command;
 use std::time::Duration;
@@ -284,4 +285,27 @@ fn service_name_from_the_environment() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--service"));
+}
+
+/// The reservation is a setting (the parameter `ReservedConcurrency`), and 0 leaves
+/// `ReservedConcurrentExecutions` out, since Lambda reads a reservation of 0 as "never
+/// run".
+#[test]
+fn a_reservation_of_zero_leaves_the_property_out() {
+    let template = template(&["--service", "broadcaster"]);
+    let parameter = &template["Parameters"]["ReservedConcurrency"];
+    assert_eq!(parameter["Type"], "Number", "{parameter}");
+    assert_eq!(parameter["Default"], 0, "{parameter}");
+    assert_eq!(
+        template["Conditions"]["Reserved"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]})
+    );
+    assert_eq!(
+        template["Resources"]["Function"]["Properties"]["ReservedConcurrentExecutions"],
+        serde_json::json!({"Fn::If": [
+            "Reserved",
+            {"Ref": "ReservedConcurrency"},
+            {"Ref": "AWS::NoValue"}
+        ]})
+    );
 }

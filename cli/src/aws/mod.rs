@@ -1,6 +1,6 @@
 //! The one place that builds the AWS SDK configuration for `mb`.
 //!
-//! Commands that reach AWS (`deploy`, `info`, `destroy`) take [`AwsArgs`] and call
+//! Commands that reach AWS (`deploy`, `info`, `destroy`, `logs`, `doctor`) take [`AwsArgs`] and call
 //! [`Aws::load`]: the profile (`--profile` or `AWS_PROFILE`), the region (`--region`, else
 //! the SDK's chain: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile), an endpoint override
 //! (`--endpoint-url`, or the SDK's own `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`)
@@ -163,6 +163,12 @@ impl Aws {
     /// already exists (the preflight).
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
+
+    /// Lambda, for the account's concurrency (GetAccountSettings) before a deploy
+    /// reserves some; `AWS_ENDPOINT_URL_LAMBDA` points it elsewhere, as the SDK reads it.
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.config)
     }
 
     /// The account (and caller ARN) the credentials belong to: STS GetCallerIdentity,

@@ -3,6 +3,8 @@
 //! 1. Check the service and stage names; load the AWS configuration; ask STS for the account;
 //!    refuse what would fail late: a `--bucket` in another region, a name the stack would
 //!    create that is taken (`crate::preflight`).
+//!    Read the account's concurrency and decide the function's reservation; refuse a
+//!    `--reserved-concurrency` the account cannot spare (`crate::concurrency`).
 //! 2. Build and zip the function (unless `--artifact`).
 //! 3. Make sure the artifact bucket exists, is ours and is locked down; upload the zip
 //!    unless the object under its key has the zip's SHA-256 checksum.
@@ -22,11 +24,12 @@ use crate::artifacts::{Bucket, Found, Upload};
 use crate::aws::AwsArgs;
 use crate::commands::build::{self, BuildArgs};
 use crate::commands::service::{self, ServiceArgs};
+use crate::concurrency;
 use crate::error::Failure;
 use crate::lockdown::Owner;
 use crate::naming::{self, Names};
 use crate::preflight;
-use crate::settings::{ParameterValue, Settings, SettingsArgs};
+use crate::settings::{self, ParameterValue, Settings, SettingsArgs};
 use crate::stack::changeset::{self, Change, Computed};
 use crate::stack::events::{self, Follower, Settled};
 use crate::stack::status::{self, Action, Operation};
@@ -71,10 +74,20 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         aws.region(),
         identity.arn
     ));
-    let found = preflight::look(&aws, &names, &identity.account, args.bucket.as_deref()).await?;
+    // Described once here for both decisions; the deploy proper describes it afresh.
+    let current = stack::describe(&aws.cloudformation(), &names.stack).await?;
+    let found = preflight::look(
+        &aws,
+        &names,
+        &identity.account,
+        args.bucket.as_deref(),
+        current.as_ref(),
+    )
+    .await?;
     if let Some(refused) = preflight::refusal(&names.stack, &preflight::problems(&found)) {
         return Err(refused);
     }
+    let computed = reservation(args, &aws, current.as_ref(), ui).await?;
 
     // 2. The package.
     let artifact = build::artifact(&args.build, ui)?;
@@ -165,6 +178,7 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         names: &names,
         request: &request,
         settings: &args.settings.given,
+        computed: &computed,
         preview: &preview,
         yes: args.yes,
     };
@@ -172,6 +186,34 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
 
     // 7. The outputs.
     crate::ui::print(&outputs_text(&stack))
+}
+
+/// The function's reservation, decided before any change (`crate::concurrency`): said in
+/// one line (after a warning if the account's concurrency cannot be read), a given value
+/// the account cannot spare refused (exit 2). Returns the computed settings a create
+/// passes where nothing was given.
+async fn reservation(
+    args: &DeployArgs,
+    aws: &crate::aws::Aws,
+    current: Option<&Stack>,
+    ui: &Ui,
+) -> Result<Settings, Failure> {
+    let account = concurrency::account(&aws.lambda()).await;
+    let plan = concurrency::plan(
+        args.settings.given.get(concurrency::KEY),
+        concurrency::deployed(current),
+        &account,
+    )
+    .map_err(Failure::usage)?;
+    if let Some(warning) = &plan.warning {
+        ui.line(&format!("warning: {warning}"));
+    }
+    ui.line(&plan.said);
+    let mut computed = Settings::default();
+    if let Some(setting) = settings::find(concurrency::KEY) {
+        computed.set(setting, plan.computed);
+    }
+    Ok(computed)
 }
 
 /// The stack part of a deploy, with what every step needs.
@@ -183,6 +225,8 @@ struct Deployer<'a> {
     request: &'a Request,
     /// The settings given (flags over `mb.toml`); the others keep their deployed values.
     settings: &'a Settings,
+    /// Computed defaults, passed for a setting neither given nor deployed.
+    computed: &'a Settings,
     /// The resources a first create adds.
     preview: &'a [Change],
     yes: bool,
@@ -286,7 +330,7 @@ impl Deployer<'_> {
         let mut request = self.request.clone();
         request
             .parameters
-            .extend(self.settings.parameters(&deployed));
+            .extend(self.settings.parameters(&deployed, self.computed));
         request
     }
 

@@ -7,6 +7,8 @@
 //! 4. Check the service name and every name derived from it.
 //! 5. Describe the stack and say what `mb deploy` would do with it; probe the artifact
 //!    bucket; run `mb deploy`'s preflight (`--bucket`'s region, names already taken).
+//!    Read the account's concurrency and say what a deploy would reserve
+//!    (`crate::concurrency`, with the `reserved-concurrency` of `mb.toml` if it has one).
 //! 6. Print each check (or one JSON object); exit 1 if any failed, 0 otherwise (with a
 //!    warning when some could not be made).
 //!
@@ -19,11 +21,14 @@ use crate::artifacts::Bucket;
 use crate::aws::{self, Aws, AwsArgs, Identity};
 use crate::build::{Arch, toolchain};
 use crate::commands::service::ServiceArgs;
+use crate::concurrency;
 use crate::doctor::simulate;
 use crate::doctor::{self, Check, Outcome, checks, report};
 use crate::error::Failure;
 use crate::naming::{self, NameError, Names, Region, ServiceName, Stage};
 use crate::permissions::{self, Scope};
+use crate::settings::Settings;
+use crate::stack::Stack;
 use crate::ui::Ui;
 
 #[derive(Debug, Clone, Args)]
@@ -48,6 +53,10 @@ pub struct DoctorArgs {
     /// the region comes from --region or the AWS configuration)
     #[arg(long, value_name = "ID", requires = "policy")]
     pub account: Option<String>,
+    /// The settings of `mb.toml`, which a deploy would take (no flags: doctor checks what
+    /// the project file says).
+    #[arg(skip)]
+    pub settings: Settings,
 }
 
 pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
@@ -105,16 +114,21 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
 
     // 5. The stack and the bucket.
     progress.set_message("looking at the stack and the artifact bucket");
-    let (stack_check, bucket_check, preflight_check) = match (&aws, &identity) {
-        (Some(aws), Some(identity)) => (
-            stack(aws, &derived).await,
-            bucket(aws, identity, &derived, args).await,
-            preflight(aws, identity, &derived, args).await,
-        ),
+    let (stack_check, bucket_check, preflight_check, concurrency_check) = match (&aws, &identity) {
+        (Some(aws), Some(identity)) => {
+            let described = describe(aws, &derived).await;
+            (
+                stack(&derived, described.as_ref()),
+                bucket(aws, identity, &derived, args).await,
+                preflight(aws, identity, &derived, args, described.as_ref()).await,
+                concurrency(aws, described.as_ref(), args).await,
+            )
+        }
         _ => (
             checks::not_checked("stack", "the caller is not known"),
             checks::not_checked("bucket", "the caller is not known"),
             checks::not_checked("preflight", "the caller is not known"),
+            checks::not_checked("concurrency", "the caller is not known"),
         ),
     };
     progress.finish();
@@ -129,6 +143,7 @@ pub async fn run(args: &DoctorArgs, ui: &Ui) -> Result<(), Failure> {
         stack_check,
         bucket_check,
         preflight_check,
+        concurrency_check,
     ];
     print_report(args, service.as_deref(), aws.as_ref(), &all)?;
     match doctor::outcome(&all) {
@@ -165,20 +180,46 @@ async fn identity(aws: Option<&Aws>) -> (Check, Option<Identity>) {
     }
 }
 
+/// The service's stack as described (`None` when the names are not known).
+async fn describe(aws: &Aws, derived: &Derived) -> Option<Result<Option<Stack>, String>> {
+    let (names, _) = derived.names()?;
+    Some(
+        crate::stack::describe(&aws.cloudformation(), &names.stack)
+            .await
+            .map_err(|f| f.to_string()),
+    )
+}
+
 /// The stack and what `mb deploy` would do with it.
-async fn stack(aws: &Aws, derived: &Derived) -> Check {
-    let Some((names, _)) = derived.names() else {
+fn stack(derived: &Derived, found: Option<&Result<Option<Stack>, String>>) -> Check {
+    let (Some((names, _)), Some(found)) = (derived.names(), found) else {
         return derived.not_checked("stack");
     };
-    let found = crate::stack::describe(&aws.cloudformation(), &names.stack)
-        .await
-        .map_err(|f| f.to_string());
     checks::stack(
         &names.stack,
         found
             .as_ref()
             .map(|s| s.as_ref().map(|s| (&s.status, s.reason.as_deref())))
             .map_err(Clone::clone),
+    )
+}
+
+/// The account's concurrency and what a deploy would reserve, for the stack as it stands
+/// (a new one when it is not known) and what `mb.toml` gives.
+async fn concurrency(
+    aws: &Aws,
+    found: Option<&Result<Option<Stack>, String>>,
+    args: &DoctorArgs,
+) -> Check {
+    let account = concurrency::account(&aws.lambda()).await;
+    let deployed = found
+        .and_then(|found| found.as_ref().ok())
+        .and_then(|stack| concurrency::deployed(stack.as_ref()));
+    let given = args.settings.get(concurrency::KEY);
+    checks::concurrency(
+        &account,
+        deployed,
+        &concurrency::plan(given, deployed, &account),
     )
 }
 
@@ -202,14 +243,25 @@ async fn bucket(aws: &Aws, identity: &Identity, derived: &Derived, args: &Doctor
     checks::bucket(&name, &identity.account, found)
 }
 
-/// What `mb deploy`'s preflight would refuse.
-async fn preflight(aws: &Aws, identity: &Identity, derived: &Derived, args: &DoctorArgs) -> Check {
-    let Some((names, _)) = derived.names() else {
+/// What `mb deploy`'s preflight would refuse, for the stack as described.
+async fn preflight(
+    aws: &Aws,
+    identity: &Identity,
+    derived: &Derived,
+    args: &DoctorArgs,
+    described: Option<&Result<Option<Stack>, String>>,
+) -> Check {
+    let (Some((names, _)), Some(described)) = (derived.names(), described) else {
         return derived.not_checked("preflight");
     };
-    let found = crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref())
-        .await
-        .map_err(|f| f.to_string());
+    let stack = match described {
+        Ok(stack) => stack.as_ref(),
+        Err(why) => return checks::preflight(Err(why.clone())),
+    };
+    let found =
+        crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref(), stack)
+            .await
+            .map_err(|f| f.to_string());
     checks::preflight(found.as_ref().map_err(Clone::clone))
 }
 

@@ -1,6 +1,6 @@
 //! Each of `mb doctor`'s checks but the permissions, decided from what the command found
 //! (pure): the configuration, the caller, the toolchain, the names, the stack, the
-//! artifact bucket and the preflight. The same decisions as `mb build` and `mb deploy` make, so doctor
+//! artifact bucket, the preflight and the account's concurrency. The same decisions as `mb build` and `mb deploy` make, so doctor
 //! says what they would do.
 
 use std::path::Path;
@@ -13,6 +13,7 @@ use crate::artifacts::Presence;
 use crate::build::Arch;
 use crate::build::plan::{self, Builder, Toolchain};
 use crate::build::toolchain::TargetStep;
+use crate::concurrency::{self, Account, Plan, Source};
 use crate::naming::{NameError, Names};
 use crate::preflight::{self, Found};
 use crate::stack::status::{self, Action};
@@ -287,6 +288,73 @@ pub fn preflight(found: Result<&Found, String>) -> Check {
     check.with("problems", json!(problems))
 }
 
+/// The account's concurrency (Lambda GetAccountSettings, or why it could not be read)
+/// and what `mb deploy` would reserve: `plan` is `crate::concurrency::plan` for what
+/// `mb.toml` gives and the reservation `deployed` by the stack.
+pub fn concurrency(
+    account: &Result<Account, String>,
+    deployed: Option<u32>,
+    plan: &Result<Plan, String>,
+) -> Check {
+    const ID: &str = "concurrency";
+    let (account, plan) = match (account, plan) {
+        (Err(why), plan) => {
+            let reserve = plan.as_ref().map(|p| p.reserved).unwrap_or(0);
+            return Check::unknown(
+                ID,
+                format!(
+                    "cannot read the account's concurrency: {why}; mb deploy would reserve \
+                     {} without checking",
+                    if reserve == 0 {
+                        "none".to_owned()
+                    } else {
+                        reserve.to_string()
+                    }
+                ),
+                "grant lambda:GetAccountSettings (an action without resource-level \
+                 permissions, so on \"*\"; `mb doctor --policy` has it)",
+            )
+            .with("reserve", json!(reserve));
+        }
+        (Ok(_), Err(refused)) => {
+            return Check::fail(
+                ID,
+                format!("mb deploy would stop before any change: {refused}"),
+                format!(
+                    "lower `{}` in mb.toml (0 for no reservation), or ask for a higher \
+                     Lambda concurrent executions quota",
+                    concurrency::KEY
+                ),
+            );
+        }
+        (Ok(account), Ok(plan)) => (account, plan),
+    };
+    let reserve = match (plan.source, plan.reserved) {
+        (Source::Kept, 0) => "keep no reservation, as deployed".to_owned(),
+        (Source::Kept, n) => format!("keep the deployed {n}"),
+        (Source::Given, 0) => "reserve none, as mb.toml says".to_owned(),
+        (Source::Given, n) => format!("reserve {n}, as mb.toml says"),
+        (Source::Computed, 0) => "reserve none".to_owned(),
+        (Source::Computed, n) => format!("reserve {n}"),
+    };
+    Check::pass(
+        ID,
+        format!(
+            "the account's concurrency is {} in all, {} unreserved (Lambda keeps {}); mb \
+             deploy would {reserve}",
+            account.total,
+            account.unreserved,
+            account.minimum()
+        ),
+    )
+    .with_details(vec![plan.said.clone()])
+    .with("total", json!(account.total))
+    .with("unreserved", json!(account.unreserved))
+    .with("minimum", json!(account.minimum()))
+    .with("spare", json!(account.spare(deployed.unwrap_or(0))))
+    .with("reserve", json!(plan.reserved))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Status;
@@ -405,6 +473,49 @@ mod tests {
         assert_eq!(
             preflight(Err("AccessDenied".into())).status,
             Status::Unknown
+        );
+    }
+
+    #[test]
+    fn the_concurrency_check_says_what_a_deploy_would_reserve() {
+        let big = Ok(Account {
+            total: 1000,
+            unreserved: 1000,
+        });
+        let check = concurrency(&big, None, &concurrency::plan(None, None, &big));
+        assert_eq!(check.status, Status::Pass);
+        assert_eq!(
+            check.summary,
+            "the account's concurrency is 1000 in all, 1000 unreserved (Lambda keeps 100); mb \
+             deploy would reserve 100"
+        );
+        assert_eq!(check.data["reserve"], json!(100));
+        assert_eq!(check.data["spare"], json!(900));
+        let small = Ok(Account {
+            total: 10,
+            unreserved: 10,
+        });
+        let check = concurrency(&small, None, &concurrency::plan(None, None, &small));
+        assert!(
+            check.summary.ends_with("would reserve none"),
+            "{}",
+            check.summary
+        );
+        let refused = concurrency(&small, None, &concurrency::plan(Some(5), None, &small));
+        assert_eq!(refused.status, Status::Fail);
+        assert!(refused.summary.contains("at most 0"), "{}", refused.summary);
+        let denied: Result<Account, String> = Err("AWS denied it".into());
+        let check = concurrency(&denied, None, &concurrency::plan(None, None, &denied));
+        assert_eq!(check.status, Status::Unknown);
+        assert_eq!(
+            check.summary,
+            "cannot read the account's concurrency: AWS denied it; mb deploy would reserve \
+             none without checking"
+        );
+        assert_eq!(
+            check.fix.unwrap(),
+            "grant lambda:GetAccountSettings (an action without resource-level permissions, \
+             so on \"*\"; `mb doctor --policy` has it)"
         );
     }
 

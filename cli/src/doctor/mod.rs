@@ -35,7 +35,7 @@ impl Status {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     /// A stable id for scripts: `credentials`, `identity`, `permissions`, `toolchain`,
-    /// `names`, `stack`, `bucket`, `preflight`.
+    /// `names`, `stack`, `bucket`, `preflight`, `concurrency`.
     pub id: &'static str,
     pub status: Status,
     /// One sentence: what was found.
