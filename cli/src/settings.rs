@@ -87,7 +87,8 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Template(30),
         allowed: Allowed::Range { min: 1, max: 900 },
         unit: "s",
-        help: "Function timeout; one broadcast must reach every connection within it",
+        help: "Function timeout; a broadcast still running near it (or near API Gateway's \
+               29 s) hands the rest to another invocation",
     },
     Setting {
         key: "fanout-concurrency",
@@ -96,6 +97,15 @@ pub const SETTINGS: &[Setting] = &[
         allowed: Allowed::Range { min: 1, max: 10000 },
         unit: "",
         help: "Management API posts in flight at once per broadcast",
+    },
+    Setting {
+        key: "connect-grace",
+        parameter: "ConnectGraceSeconds",
+        default: DefaultValue::Template(mb_lambda::connect_window::DEFAULT_GRACE_SECONDS),
+        allowed: Allowed::Range { min: 0, max: 300 },
+        unit: "s",
+        help: "A 410 Gone from a connection stored less than this long ago keeps its row: \
+               the client may still be connecting (API Gateway's connect window)",
     },
     Setting {
         key: "throttle-rate",

@@ -109,6 +109,21 @@ pub fn stack_parameter(stack: &aws_sdk_cloudformation::types::Stack, key: &str) 
         .to_owned()
 }
 
+/// The parameter `key` of the stack `name` as deployed, read back with the SDK.
+pub async fn deployed_parameter(
+    cf: &aws_sdk_cloudformation::Client,
+    name: &str,
+    key: &str,
+) -> String {
+    let out = cf
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .expect("describe the stack");
+    stack_parameter(out.stacks().first().expect("the stack"), key)
+}
+
 /// The workspace's top folder.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

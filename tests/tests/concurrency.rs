@@ -32,16 +32,7 @@ fn lambda_env(lambda: &FakeLambda) -> Vec<(&'static str, &str)> {
 /// The stack's ReservedConcurrency as deployed.
 async fn parameter(world: &Deploying) -> String {
     let cf = aws_sdk_cloudformation::Client::new(&world.config);
-    let out = cf
-        .describe_stacks()
-        .stack_name(STACK)
-        .send()
-        .await
-        .expect("describe the stack");
-    mb_tests::stack_parameter(
-        out.stacks().first().expect("the stack"),
-        "ReservedConcurrency",
-    )
+    mb_tests::deployed_parameter(&cf, STACK, "ReservedConcurrency").await
 }
 
 /// The function's reservation in moto (`None`: no reservation). GetFunctionConcurrency,

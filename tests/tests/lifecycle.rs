@@ -266,14 +266,20 @@ async fn deploy_redeploy_update_info_and_destroy() {
         "events followed: {stderr}"
     );
 
-    // 4. mb info --json: outputs and the stored connections.
-    for id in ["c1", "c2"] {
+    // 4. mb info --json: outputs and the live connections: a row whose `expiresAt` has
+    // passed (TTL deletes lazily) is not counted.
+    let now_s = mb_lambda::handler::now_ms() / 1000;
+    for (id, expires_at) in [("c1", now_s + 600), ("c2", now_s + 600), ("c3", now_s - 1)] {
         aws.dynamodb
             .put_item()
             .table_name("mb-chat-dev-connections")
             .item(
                 "connectionId",
                 aws_sdk_dynamodb::types::AttributeValue::S(id.into()),
+            )
+            .item(
+                mb_lambda::store::dynamodb::EXPIRES_AT,
+                aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
             )
             .send()
             .await

@@ -10,13 +10,7 @@ const STACK: &str = "mb-tune-dev";
 
 /// The stack's parameter `key`, read back with the SDK.
 async fn parameter(cf: &aws_sdk_cloudformation::Client, key: &str) -> String {
-    let out = cf
-        .describe_stacks()
-        .stack_name(STACK)
-        .send()
-        .await
-        .expect("describe the stack");
-    mb_tests::stack_parameter(out.stacks().first().expect("the stack"), key)
+    mb_tests::deployed_parameter(cf, STACK, key).await
 }
 
 /// moto behind the recorder, for the service `tune`.

@@ -237,3 +237,28 @@ async fn a_gone_row_is_deleted_only_if_it_is_the_row_read() {
         "nothing left to delete"
     );
 }
+
+#[tokio::test]
+async fn a_broadcast_posts_nothing_to_expired_rows() {
+    let Some(moto) = Moto::start() else { return };
+    let store = table(&moto, "expired").await;
+    let now_ms = mb_lambda::handler::now_ms();
+    for i in 0..6 {
+        let mut connection = Connection::new(format!("c{i}"), now_ms - 60_000);
+        if i >= 3 {
+            connection.expires_at = now_ms / 1000 - 1;
+        }
+        store.put(&connection).await.unwrap();
+    }
+    let fake = FakeGateway::start(Options::default()).await;
+    let handler = fake.handler(store, 4).await;
+    handler
+        .handle(mb_tests::event("$default", "c0", Some("live only")))
+        .await;
+    let reached: BTreeSet<String> = fake
+        .received()
+        .into_iter()
+        .map(|r| r.connection_id)
+        .collect();
+    assert_eq!(reached, ["c0", "c1", "c2"].map(String::from).into());
+}

@@ -132,9 +132,40 @@ fn the_function_may_do_exactly_what_the_handler_does() {
             "dynamodb:PutItem",
             "dynamodb:Scan",
             "execute-api:ManageConnections",
+            "lambda:InvokeFunction",
             "logs:CreateLogStream",
             "logs:PutLogEvents",
         ]
+    );
+}
+
+#[test]
+fn the_function_may_invoke_only_itself_and_posts_to_its_own_api() {
+    let template = template(&["--service", "broadcaster"]);
+    let invoke = statements(&template)
+        .into_iter()
+        .find(|s| actions(s).contains(&"lambda:InvokeFunction") && s.get("Principal").is_none())
+        .expect("a lambda:InvokeFunction statement");
+    let resource = &invoke["Resource"]["Fn::Sub"];
+    assert_eq!(
+        resource[0],
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
+    );
+    let function = &template["Resources"]["Function"]["Properties"];
+    assert_eq!(resource[1]["FunctionName"], function["FunctionName"]);
+    assert_eq!(function["FunctionName"], "mb-broadcaster-dev-broadcast");
+
+    // The Management API endpoint is set, not derived from a (maybe custom) domain.
+    let variables = &function["Environment"]["Variables"];
+    let endpoint = &variables["MB_MANAGEMENT_ENDPOINT"]["Fn::Sub"];
+    assert_eq!(
+        endpoint[0],
+        "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"
+    );
+    assert_eq!(endpoint[1]["StageName"], "dev");
+    assert_eq!(
+        variables["MB_CONNECT_GRACE_SECONDS"],
+        serde_json::json!({"Ref": "ConnectGraceSeconds"})
     );
 }
 

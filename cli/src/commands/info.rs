@@ -56,12 +56,21 @@ pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
     crate::ui::print(&text)
 }
 
-/// The connection ids stored in `table` (a Scan that counts, page by page).
+/// The live connections in `table` (a Scan that counts, page by page), without the rows
+/// whose `expiresAt` has passed: TTL deletes them lazily, often days later, and the
+/// broadcast skips them too.
 async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, String> {
+    let now_s = mb_lambda::handler::now_ms() / 1000;
     let mut pages = client
         .scan()
         .table_name(table)
         .select(Select::Count)
+        .filter_expression("attribute_not_exists(#e) OR #e > :now")
+        .expression_attribute_names("#e", mb_lambda::store::dynamodb::EXPIRES_AT)
+        .expression_attribute_values(
+            ":now",
+            aws_sdk_dynamodb::types::AttributeValue::N(now_s.to_string()),
+        )
         .into_paginator()
         .send();
     let mut total = 0u64;
