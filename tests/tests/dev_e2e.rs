@@ -549,3 +549,86 @@ async fn clients_connecting_during_broadcasts_miss_nothing() {
         "no broadcast met a connection in its connect window: the test tests nothing"
     );
 }
+
+/// `mb dev` serves the Lambda Invoke API where its handler hands a broadcast on: the real
+/// `aws-sdk-lambda` client's `Event` invocation of a continuation reaches the connected
+/// clients (not the sender, whose copy went first), `DryRun` answers 204 and another
+/// function's name is Lambda's `ResourceNotFoundException`.
+#[tokio::test]
+async fn the_lambda_invoke_api_continues_a_broadcast() {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::InvocationType;
+    use mb_lambda::continuation::Continuation;
+
+    let Some(moto) = Moto::start() else { return };
+    let sdk = moto.sdk_config().await;
+    let dev = dev_on(&moto, "e2e-invoke", &[]);
+    let mut a = Client::connect(&dev.url).await;
+    let a_id = table_ids(&sdk, "e2e-invoke")
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let mut b = Client::connect(&dev.url).await;
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&sdk)
+            .endpoint_url(&dev.http)
+            .build(),
+    );
+    let continuation = Continuation {
+        endpoint: dev.http.clone(),
+        sender: a_id,
+        text: Continuation::encode_text("handed on"),
+        now: 1_700_000_000_000,
+        after: None,
+        retry: Vec::new(),
+        hop: 1,
+    };
+    let answer = lambda
+        .invoke()
+        .function_name("mb-dev")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(continuation.to_payload()))
+        .send()
+        .await
+        .expect("an Event invocation");
+    assert_eq!(answer.status_code(), 202);
+    assert_eq!(
+        b.recv_json().await,
+        serde_json::json!({"data": "handed on", "_now": 1_700_000_000_000i64, "_me": false})
+    );
+    assert!(
+        matches!(a.next_within(Duration::from_millis(300)).await, Next::Silent),
+        "a continuation skips the sender"
+    );
+    assert!(
+        dev.log_line(
+            &["continuation", "recipients=1", "delivered=1", "hop=1"],
+            Duration::from_secs(10)
+        )
+        .await
+        .is_some(),
+        "logs:\n{}",
+        dev.stderr().join("\n")
+    );
+
+    let dry = lambda
+        .invoke()
+        .function_name("mb-dev")
+        .invocation_type(InvocationType::DryRun)
+        .send()
+        .await
+        .expect("a DryRun");
+    assert_eq!(dry.status_code(), 204);
+    let missing = lambda
+        .invoke()
+        .function_name("another-function")
+        .payload(Blob::new("{}"))
+        .send()
+        .await
+        .expect_err("another function");
+    assert_eq!(
+        missing.as_service_error().and_then(|e| e.code()),
+        Some("ResourceNotFoundException")
+    );
+}
