@@ -27,7 +27,7 @@ pub struct Answer {
 }
 
 struct State {
-    events: Mutex<mpsc::UnboundedReceiver<(String, serde_json::Value)>>,
+    events: Mutex<mpsc::UnboundedReceiver<(String, serde_json::Value, u64)>>,
     answers: mpsc::UnboundedSender<Answer>,
     /// When the function first asked for an invocation: the end of its init phase.
     first_poll: Arc<OnceLock<Instant>>,
@@ -36,7 +36,7 @@ struct State {
 pub struct RuntimeApi {
     /// `127.0.0.1:PORT`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
-    events: mpsc::UnboundedSender<(String, serde_json::Value)>,
+    events: mpsc::UnboundedSender<(String, serde_json::Value, u64)>,
     answers: mpsc::UnboundedReceiver<Answer>,
     first_poll: Arc<OnceLock<Instant>>,
     server: JoinHandle<()>,
@@ -106,9 +106,15 @@ impl RuntimeApi {
         self.first_poll.get().copied()
     }
 
-    /// Queues an invocation with this request id.
+    /// Queues an invocation with this request id and a 30 s deadline.
     pub fn invoke(&self, request_id: &str, event: serde_json::Value) {
-        let _ = self.events.send((request_id.to_owned(), event));
+        self.invoke_within(request_id, event, Duration::from_secs(30));
+    }
+
+    /// Queues an invocation whose deadline is `timeout` after the function receives it.
+    pub fn invoke_within(&self, request_id: &str, event: serde_json::Value, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let _ = self.events.send((request_id.to_owned(), event, ms));
     }
 
     /// The next answer the function posted, waiting at most `limit`.
@@ -138,10 +144,10 @@ async fn answer(
         let _ = state.first_poll.set(Instant::now());
         // Long-poll, as Lambda does, until an invocation is queued.
         let next = state.events.lock().await.recv().await;
-        let Some((request_id, event)) = next else {
+        let Some((request_id, event, timeout_ms)) = next else {
             return Ok(status(StatusCode::GONE));
         };
-        let deadline = mb_lambda::handler::now_ms() + 30_000;
+        let deadline = mb_lambda::handler::now_ms() + i64::try_from(timeout_ms).unwrap_or(i64::MAX);
         let response = Response::builder()
             .header("Lambda-Runtime-Aws-Request-Id", request_id)
             .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())

@@ -7,8 +7,9 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mb_lambda::store::{ConnectionStore, DynamoStore};
+use mb_lambda::store::{Connection, ConnectionStore, DynamoStore};
 use mb_tests::fake_gateway::{FakeGateway, Options};
+use mb_tests::loopback;
 use mb_tests::moto::Moto;
 use mb_tests::runtime_api::RuntimeApi;
 
@@ -150,4 +151,105 @@ async fn bootstrap_without_a_table_name_exits_naming_the_variable() {
     assert!(!status.success());
     let logs = function.logs.lock().unwrap().join("\n");
     assert!(logs.contains("MB_TABLE_NAME is not set"), "{logs}");
+}
+
+/// The real binary under a short deadline: it stops posting in time, hands the rest on
+/// through its real `aws-sdk-lambda` client to the function named by Lambda's
+/// `AWS_LAMBDA_FUNCTION_NAME` (here a loopback Invoke API that records the event), and the
+/// recorded continuation, invoked next, reaches everyone else: each recipient once.
+#[tokio::test]
+async fn bootstrap_hands_on_before_its_deadline() {
+    const N: usize = 200;
+    let Some(moto) = Moto::start() else { return };
+    let store = DynamoStore::new(&moto.sdk_config().await, "handon-connections");
+    store.ensure_table().await.unwrap();
+    let ids: Vec<String> = (0..N).map(|i| format!("c{i:03}=")).collect();
+    for id in &ids {
+        store
+            .put(&Connection::new(id.clone(), mb_tests::a_minute_ago()))
+            .await
+            .unwrap();
+    }
+    let fake = FakeGateway::start(Options {
+        latency: Duration::from_millis(20),
+        ..Options::default()
+    })
+    .await;
+    // Lambda's Invoke API, recording what the function hands on.
+    let handed: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let recorded = Arc::clone(&handed);
+    let invoke_api = loopback::serve(move |request: http::Request<hyper::body::Incoming>| {
+        let recorded = Arc::clone(&recorded);
+        async move {
+            let path = request.uri().path().to_owned();
+            let kind = request
+                .headers()
+                .get("x-amz-invocation-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = http_body_util::BodyExt::collect(request.into_body())
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            recorded.lock().unwrap().push((path, kind, body));
+            http::Response::builder()
+                .status(202)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap()
+        }
+    })
+    .await;
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "handon-connections"),
+            ("MB_MANAGEMENT_ENDPOINT", &fake.endpoint),
+            ("MB_FANOUT_CONCURRENCY", "4"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint),
+            ("AWS_ENDPOINT_URL_LAMBDA", &invoke_api.endpoint),
+        ],
+    );
+
+    // 4 posts in flight at 20 ms each: about 200 posts a second, so 1 s is not enough.
+    runtime.invoke_within(
+        "r1",
+        event("$default", &ids[0], Some("long")),
+        Duration::from_secs(1),
+    );
+    assert_eq!(status_of(&mut runtime, "r1", &function.logs).await, 200);
+    let first = fake.delivered().len();
+    assert!(
+        first > 0 && first < N,
+        "{first} reached in the first invocation"
+    );
+    let handed = handed.lock().unwrap().clone();
+    assert_eq!(handed.len(), 1, "one hand-on");
+    let (path, kind, payload) = &handed[0];
+    assert_eq!(path, "/2015-03-31/functions/mb-test/invocations");
+    assert_eq!(kind, "Event");
+
+    // Lambda delivers the continuation to the function as its next event.
+    let continuation: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    assert!(
+        continuation.get("mbContinuation").is_some(),
+        "{continuation}"
+    );
+    runtime.invoke("r2", continuation);
+    runtime
+        .answer(WAIT)
+        .await
+        .expect("the continuation's answer");
+    let delivered = fake.delivered();
+    let wrong: Vec<&String> = ids
+        .iter()
+        .filter(|id| delivered.get(*id) != Some(&1))
+        .collect();
+    assert!(wrong.is_empty(), "not exactly once: {wrong:?}");
+    let logs = function.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("\"continuation\"") && logs.contains("\"hop\":1"),
+        "{logs}"
+    );
 }

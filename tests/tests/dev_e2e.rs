@@ -598,7 +598,10 @@ async fn the_lambda_invoke_api_continues_a_broadcast() {
         serde_json::json!({"data": "handed on", "_now": 1_700_000_000_000i64, "_me": false})
     );
     assert!(
-        matches!(a.next_within(Duration::from_millis(300)).await, Next::Silent),
+        matches!(
+            a.next_within(Duration::from_millis(300)).await,
+            Next::Silent
+        ),
         "a continuation skips the sender"
     );
     assert!(
