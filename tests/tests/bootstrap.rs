@@ -153,6 +153,9 @@ async fn bootstrap_without_a_table_name_exits_naming_the_variable() {
     assert!(logs.contains("MB_TABLE_NAME is not set"), "{logs}");
 }
 
+/// One Invoke request: path, `X-Amz-Invocation-Type`, payload.
+type Handed = (String, String, Vec<u8>);
+
 /// The real binary under a short deadline: it stops posting in time, hands the rest on
 /// through its real `aws-sdk-lambda` client to the function named by Lambda's
 /// `AWS_LAMBDA_FUNCTION_NAME` (here a loopback Invoke API that records the event), and the
@@ -176,7 +179,7 @@ async fn bootstrap_hands_on_before_its_deadline() {
     })
     .await;
     // Lambda's Invoke API, recording what the function hands on.
-    let handed: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let handed: Arc<Mutex<Vec<Handed>>> = Arc::default();
     let recorded = Arc::clone(&handed);
     let invoke_api = loopback::serve(move |request: http::Request<hyper::body::Incoming>| {
         let recorded = Arc::clone(&recorded);
