@@ -27,6 +27,10 @@ use super::Dev;
 use super::connections::{Close, Info, OUTBOX};
 use super::events::{self, ConnectionContext, Frame};
 
+/// API Gateway closes every WebSocket connection after this long.
+const MAX_CONNECTION: Duration =
+    Duration::from_secs(mb_lambda::store::MAX_CONNECTION_SECONDS.unsigned_abs());
+
 /// How long a closing socket may take to flush its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -156,6 +160,7 @@ async fn run<S: ConnectionStore + 'static>(
         }
     });
 
+    let lifetime_end = tokio::time::Instant::now() + MAX_CONNECTION;
     let ending = loop {
         tokio::select! {
             incoming = stream.next() => match incoming {
@@ -187,6 +192,12 @@ async fn run<S: ConnectionStore + 'static>(
                 dev.connections.close(&id, 1001, "Going away");
                 dev.closed_at_shutdown.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 break Ending::Shutdown;
+            }
+            _ = tokio::time::sleep_until(lifetime_end) => {
+                // API Gateway's 2-hour limit: the row's TTL counts on it, and a broadcast
+                // skips expired rows, so a longer connection would stop hearing anything.
+                dev.connections.close(&id, 1001, "Going away");
+                break Ending::Closed(1001, "Going away".to_owned());
             }
         }
     };
