@@ -89,9 +89,32 @@ pub fn from_query<'a>(
     Ok(channels)
 }
 
+/// Who gets a channel message, and through which channel (pure): the members of each
+/// of the sender's rooms, given in name order, each recipient once, through the first
+/// room it shares with the sender. Returns (row, index of its room in `rooms`).
+pub fn recipients<R: Clone + AsRef<str>>(rooms: &[Vec<R>]) -> Vec<(R, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (room, members) in rooms.iter().enumerate() {
+        for member in members {
+            if seen.insert(member.as_ref().to_owned()) {
+                out.push((member.clone(), room));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipient_in_two_rooms_gets_one_copy_through_the_first() {
+        let rooms = vec![vec!["a1", "both"], vec!["both", "b1"], vec![]];
+        assert_eq!(recipients(&rooms), [("a1", 0), ("both", 0), ("b1", 1)]);
+        assert!(recipients::<&str>(&[]).is_empty());
+    }
 
     fn names(set: &BTreeSet<Channel>) -> Vec<&str> {
         set.iter().map(Channel::as_str).collect()
