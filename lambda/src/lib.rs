@@ -8,9 +8,11 @@
 //! to another invocation ([`continuation`]).
 
 pub mod aws;
+pub mod channel;
 pub mod config;
 pub mod connect_window;
 pub mod continuation;
+pub mod control;
 pub mod deadline;
 pub mod fanout;
 pub mod gateway;

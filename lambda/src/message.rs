@@ -71,13 +71,21 @@ impl Shaped {
 }
 
 /// Shapes `frame` (the text a client sent) with `now_ms`, the unix time in milliseconds at
-/// which it reached the backend.
+/// which it reached the backend: the default room's messages.
 pub fn shape(frame: &str, now_ms: i64) -> Shaped {
+    shape_in(frame, now_ms, None)
+}
+
+/// [`shape`] for a message delivered through `channel`: the copies also carry
+/// `"_channel":NAME` (after `_now`), and a `_channel` field the sender wrote is dropped,
+/// as `_now` and `_me` are. Without a channel, exactly [`shape`]'s bytes.
+pub fn shape_in(frame: &str, now_ms: i64, channel: Option<&str>) -> Shaped {
     let mut prefix = String::with_capacity(frame.len() + 48);
     prefix.push('{');
+    let reserved = |k: &str| k == "_me" || k == "_now" || (channel.is_some() && k == "_channel");
     match parse_object(frame) {
         Some(fields) => {
-            for (key, value) in fields.iter().filter(|(k, _)| *k != "_me" && *k != "_now") {
+            for (key, value) in fields.iter().filter(|(k, _)| !reserved(k)) {
                 push_json_string(&mut prefix, key);
                 prefix.push(':');
                 push_compact(&mut prefix, value.get());
@@ -95,6 +103,10 @@ pub fn shape(frame: &str, now_ms: i64) -> Shaped {
     }
     prefix.push_str("\"_now\":");
     prefix.push_str(&now_ms.to_string());
+    if let Some(channel) = channel {
+        prefix.push_str(",\"_channel\":");
+        push_json_string(&mut prefix, channel);
+    }
     prefix.push_str(",\"_me\":");
 
     let mut for_others = String::with_capacity(prefix.len() + 6);
@@ -225,6 +237,32 @@ pub fn check_size(shaped: &Shaped) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_message_names_its_channel_and_nothing_else_changes() {
+        let s = shape_in(r#"{"k":1,"_channel":"forged"}"#, 5, Some("a"));
+        assert_eq!(
+            s.for_sender,
+            Bytes::from_static(br#"{"k":1,"_now":5,"_channel":"a","_me":true}"#)
+        );
+        assert_eq!(
+            s.for_others,
+            Bytes::from_static(br#"{"k":1,"_now":5,"_channel":"a","_me":false}"#)
+        );
+        let s = shape_in("hi", 5, Some("a"));
+        assert_eq!(
+            s.for_others,
+            Bytes::from_static(br#"{"data":"hi","_now":5,"_channel":"a","_me":false}"#)
+        );
+        // The default room: byte for byte as before, a sender's `_channel` included.
+        for (input, _) in FORMAT_TABLE {
+            assert_eq!(shape_in(input, 5, None), shape(input, 5), "{input}");
+        }
+        assert_eq!(
+            shape(r#"{"_channel":"x"}"#, 5).for_others,
+            Bytes::from_static(br#"{"_channel":"x","_now":5,"_me":false}"#)
+        );
+    }
 
     const N: i64 = 1_700_000_000_123;
 
