@@ -49,7 +49,9 @@ impl Moto {
         panic!("moto_server exited three times before listening");
     }
 
-    /// Waits (at most 60 s) until moto listens; false if it exited first.
+    /// Waits (at most 60 s) until this moto listens; false if it exited first, or if
+    /// the port answered from another process (another test's moto took the free port
+    /// between our check and this one's bind: talking to it would mix two tests' state).
     fn wait_ready(&mut self, port: u16) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -57,7 +59,14 @@ impl Moto {
                 return false;
             }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return true;
+                match listens_on(self.child.id(), port) {
+                    Some(false) => {
+                        let _ = self.child.kill();
+                        let _ = self.child.wait();
+                        return false;
+                    }
+                    Some(true) | None => return true,
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -77,10 +86,55 @@ impl Drop for Moto {
     }
 }
 
+/// Whether the process `pid` holds the socket listening on loopback `port`, read from
+/// Linux's `/proc` (the listening socket's inode among the process's descriptors); `None`
+/// where `/proc` cannot tell.
+fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!(":{port:04X}");
+    // Columns: sl, local_address, rem_address, st (0A = LISTEN), ..., inode (10th).
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 9 && fields[1].ends_with(&local) && fields[3] == "0A")
+                .then(|| format!("socket:[{}]", fields[9]))
+        })
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    let descriptors = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(descriptors.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    }))
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check that keeps a test off another test's moto tells the listener's owner.
+    #[test]
+    fn the_listening_process_is_told_apart() {
+        let Some(moto) = Moto::start() else { return };
+        let port: u16 = moto
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        assert_eq!(listens_on(moto.child.id(), port), Some(true));
+        assert_eq!(listens_on(std::process::id(), port), Some(false));
+    }
 }
