@@ -4,8 +4,10 @@
 //! (the frame's text and `_now`, so it is shaped again byte for byte), the sender, where
 //! the scan resumes, and the recipients still waiting for a retry.
 //!
-//! Each recipient is reached once: an invocation posts in the store's key order, and the
-//! next resumes the scan after the last key the previous one started. The sender's copy
+//! Each recipient is reached once: an invocation posts room by room (the rooms in their
+//! order, each room's members in key order, each recipient through the first room that
+//! has it), and the next resumes after the last (room, key) the previous one started,
+//! reading the rooms before the cursor's only to skip their members again. The sender's copy
 //! always goes first, in the first invocation, and later ones skip the sender. A chain
 //! stops after [`MAX_HOPS`] hand-ons, so a broadcast costs at most `MAX_HOPS + 1`
 //! invocations; what is left then is logged as failed.
@@ -41,7 +43,13 @@ pub struct Continuation {
     pub text: String,
     /// The message's `_now`.
     pub now: i64,
-    /// The scan resumes after this key (`None`: from the start).
+    /// The rooms' keys, in order (none: the default room alone, as before channels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<String>,
+    /// The index in `rooms` of the room the read resumes in.
+    #[serde(default)]
+    pub room: usize,
+    /// The read resumes after this key in that room (`None`: from its start).
     pub after: Option<String>,
     /// Recipients that were waiting for a retry.
     pub retry: Vec<Row>,
@@ -146,16 +154,33 @@ mod tests {
             sender: "s=".into(),
             text: Continuation::encode_text("{\"k\":\"\\u0000\"}"),
             now: 1_700_000_000_000,
+            rooms: vec!["#".into(), "b".into()],
+            room: 1,
             after: Some("k+/=".into()),
-            retry: vec![Row {
-                id: "r".into(),
-                connected_at_ms: 5,
-            }],
+            retry: vec![
+                Row::new("r", 5),
+                Row {
+                    room: 1,
+                    ..Row::new("s", 6)
+                },
+            ],
             hop: 2,
         };
         let event: serde_json::Value = serde_json::from_slice(&c.to_payload()).unwrap();
         assert_eq!(Continuation::from_event(&event), Some(Ok(c.clone())));
         assert_eq!(c.decode_text().unwrap(), "{\"k\":\"\\u0000\"}");
+    }
+
+    #[test]
+    fn a_continuation_from_before_channels_is_the_default_room() {
+        let event = serde_json::json!({"mbContinuation": {
+            "endpoint": "e", "sender": "s", "text": "eA==", "now": 1,
+            "after": "k", "retry": [{"id": "r", "connected_at_ms": 5}], "hop": 1
+        }});
+        let c = Continuation::from_event(&event).unwrap().unwrap();
+        assert!(c.rooms.is_empty());
+        assert_eq!(c.room, 0);
+        assert_eq!(c.retry, vec![Row::new("r", 5)]);
     }
 
     #[test]

@@ -95,21 +95,25 @@ async fn attempt<P: Poster>(
     row: Row,
     attempts: u32,
     sender: &str,
-    shaped: &Shaped,
+    shaped: &[Shaped],
 ) -> (Row, u32, Result<(), PostFailure>) {
-    let data = shaped.copy_for(&row.id, sender);
-    let result = poster.post(&row.id, data).await;
+    // The copy shaped for the room the recipient is reached through.
+    let result = match shaped.get(row.room).or_else(|| shaped.first()) {
+        Some(copies) => poster.post(&row.id, copies.copy_for(&row.id, sender)).await,
+        None => Err(PostFailure::Transport("no message to send".into())),
+    };
     (row, attempts, result)
 }
 
-/// Posts `shaped` to `retry` then `queue` (the sender's own copy to `sender`), paced,
+/// Posts `shaped` to `retry` then `queue` (the sender's own copy to `sender`; each
+/// recipient the copies of `shaped[row.room]`, the room it is reached through), paced,
 /// retried and bounded as the module says, and reports the outcomes.
 pub async fn fanout<P: Poster>(
     poster: &P,
     queue: &[Row],
     retry: Vec<Row>,
     sender: &str,
-    shaped: &Shaped,
+    shaped: &[Shaped],
     plan: &Plan,
 ) -> Report {
     let mut report = Report {
@@ -292,10 +296,7 @@ mod tests {
 
     fn rows(ids: &[String], connected_at_ms: i64) -> Vec<Row> {
         ids.iter()
-            .map(|id| Row {
-                id: id.clone(),
-                connected_at_ms,
-            })
+            .map(|id| Row::new(id.clone(), connected_at_ms))
             .collect()
     }
 
@@ -319,7 +320,15 @@ mod tests {
             .insert("c4".into(), service(403, "ForbiddenException"));
         let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
         let shaped = shape("hi", 1);
-        let report = fanout(&poster, &rows(&ids, 0), vec![], "c0", &shaped, &plan(3)).await;
+        let report = fanout(
+            &poster,
+            &rows(&ids, 0),
+            vec![],
+            "c0",
+            std::slice::from_ref(&shaped),
+            &plan(3),
+        )
+        .await;
         assert_eq!(report.recipients, 10);
         assert_eq!(report.started, 10);
         assert_eq!(report.delivered, 7);
@@ -347,16 +356,10 @@ mod tests {
                 .insert(id.into(), service(410, "GoneException"));
         }
         let queue = vec![
-            Row {
-                id: "young".into(),
-                connected_at_ms: now_ms() - 1_000,
-            },
-            Row {
-                id: "old".into(),
-                connected_at_ms: now_ms() - 6_000,
-            },
+            Row::new("young", now_ms() - 1_000),
+            Row::new("old", now_ms() - 6_000),
         ];
-        let report = fanout(&poster, &queue, vec![], "x", &shape("hi", 1), &plan(2)).await;
+        let report = fanout(&poster, &queue, vec![], "x", &[shape("hi", 1)], &plan(2)).await;
         assert_eq!(report.connecting, 1);
         assert_eq!(report.gone.len(), 1);
         assert_eq!(report.gone[0].id, "old");
@@ -394,7 +397,7 @@ mod tests {
             &rows(&ids, 0),
             vec![],
             "c0",
-            &shape("x", 1),
+            &[shape("x", 1)],
             &plan(4),
         )
         .await;
@@ -419,7 +422,7 @@ mod tests {
             &rows(&ids, 0),
             rows(&["r".to_owned()], 0),
             "c0",
-            &shape("x", 1),
+            &[shape("x", 1)],
             &plan,
         )
         .await;
@@ -437,7 +440,7 @@ mod tests {
             &rows(&["a".to_owned()], 0),
             vec![],
             "a",
-            &shape("x", 1),
+            &[shape("x", 1)],
             &plan(0),
         )
         .await;

@@ -13,6 +13,7 @@
 //! Every invocation logs one line: route, status, recipients, delivered, gone,
 //! connecting, throttled, failed, continued, hop, duration. Payloads are never logged.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,13 +21,18 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use futures_util::StreamExt;
 use futures_util::stream;
 
+use bytes::Bytes;
+
+use crate::channel::{self, ChannelError};
 use crate::config::Settings;
 use crate::continuation::{Continuation, HandOn, MAX_HOPS};
+use crate::control::{self, Control, ControlError, Frame};
 use crate::deadline::{API_GATEWAY_TIMEOUT, Budget};
 use crate::fanout::{Plan, Report, fanout};
 use crate::gateway::{Gateway, Poster, management_endpoint};
 use crate::message::{self, Refusal};
-use crate::store::{Connection, ConnectionStore, Row};
+use crate::publish;
+use crate::store::{Connection, ConnectionStore, Room, Row, StoreError, rooms_of};
 
 /// Which of the three behaviours an event gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +108,9 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             .response
     }
 
-    /// Handles any event Lambda delivers: an API Gateway WebSocket event, or a
-    /// continuation ([`Continuation::from_event`]). Returns the response JSON.
+    /// Handles any event Lambda delivers: an API Gateway WebSocket event, a
+    /// continuation ([`Continuation::from_event`]), or a function URL publish
+    /// ([`crate::publish`]). Returns the response JSON.
     pub async fn handle_json(
         &self,
         event: serde_json::Value,
@@ -128,6 +135,17 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             };
             return (serde_json::json!({}), report);
         }
+        if let Some((method, query, body, encoded)) = publish::from_function_url(&event) {
+            let (status, body, report) =
+                match publish::read(&method, &query, body.as_deref(), encoded) {
+                    Ok(request) => self.publish(request, deadline).await,
+                    Err(refused) => {
+                        log_publish_refused(&refused);
+                        (refused.status, refused.body(), Report::default())
+                    }
+                };
+            return (publish::function_url_response(status, &body), report);
+        }
         let (response, report) =
             match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(event) {
                 Ok(event) => {
@@ -136,7 +154,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 }
                 Err(err) => {
                     tracing::error!(%err, "not an API Gateway WebSocket event");
-                    (response(400), Report::default())
+                    (response(400, None), Report::default())
                 }
             };
         (serde_json::to_value(response).unwrap_or_default(), report)
@@ -158,26 +176,80 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 "event has no requestContext.connectionId"
             );
             return Invocation {
-                response: response(400),
+                response: response(400, None),
                 report: Report::default(),
             };
         };
-        let (status, report) = match route {
-            Route::Connect => (
-                self.connect(connection_id, context.connected_at).await,
+        let (response, report) = match route {
+            Route::Connect => (self.connect(connection_id, &event).await, Report::default()),
+            Route::Disconnect => (
+                response(self.disconnect(connection_id).await, None),
                 Report::default(),
             ),
-            Route::Disconnect => (self.disconnect(connection_id).await, Report::default()),
             Route::Default => {
                 let budget = Budget::new(started, deadline, true);
-                (200, self.broadcast(connection_id, &event, budget).await)
+                (
+                    response(200, None),
+                    self.message(connection_id, &event, budget).await,
+                )
             }
         };
-        log(route.key(), status, &report, 0, started);
-        Invocation {
-            response: response(status),
-            report,
+        log(route.key(), response.status_code, &report, 0, started);
+        Invocation { response, report }
+    }
+
+    /// Publishes `request` as if from no client: every member of its room gets it with
+    /// `_me` false. Returns the HTTP status and JSON body of the answer, and the report.
+    pub async fn publish(
+        &self,
+        request: publish::Publish,
+        deadline: Instant,
+    ) -> (u16, serde_json::Value, Report) {
+        let started = Instant::now();
+        let Some(endpoint) = self.settings.management_endpoint.clone() else {
+            tracing::error!("publish refused: MB_MANAGEMENT_ENDPOINT is unset");
+            let body = serde_json::json!({
+                "error": "not_configured",
+                "reason": "the function has no MB_MANAGEMENT_ENDPOINT, so it cannot reach the WebSocket API; deploy with mb deploy"
+            });
+            return (500, body, Report::default());
+        };
+        let now = now_ms();
+        let rooms = vec![request.room];
+        let shaped = shape_rooms(&request.text, now, &rooms);
+        if let Some(refusal) = too_large(&shaped) {
+            let refused = publish::too_large(&refusal);
+            log_publish_refused(&refused);
+            return (refused.status, refused.body(), Report::default());
         }
+        let poster = self.gateway.poster(&endpoint);
+        let job = Job {
+            endpoint: &endpoint,
+            sender: "",
+            text: &request.text,
+            now,
+            rooms: &rooms,
+            cursor: (0, None),
+            hop: 0,
+        };
+        let budget = Budget::new(started, deadline, false);
+        let report = match self.recipients(&rooms, None).await {
+            Ok(queue) => {
+                self.deliver(&poster, &job, &shaped, queue, Vec::new(), budget)
+                    .await
+            }
+            Err(err) => {
+                tracing::error!(%err, "could not read the room; nothing published");
+                let body = serde_json::json!({
+                    "error": Refusal::StorageUnavailable.code(),
+                    "reason": Refusal::StorageUnavailable.reason(),
+                });
+                log("publish", 503, &Report::default(), 0, started);
+                return (503, body, Report::default());
+            }
+        };
+        log("publish", 200, &report, 0, started);
+        (200, publish::answer(&report), report)
     }
 
     /// Continues a broadcast another invocation handed on.
@@ -197,12 +269,26 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 return Report::default();
             }
         };
-        let shaped = message::shape(&text, c.now);
+        // No rooms: a continuation from before channels, in the one room there was.
+        let rooms: Vec<Room> = if c.rooms.is_empty() {
+            vec![Room::Default]
+        } else {
+            c.rooms
+                .iter()
+                .filter_map(|key| Room::from_key(key))
+                .collect()
+        };
+        if rooms.len() != c.rooms.len().max(1) || c.room >= rooms.len() {
+            tracing::error!("continuation dropped: it names a room that cannot be");
+            return Report::default();
+        }
+        let shaped = shape_rooms(&text, c.now, &rooms);
         let poster = self.gateway.poster(&c.endpoint);
-        let queue: Vec<Row> = match self.store.live(now_ms() / 1000, c.after.as_deref()).await {
+        let cursor = (c.room, c.after.as_deref());
+        let queue: Vec<Row> = match self.recipients(&rooms, Some(cursor)).await {
             Ok(rows) => rows.into_iter().filter(|r| r.id != c.sender).collect(),
             Err(err) => {
-                tracing::error!(%err, "could not read the connections; the rest of the broadcast is lost");
+                tracing::error!(%err, "could not read the rooms; the rest of the broadcast is lost");
                 return Report::default();
             }
         };
@@ -211,38 +297,97 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             sender: &c.sender,
             text: &text,
             now: c.now,
-            after: c.after.clone(),
+            rooms: &rooms,
+            cursor,
             hop: c.hop,
         };
         self.deliver(&poster, &job, &shaped, queue, c.retry.clone(), budget)
             .await
     }
 
-    async fn connect(&self, connection_id: &str, connected_at_ms: i64) -> i64 {
-        match self
-            .store
-            .put(&Connection::new(connection_id, or_now(connected_at_ms)))
-            .await
-        {
-            Ok(()) => 200,
+    /// The members of `rooms`, each once, through the first room that has it, in (room,
+    /// key) order; with a cursor, only those after it.
+    async fn recipients(
+        &self,
+        rooms: &[Room],
+        cursor: Option<(usize, Option<&str>)>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let now_s = now_ms() / 1000;
+        if let [room] = rooms {
+            // One room needs no deduplication: read only what is after the cursor.
+            let after = cursor.and_then(|(_, after)| after);
+            return self.store.members(room, now_s, after).await;
+        }
+        let mut members = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            members.push(self.store.members(room, now_s, None).await?);
+        }
+        Ok(channel::recipients(&members)
+            .into_iter()
+            .filter(|(row, room)| match cursor {
+                None => true,
+                Some((at, after)) => {
+                    *room > at || (*room == at && after.is_none_or(|key| row.id.as_str() > key))
+                }
+            })
+            .map(|(row, room)| Row { room, ..row })
+            .collect())
+    }
+
+    async fn connect(
+        &self,
+        connection_id: &str,
+        event: &ApiGatewayWebsocketProxyRequest,
+    ) -> ApiGatewayProxyResponse {
+        let query = &event.multi_value_query_string_parameters;
+        let single = &event.query_string_parameters;
+        let pairs: Vec<(&str, &str)> = if query.is_empty() {
+            single.iter().collect()
+        } else {
+            query
+                .iter()
+                .flat_map(|(key, _)| {
+                    query
+                        .all(key)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |value| (key, value))
+                })
+                .collect()
+        };
+        let channels = match channel::from_query(pairs) {
+            Ok(channels) => channels,
+            Err(err) => {
+                // API Gateway refuses the upgrade with this status.
+                tracing::warn!(reason = %err, "connection refused: bad channel");
+                let body = serde_json::json!({"error": "bad_channel", "reason": err.to_string()});
+                return response(400, Some(body.to_string()));
+            }
+        };
+        let connected_at_ms = or_now(event.request_context.connected_at);
+        let connection =
+            Connection::new(connection_id, connected_at_ms).in_rooms(rooms_of(&channels));
+        match self.store.put(&connection).await {
+            Ok(()) => response(200, None),
             Err(err) => {
                 // Refusing the connection beats accepting a client that would never
                 // receive a message.
                 tracing::error!(%err, "could not store the new connection; refusing it");
-                500
+                response(500, None)
             }
         }
     }
 
     async fn disconnect(&self, connection_id: &str) -> i64 {
         if let Err(err) = self.store.delete(connection_id).await {
-            // The row expires by TTL, and the next broadcast's 410 removes it anyway.
+            // The rows expire by TTL, and the next broadcast's 410 removes them anyway.
             tracing::warn!(%err, "could not delete the closed connection");
         }
         200
     }
 
-    async fn broadcast(
+    /// A frame from a client: a control message, or a message for its rooms.
+    async fn message(
         &self,
         sender: &str,
         event: &ApiGatewayWebsocketProxyRequest,
@@ -266,21 +411,58 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             Ok(text) => text,
             Err(refusal) => return refuse(&poster, sender, refusal, now).await,
         };
-        let shaped = message::shape(&text, now);
-        if let Err(refusal) = message::check_size(&shaped) {
-            return refuse(&poster, sender, refusal, now).await;
-        }
-        let mut rows = match self.store.live(now_ms() / 1000, None).await {
-            Ok(rows) => rows,
+        let frame = match control::parse(&text) {
+            Ok(frame) => frame,
+            Err(err) => return reply(&poster, sender, err.frame(now), Some(err.code())).await,
+        };
+        let connection = match self.store.get(sender).await {
+            Ok(Some(connection)) => connection,
+            Ok(None) => self.restore(sender, or_now(context.connected_at)).await,
             Err(err) => {
-                tracing::error!(%err, "could not read the connections; message not broadcast");
+                tracing::error!(%err, "could not read the sender's rooms; message not broadcast");
                 return refuse(&poster, sender, Refusal::StorageUnavailable, now).await;
             }
         };
-        // The sender's copy goes first; continuations skip the sender.
+        let (text, rooms): (Cow<'_, str>, Vec<Room>) = match frame {
+            Frame::Message => (text, connection.rooms.iter().cloned().collect()),
+            Frame::Control(Control::Publish { channel, text }) => {
+                let room = Room::Channel(channel);
+                if !connection.rooms.contains(&room) {
+                    let err = ControlError::NotMember(room.key().to_owned());
+                    return reply(&poster, sender, err.frame(now), Some(err.code())).await;
+                }
+                (Cow::Owned(text), vec![room])
+            }
+            Frame::Control(control) => {
+                return self.control(&poster, &connection, control, now).await;
+            }
+        };
+        if rooms.is_empty() {
+            // In no room (it left them all): only its own copy.
+            let shaped = message::shape(&text, now);
+            if let Err(refusal) = message::check_size(&shaped) {
+                return refuse(&poster, sender, refusal, now).await;
+            }
+            return reply(&poster, sender, shaped.for_sender, None).await;
+        }
+        let shaped = shape_rooms(&text, now, &rooms);
+        if let Some(refusal) = too_large(&shaped) {
+            return refuse(&poster, sender, refusal, now).await;
+        }
+        let mut rows = match self.recipients(&rooms, None).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::error!(%err, "could not read the rooms; message not broadcast");
+                return refuse(&poster, sender, Refusal::StorageUnavailable, now).await;
+            }
+        };
+        // The sender's copy goes first (through its first room); continuations skip it.
         let sender_row = match rows.iter().position(|r| r.id == sender) {
-            Some(at) => rows.remove(at),
-            None => self.restore(sender, or_now(context.connected_at)).await,
+            Some(at) => Row {
+                room: 0,
+                ..rows.remove(at)
+            },
+            None => connection.row(),
         };
         let mut queue = Vec::with_capacity(rows.len() + 1);
         queue.push(sender_row);
@@ -290,24 +472,63 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             sender,
             text: &text,
             now,
-            after: None,
+            rooms: &rooms,
+            cursor: (0, None),
             hop: 0,
         };
         self.deliver(&poster, &job, &shaped, queue, Vec::new(), budget)
             .await
     }
 
-    /// Writes the row of a sender that has none: it just sent, so it is connected.
-    async fn restore(&self, sender: &str, connected_at_ms: i64) -> Row {
+    /// Carries out subscribe, unsubscribe and ping; the sender gets the reply.
+    async fn control<P: Poster>(
+        &self,
+        poster: &P,
+        connection: &Connection,
+        control: Control,
+        now: i64,
+    ) -> Report {
+        let sender = connection.id.as_str();
+        let done = match &control {
+            Control::Subscribe(channel) => {
+                let room = Room::Channel(channel.clone());
+                if connection.rooms.contains(&room) {
+                    Ok(())
+                } else if connection.channel_count() >= channel::MAX_PER_CONNECTION {
+                    let err = ControlError::BadChannel(ChannelError::TooMany(
+                        connection.channel_count() + 1,
+                    ));
+                    return reply(poster, sender, err.frame(now), Some(err.code())).await;
+                } else {
+                    self.store.join(connection, &room).await
+                }
+            }
+            Control::Unsubscribe(channel) => {
+                self.store
+                    .leave(sender, &Room::Channel(channel.clone()))
+                    .await
+            }
+            Control::Ping(_) | Control::Publish { .. } => Ok(()),
+        };
+        if let Err(err) = done {
+            tracing::error!(%err, "could not change the connection's channels");
+            return refuse(poster, sender, Refusal::StorageUnavailable, now).await;
+        }
+        match control::reply(&control) {
+            Some(frame) => reply(poster, sender, frame, None).await,
+            None => Report::default(),
+        }
+    }
+
+    /// Writes the record of a sender that has none: it just sent, so it is connected.
+    /// Its channels are not known any more: it is stored in the default room.
+    async fn restore(&self, sender: &str, connected_at_ms: i64) -> Connection {
         let connection = Connection::new(sender, connected_at_ms);
         match self.store.put(&connection).await {
             Ok(()) => tracing::info!("the sender had no row; stored it again"),
             Err(err) => tracing::warn!(%err, "could not store the sender's missing row"),
         }
-        Row {
-            id: connection.id,
-            connected_at_ms,
-        }
+        connection
     }
 
     /// Fans out to `retry` and `queue`, hands on what the deadline leaves, deletes the
@@ -316,7 +537,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         &self,
         poster: &P,
         job: &Job<'_>,
-        shaped: &message::Shaped,
+        shaped: &[message::Shaped],
         queue: Vec<Row>,
         retry: Vec<Row>,
         budget: Budget,
@@ -329,23 +550,21 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         let mut report = fanout(poster, &queue, retry, job.sender, shaped, &plan).await;
         let unstarted = queue.len() - report.started;
         if unstarted + report.pending.len() > 0 {
-            // Resume after the last row started, in key order (the sender is not one).
-            let after = queue[..report.started]
+            // Resume after the last (room, key) started (the sender is not one).
+            let last = queue[..report.started]
                 .iter()
                 .rev()
-                .find(|r| r.id != job.sender)
-                .map(|r| r.id.clone())
-                .or_else(|| job.after.clone());
-            self.hand_on(job, after, unstarted, &mut report).await;
+                .find(|r| r.id != job.sender);
+            self.hand_on(job, last, unstarted, &mut report).await;
         }
-        self.forget(&report.gone).await;
+        self.forget(&report.gone, job.rooms).await;
         report
     }
 
     async fn hand_on(
         &self,
         job: &Job<'_>,
-        after: Option<String>,
+        last: Option<&Row>,
         unstarted: usize,
         report: &mut Report,
     ) {
@@ -356,11 +575,17 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             }
             None => "this handler cannot hand on".to_owned(),
             Some(hand_on) => {
+                let (room, after) = match last {
+                    Some(row) => (row.room, Some(row.id.clone())),
+                    None => (job.cursor.0, job.cursor.1.map(str::to_owned)),
+                };
                 let continuation = Continuation {
                     endpoint: job.endpoint.to_owned(),
                     sender: job.sender.to_owned(),
                     text: Continuation::encode_text(job.text),
                     now: job.now,
+                    rooms: job.rooms.iter().map(|r| r.key().to_owned()).collect(),
+                    room,
                     after,
                     retry: std::mem::take(&mut report.pending),
                     hop: job.hop + 1,
@@ -387,13 +612,16 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         report.pending.clear();
     }
 
-    /// Deletes the rows of connections that answered 410 Gone, each only if it is still
-    /// the row the broadcast read, as many at once as posts.
-    async fn forget(&self, gone: &[Row]) {
+    /// Deletes the connections that answered 410 Gone, each only if it is still the one
+    /// the broadcast read, as many at once as posts.
+    async fn forget(&self, gone: &[Row], rooms: &[Room]) {
         // Owned rows: futures borrowing the slice's items trip rustc's higher-ranked
         // `Send` inference when this handler runs in a spawned task.
         let mut deletes = stream::iter(gone.iter().cloned())
-            .map(|row| async move { self.store.delete_seen(&row).await })
+            .map(|row| {
+                let room = rooms.get(row.room).cloned().unwrap_or(Room::Default);
+                async move { self.store.delete_seen(&row, &room).await }
+            })
             .buffer_unordered(self.settings.concurrency.max(1));
         while let Some(result) = deletes.next().await {
             if let Err(err) = result {
@@ -406,12 +634,36 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
 /// What a broadcast needs besides its recipients.
 struct Job<'a> {
     endpoint: &'a str,
+    /// The sending connection ("" for a publish: nobody's copy says `_me`).
     sender: &'a str,
     text: &'a str,
     now: i64,
-    /// Where this invocation's scan started.
-    after: Option<String>,
+    /// The rooms it goes to, in order.
+    rooms: &'a [Room],
+    /// Where this invocation's read started: (room index, after key).
+    cursor: (usize, Option<&'a str>),
     hop: u32,
+}
+
+/// The copies of a message for each room it goes through (pure).
+fn shape_rooms(text: &str, now: i64, rooms: &[Room]) -> Vec<message::Shaped> {
+    rooms
+        .iter()
+        .map(|room| message::shape_in(text, now, room.channel()))
+        .collect()
+}
+
+/// The refusal if any room's copy is too large.
+fn too_large(shaped: &[message::Shaped]) -> Option<Refusal> {
+    shaped.iter().find_map(|s| message::check_size(s).err())
+}
+
+fn log_publish_refused(refused: &publish::Refused) {
+    tracing::warn!(
+        status = refused.status,
+        reason = refused.code,
+        "publish refused"
+    );
 }
 
 fn log(route: &str, status: i64, report: &Report, hop: u32, started: Instant) {
@@ -433,16 +685,30 @@ fn log(route: &str, status: i64, report: &Report, hop: u32, started: Instant) {
 
 /// Sends the sender its error frame; the message itself went to nobody.
 async fn refuse<P: Poster>(poster: &P, sender: &str, refusal: Refusal, now: i64) -> Report {
-    tracing::warn!(reason = refusal.code(), "message refused");
-    if let Err(failure) = poster.post(sender, refusal.frame(now)).await {
-        tracing::warn!(%failure, "could not send the error frame to the sender");
+    reply(poster, sender, refusal.frame(now), Some(refusal.code())).await
+}
+
+/// Sends the sender alone a frame: a reply, its own copy, or an error (`refused`, its
+/// code, which is logged).
+async fn reply<P: Poster>(
+    poster: &P,
+    sender: &str,
+    frame: Bytes,
+    refused: Option<&'static str>,
+) -> Report {
+    if let Some(reason) = refused {
+        tracing::warn!(reason, "message refused");
+    }
+    if let Err(failure) = poster.post(sender, frame).await {
+        tracing::warn!(%failure, "could not send the sender its reply");
     }
     Report::default()
 }
 
-fn response(status: i64) -> ApiGatewayProxyResponse {
+fn response(status: i64, body: Option<String>) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = status;
+    response.body = body.map(aws_lambda_events::encodings::Body::Text);
     response
 }
 
@@ -687,36 +953,37 @@ mod tests {
     /// A store whose every call fails, as DynamoDB does when throttled or misconfigured.
     struct Broken;
 
+    fn unavailable(operation: &'static str) -> StoreError {
+        StoreError {
+            operation,
+            detail: "unavailable".into(),
+        }
+    }
+
     impl ConnectionStore for Broken {
         async fn put(&self, _: &Connection) -> Result<(), StoreError> {
-            Err(StoreError {
-                operation: "PutItem",
-                detail: "unavailable".into(),
-            })
+            Err(unavailable("PutItem"))
+        }
+        async fn get(&self, _: &str) -> Result<Option<Connection>, StoreError> {
+            Err(unavailable("GetItem"))
+        }
+        async fn join(&self, _: &Connection, _: &Room) -> Result<(), StoreError> {
+            Err(unavailable("PutItem"))
+        }
+        async fn leave(&self, _: &str, _: &Room) -> Result<(), StoreError> {
+            Err(unavailable("DeleteItem"))
         }
         async fn delete(&self, _: &str) -> Result<(), StoreError> {
-            Err(StoreError {
-                operation: "DeleteItem",
-                detail: "unavailable".into(),
-            })
+            Err(unavailable("DeleteItem"))
         }
-        async fn delete_seen(&self, _: &Row) -> Result<bool, StoreError> {
-            Err(StoreError {
-                operation: "DeleteItem",
-                detail: "unavailable".into(),
-            })
+        async fn delete_seen(&self, _: &Row, _: &Room) -> Result<bool, StoreError> {
+            Err(unavailable("DeleteItem"))
         }
-        async fn live(&self, _: i64, _: Option<&str>) -> Result<Vec<Row>, StoreError> {
-            Err(StoreError {
-                operation: "Scan",
-                detail: "unavailable".into(),
-            })
+        async fn members(&self, _: &Room, _: i64, _: Option<&str>) -> Result<Vec<Row>, StoreError> {
+            Err(unavailable("Query"))
         }
         async fn scan(&self) -> Result<Vec<String>, StoreError> {
-            Err(StoreError {
-                operation: "Scan",
-                detail: "unavailable".into(),
-            })
+            Err(unavailable("Scan"))
         }
     }
 
@@ -753,6 +1020,260 @@ mod tests {
         let h = Handler::new(MemoryStore::new(), recorder.clone(), settings);
         h.handle(event("$default", "a", Some("x"))).await;
         assert_eq!(recorder.posts.lock().unwrap()[0].0, "http://127.0.0.1:1");
+    }
+
+    /// A `$connect` event whose URL asked for `query`.
+    fn connect_with(id: &str, query: &[(&str, &str)]) -> ApiGatewayWebsocketProxyRequest {
+        let mut event = serde_json::to_value(event("$connect", id, None)).unwrap();
+        let mut multi = serde_json::Map::new();
+        for (k, v) in query {
+            multi
+                .entry(k.to_string())
+                .or_insert_with(|| serde_json::json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!(v));
+        }
+        event["multiValueQueryStringParameters"] = serde_json::Value::Object(multi);
+        serde_json::from_value(event).unwrap()
+    }
+
+    impl Recorder {
+        fn clear(&self) {
+            self.posts.lock().unwrap().clear();
+        }
+        fn ids(&self) -> Vec<String> {
+            let mut ids: Vec<String> = self.bodies().into_keys().collect();
+            ids.sort();
+            ids
+        }
+    }
+
+    /// A1, A2 in `a`; B1 in `b`; AB in both; D in the default room.
+    async fn rooms() -> (Handler<MemoryStore, Recorder>, Recorder) {
+        let (h, rec) = handler(&[]);
+        for (id, query) in [
+            ("a1", vec![("channel", "a")]),
+            ("a2", vec![("channels", "a")]),
+            ("b1", vec![("channel", "b")]),
+            ("ab", vec![("channel", "b"), ("channel", "a")]),
+            ("d", vec![]),
+        ] {
+            assert_eq!(h.handle(connect_with(id, &query)).await.status_code, 200);
+        }
+        (h, rec)
+    }
+
+    #[tokio::test]
+    async fn a_channel_message_reaches_its_members_once_with_its_channel() {
+        let (h, rec) = rooms().await;
+        h.handle(event("$default", "a1", Some("hi"))).await;
+        assert_eq!(rec.ids(), ["a1", "a2", "ab"]);
+        let bodies = rec.bodies();
+        assert_eq!(
+            bodies["a1"],
+            serde_json::json!({"data": "hi", "_now": *CONNECTED_AT + 500, "_channel": "a", "_me": true})
+        );
+        assert_eq!(bodies["a2"]["_channel"], "a");
+        assert_eq!(bodies["a2"]["_me"], false);
+
+        // From a member of a and b: each member once, through the first shared channel.
+        rec.clear();
+        h.handle(event("$default", "ab", Some(r#"{"k":1}"#))).await;
+        assert_eq!(rec.ids(), ["a1", "a2", "ab", "b1"]);
+        assert_eq!(rec.posts.lock().unwrap().len(), 4);
+        let bodies = rec.bodies();
+        assert_eq!(bodies["ab"]["_channel"], "a");
+        assert_eq!(bodies["b1"]["_channel"], "b");
+        assert_eq!(bodies["a1"]["k"], 1);
+
+        // The default room is as before: no _channel.
+        rec.clear();
+        h.handle(event("$default", "d", Some("x"))).await;
+        assert_eq!(rec.ids(), ["d"]);
+        assert_eq!(
+            rec.bodies()["d"],
+            serde_json::json!({"data": "x", "_now": *CONNECTED_AT + 500, "_me": true})
+        );
+    }
+
+    #[tokio::test]
+    async fn subscribe_unsubscribe_and_ping() {
+        let (h, rec) = rooms().await;
+        h.handle(event(
+            "$default",
+            "b1",
+            Some(r#"{"action":"subscribe","channel":"a"}"#),
+        ))
+        .await;
+        assert_eq!(rec.ids(), ["b1"]);
+        assert_eq!(
+            rec.bodies()["b1"],
+            serde_json::json!({"action": "subscribed", "channel": "a"})
+        );
+        rec.clear();
+        h.handle(event("$default", "a1", Some("x"))).await;
+        assert_eq!(rec.ids(), ["a1", "a2", "ab", "b1"]);
+
+        rec.clear();
+        h.handle(event(
+            "$default",
+            "b1",
+            Some(r#"{"action":"unsubscribe","channel":"a"}"#),
+        ))
+        .await;
+        assert_eq!(
+            rec.bodies()["b1"],
+            serde_json::json!({"action": "unsubscribed", "channel": "a"})
+        );
+        rec.clear();
+        h.handle(event("$default", "a1", Some("x"))).await;
+        assert_eq!(rec.ids(), ["a1", "a2", "ab"]);
+
+        for (ping, pong) in [
+            (
+                r#"{"action":"ping"}"#,
+                serde_json::json!({"action": "pong"}),
+            ),
+            (
+                r#"{"action":"ping","data":"hello"}"#,
+                serde_json::json!({"action": "pong", "data": "hello"}),
+            ),
+        ] {
+            rec.clear();
+            h.handle(event("$default", "d", Some(ping))).await;
+            assert_eq!(rec.ids(), ["d"]);
+            assert_eq!(rec.bodies()["d"], pong);
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_control_messages_need_membership() {
+        let (h, rec) = rooms().await;
+        h.handle(event(
+            "$default",
+            "d",
+            Some(r#"{"action":"publish","channel":"a","data":"psst"}"#),
+        ))
+        .await;
+        assert_eq!(rec.ids(), ["d"]);
+        assert_eq!(rec.bodies()["d"]["error"], "not_a_member");
+
+        rec.clear();
+        h.handle(event(
+            "$default",
+            "ab",
+            Some(r#"{"action":"publish","channel":"b","data":{"n":2}}"#),
+        ))
+        .await;
+        assert_eq!(rec.ids(), ["ab", "b1"]);
+        assert_eq!(rec.bodies()["b1"]["n"], 2);
+        assert_eq!(rec.bodies()["b1"]["_channel"], "b");
+        assert_eq!(rec.bodies()["ab"]["_me"], true);
+    }
+
+    #[tokio::test]
+    async fn a_continuation_resumes_after_its_room_and_key_and_never_repeats() {
+        let (h, _) = rooms().await;
+        let rooms = [Room::from_key("a").unwrap(), Room::from_key("b").unwrap()];
+        let read = |cursor| {
+            let h = &h;
+            let rooms = &rooms;
+            async move {
+                h.recipients(rooms, cursor)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| (r.id, r.room))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let all = |pairs: &[(&str, usize)]| {
+            pairs
+                .iter()
+                .map(|(id, room)| (id.to_string(), *room))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            read(None).await,
+            all(&[("a1", 0), ("a2", 0), ("ab", 0), ("b1", 1)])
+        );
+        assert_eq!(
+            read(Some((0, Some("a2")))).await,
+            all(&[("ab", 0), ("b1", 1)])
+        );
+        // `ab` is also in b, but it was reached through a: not again.
+        assert_eq!(read(Some((1, None))).await, all(&[("b1", 1)]));
+        assert_eq!(read(Some((1, Some("b1")))).await, all(&[]));
+    }
+
+    #[tokio::test]
+    async fn a_bad_channel_refuses_the_connection_with_its_reason() {
+        let (h, _) = handler(&[]);
+        let refused = h.handle(connect_with("x", &[("channel", "a b")])).await;
+        assert_eq!(refused.status_code, 400);
+        let Some(aws_lambda_events::encodings::Body::Text(body)) = refused.body else {
+            panic!("no reason");
+        };
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "bad_channel");
+        assert!(body["reason"].as_str().unwrap().contains("may use only"));
+        assert!(h.store().is_empty());
+    }
+
+    #[tokio::test]
+    async fn disconnect_leaves_every_channel() {
+        let (h, _) = rooms().await;
+        h.handle(event("$disconnect", "ab", None)).await;
+        for room in ["a", "b"] {
+            let room = Room::from_key(room).unwrap();
+            let members = h.store().members(&room, 0, None).await.unwrap();
+            assert!(members.iter().all(|r| r.id != "ab"), "{members:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_function_url_publish_reaches_the_channel_as_from_nobody() {
+        let recorder = Recorder::default();
+        let settings = Settings {
+            concurrency: 2,
+            management_endpoint: Some("http://127.0.0.1:1".into()),
+            ..Settings::default()
+        };
+        let h = Handler::new(MemoryStore::new(), recorder.clone(), settings);
+        for (id, query) in [("a1", vec![("channel", "a")]), ("d", vec![])] {
+            h.handle(connect_with(id, &query)).await;
+        }
+        let url_event = |query: &str, body: &str| {
+            serde_json::json!({
+                "version": "2.0", "rawPath": "/", "rawQueryString": query,
+                "requestContext": {"http": {"method": "POST", "path": "/"}},
+                "body": body, "isBase64Encoded": false,
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let answer = h
+            .handle_json(url_event("channel=a", "shipped"), deadline)
+            .await;
+        assert_eq!(answer["statusCode"], 200);
+        let counts: serde_json::Value =
+            serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(counts["recipients"], 1);
+        assert_eq!(counts["delivered"], 1);
+        assert_eq!(recorder.ids(), ["a1"]);
+        assert_eq!(recorder.bodies()["a1"]["_me"], false);
+        assert_eq!(recorder.bodies()["a1"]["_channel"], "a");
+
+        recorder.clear();
+        let answer = h.handle_json(url_event("", "all"), deadline).await;
+        assert_eq!(answer["statusCode"], 200);
+        assert_eq!(recorder.ids(), ["d"]);
+        let raw = String::from_utf8(recorder.posts.lock().unwrap()[0].2.to_vec()).unwrap();
+        assert!(raw.starts_with(r#"{"data":"all","_now":"#), "{raw}");
+        assert!(raw.ends_with(r#","_me":false}"#), "{raw}");
+
+        let answer = h.handle_json(url_event("channel=%25", "x"), deadline).await;
+        assert_eq!(answer["statusCode"], 400);
     }
 
     #[tokio::test]

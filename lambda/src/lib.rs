@@ -1,8 +1,11 @@
-//! `mb`'s broadcast function: every message any client sends reaches every connected
-//! client. One handler serves an API Gateway WebSocket API's `$connect`, `$disconnect`
-//! and `$default` routes, on AWS (`src/bin/bootstrap.rs`) and in `mb dev` alike.
+//! `mb`'s broadcast function: a message a client sends reaches every client in its rooms
+//! (the default room, or the channels it joined). One handler serves an API Gateway
+//! WebSocket API's `$connect`, `$disconnect` and `$default` routes, and the server-side
+//! publish of a function URL ([`publish`]), on AWS (`src/bin/bootstrap.rs`) and in
+//! `mb dev` alike.
 //!
-//! A message flows: [`handler`] → [`message::shape`] → [`store`] scan of the live rows →
+//! A message flows: [`handler`] ([`control`] messages, [`channel`] rules) →
+//! [`message::shape`] → [`store`] reads of the rooms' live members →
 //! [`fanout`] ([`pacing`], [`deadline`]) → [`gateway`] post per recipient → outcomes
 //! ([`connect_window`]) → store delete for the gone; what the deadline leaves is handed
 //! to another invocation ([`continuation`]).
@@ -21,6 +24,7 @@ pub mod invoke_api;
 pub mod logs;
 pub mod message;
 pub mod pacing;
+pub mod publish;
 pub mod store;
 
 pub use config::{Config, Settings};

@@ -182,26 +182,30 @@ impl Refusal {
         }
     }
 
-    /// The error frame for the sender.
-    pub fn frame(&self, now_ms: i64) -> Bytes {
-        let mut frame = serde_json::Map::new();
-        frame.insert("error".into(), self.code().into());
-        let reason = match self {
-            Refusal::TooLarge { size, limit } => {
-                frame.insert("size".into(), (*size).into());
-                frame.insert("limit".into(), (*limit).into());
-                format!(
-                    "the delivered message would be {size} bytes, over API Gateway's {limit}-byte limit; send less data per message"
-                )
-            }
+    /// The reason, in words, with what to do.
+    pub fn reason(&self) -> String {
+        match self {
+            Refusal::TooLarge { size, limit } => format!(
+                "the delivered message would be {size} bytes, over API Gateway's {limit}-byte limit; send less data per message"
+            ),
             Refusal::NotText => {
                 "binary frames must hold UTF-8 text; send text frames or encode binary data (e.g. base64) inside JSON".to_owned()
             }
             Refusal::StorageUnavailable => {
                 "the connection table could not be read, so the message was not broadcast; try again".to_owned()
             }
-        };
-        frame.insert("reason".into(), reason.into());
+        }
+    }
+
+    /// The error frame for the sender.
+    pub fn frame(&self, now_ms: i64) -> Bytes {
+        let mut frame = serde_json::Map::new();
+        frame.insert("error".into(), self.code().into());
+        if let Refusal::TooLarge { size, limit } = self {
+            frame.insert("size".into(), (*size).into());
+            frame.insert("limit".into(), (*limit).into());
+        }
+        frame.insert("reason".into(), self.reason().into());
         frame.insert("_now".into(), now_ms.into());
         Bytes::from(serde_json::Value::Object(frame).to_string())
     }

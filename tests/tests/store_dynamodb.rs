@@ -1,15 +1,18 @@
-//! The DynamoDB connection store against moto, through the real SDK client: rows carry
-//! their TTL, deletes are idempotent, scans follow every page (so every connection of a
-//! table larger than one scan page receives a broadcast), skip expired rows and resume
-//! after a key, and a gone row's delete is conditional on the row read.
+//! The DynamoDB room store against moto, through the real SDK client: rows carry their
+//! TTL, deletes are idempotent and leave every room, a room's read follows every page
+//! (so every member of a room larger than one page receives a broadcast) with a Query
+//! on that room alone, never a Scan, skips expired rows and resumes after a key, and a
+//! gone connection's delete is conditional on the row read.
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use mb_lambda::store::dynamodb::{CONNECTED_AT, EXPIRES_AT, KEY};
-use mb_lambda::store::{Connection, ConnectionStore, DynamoStore, Row};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
+use mb_lambda::channel::Channel;
+use mb_lambda::store::dynamodb::{CONNECTED_AT, CONNECTION_PREFIX, EXPIRES_AT, KEY, ROOM, ROOMS};
+use mb_lambda::store::{Connection, ConnectionStore, DynamoStore, Room, Row};
 use mb_tests::fake_gateway::{FakeGateway, Options};
 use mb_tests::moto::Moto;
+use mb_tests::recorder::Recorder;
 
 async fn table(moto: &Moto, name: &str) -> DynamoStore {
     let store = DynamoStore::new(&moto.sdk_config().await, name);
@@ -20,32 +23,67 @@ async fn table(moto: &Moto, name: &str) -> DynamoStore {
     store
 }
 
-/// Writes `count` rows directly (BatchWriteItem), each padded with `padding` bytes in an
-/// attribute the scan does not project.
-async fn fill(store: &DynamoStore, count: usize, padding: usize) -> BTreeSet<String> {
-    let ids: Vec<String> = (0..count).map(|i| format!("conn-{i:05}")).collect();
-    for chunk in ids.chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|id| {
-                let put = PutRequest::builder()
-                    .item(KEY, AttributeValue::S(id.clone()))
-                    .item(CONNECTED_AT, AttributeValue::N("0".into()))
-                    .item("padding", AttributeValue::S("p".repeat(padding.max(1))))
-                    .build()
-                    .unwrap();
-                WriteRequest::builder().put_request(put).build()
-            })
-            .collect();
+fn channel(name: &str) -> Room {
+    Room::Channel(Channel::parse(name).unwrap())
+}
+
+/// Writes `count` connections of `room` directly (BatchWriteItem): each its own item
+/// and its membership, padded with `padding` bytes in an attribute reads do not project.
+async fn fill(
+    store: &DynamoStore,
+    room: &Room,
+    prefix: &str,
+    count: usize,
+    padding: usize,
+) -> BTreeSet<String> {
+    let ids: Vec<String> = (0..count).map(|i| format!("{prefix}-{i:05}")).collect();
+    let items = ids.iter().flat_map(|id| {
+        [
+            (format!("{CONNECTION_PREFIX}{id}"), Some(room.key())),
+            (room.key().to_owned(), None),
+        ]
+        .map(|(partition, rooms)| {
+            let mut put = PutRequest::builder()
+                .item(ROOM, AttributeValue::S(partition))
+                .item(KEY, AttributeValue::S(id.clone()))
+                .item(CONNECTED_AT, AttributeValue::N("0".into()))
+                .item("padding", AttributeValue::S("p".repeat(padding.max(1))));
+            if let Some(rooms) = rooms {
+                put = put.item(ROOMS, AttributeValue::Ss(vec![rooms.to_owned()]));
+            }
+            WriteRequest::builder()
+                .put_request(put.build().unwrap())
+                .build()
+        })
+    });
+    let items: Vec<WriteRequest> = items.collect();
+    for chunk in items.chunks(25) {
         store
             .client()
             .batch_write_item()
-            .request_items(store.table(), writes)
+            .request_items(store.table(), chunk.to_vec())
             .send()
             .await
             .expect("batch write");
     }
     ids.into_iter().collect()
+}
+
+/// Every item in the table, of any kind.
+async fn items(store: &DynamoStore) -> i32 {
+    store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap()
+        .count
+}
+
+fn ids(rows: &[Row]) -> Vec<&str> {
+    rows.iter().map(|r| r.id.as_str()).collect()
 }
 
 #[tokio::test]
@@ -55,37 +93,42 @@ async fn put_stores_the_ttl_and_delete_is_idempotent() {
     let connection = Connection::new("abc=", 1_700_000_000_000);
     store.put(&connection).await.unwrap();
 
-    let item = store
-        .client()
-        .get_item()
-        .table_name("ttl")
-        .key(KEY, AttributeValue::S("abc=".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("the stored row");
-    assert_eq!(
-        item[CONNECTED_AT],
-        AttributeValue::N("1700000000000".into())
-    );
-    // Two hours (API Gateway's limit) and ten minutes after connecting, in epoch seconds.
-    assert_eq!(
-        item[EXPIRES_AT],
-        AttributeValue::N((1_700_000_000 + 7_800).to_string())
-    );
+    for partition in ["~abc=", "#"] {
+        let item = store
+            .client()
+            .get_item()
+            .table_name("ttl")
+            .key(ROOM, AttributeValue::S(partition.into()))
+            .key(KEY, AttributeValue::S("abc=".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the stored row");
+        assert_eq!(
+            item[CONNECTED_AT],
+            AttributeValue::N("1700000000000".into())
+        );
+        // Two hours (API Gateway's limit) and ten minutes after connecting, in epoch seconds.
+        assert_eq!(
+            item[EXPIRES_AT],
+            AttributeValue::N((1_700_000_000 + 7_800).to_string())
+        );
+    }
 
     assert_eq!(store.scan().await.unwrap(), vec!["abc=".to_owned()]);
+    assert_eq!(store.get("abc=").await.unwrap(), Some(connection));
     store.delete("abc=").await.unwrap();
     store
         .delete("abc=")
         .await
         .expect("deleting a missing row is fine");
-    assert!(store.scan().await.unwrap().is_empty());
+    assert_eq!(items(&store).await, 0, "the membership went with it");
+    assert_eq!(store.get("abc=").await.unwrap(), None);
 }
 
 #[tokio::test]
-async fn ensure_table_turns_on_ttl_and_is_idempotent() {
+async fn ensure_table_keys_rooms_turns_on_ttl_and_is_idempotent() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "twice").await;
     store
@@ -105,60 +148,99 @@ async fn ensure_table_turns_on_ttl_and_is_idempotent() {
         spec.time_to_live_status,
         Some(aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
     );
+    let table = store
+        .client()
+        .describe_table()
+        .table_name("twice")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<(&str, &str)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [(ROOM, "HASH"), (KEY, "RANGE")]);
 }
 
 #[tokio::test]
-async fn scan_reads_every_page_with_a_small_page_limit() {
+async fn scan_reads_every_connection_over_pages_and_no_membership() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "pages").await.with_page_limit(20);
-    let ids = fill(&store, 250, 1).await;
+    let ids = fill(&store, &channel("a"), "conn", 250, 1).await;
     let scanned: Vec<String> = store.scan().await.unwrap();
     assert_eq!(scanned.len(), 250, "no duplicates, none missing");
     assert_eq!(scanned.into_iter().collect::<BTreeSet<_>>(), ids);
 }
 
 #[tokio::test]
-async fn scan_reads_past_the_one_megabyte_page() {
+async fn a_room_is_read_past_the_one_megabyte_page() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "big").await;
-    // 300 rows of 4 KB: 1.2 MB, more than one DynamoDB scan page.
-    let ids = fill(&store, 300, 4096).await;
+    let lobby = channel("lobby");
+    // 300 members of 4 KB: 1.2 MB, more than one DynamoDB Query page.
+    let members = fill(&store, &lobby, "conn", 300, 4096).await;
+    fill(&store, &Room::Default, "other", 5, 1).await;
     let first_page = store
         .client()
-        .scan()
+        .query()
         .table_name("big")
+        .key_condition_expression("#r = :room")
+        .expression_attribute_names("#r", ROOM)
+        .expression_attribute_values(":room", AttributeValue::S("lobby".into()))
         .send()
         .await
         .unwrap();
     assert!(
         first_page.last_evaluated_key.is_some() && first_page.items().len() < 300,
-        "the table should need more than one page (got {} items in the first)",
+        "the room should need more than one page (got {} items in the first)",
         first_page.items().len()
     );
-    let scanned: BTreeSet<String> = store.scan().await.unwrap().into_iter().collect();
-    assert_eq!(scanned, ids);
+    let read = store.members(&lobby, 0, None).await.unwrap();
+    assert_eq!(read.len(), 300, "each member once");
+    assert_eq!(
+        read.into_iter().map(|r| r.id).collect::<BTreeSet<_>>(),
+        members
+    );
 }
 
 #[tokio::test]
-async fn a_broadcast_reaches_every_connection_across_pages() {
+async fn a_channel_broadcast_queries_its_channel_across_pages_and_never_scans() {
     let Some(moto) = Moto::start() else { return };
-    let store = table(&moto, "fanout").await.with_page_limit(25);
-    let ids = fill(&store, 120, 1).await;
+    let recorder = Recorder::start(moto.endpoint.trim_start_matches("http://")).await;
+    let sdk = mb_tests::sdk_config(Some(&recorder.endpoint), None).await;
+    let store = DynamoStore::new(&sdk, "fanout").with_page_limit(25);
+    store.ensure_table().await.unwrap();
+    let lobby = fill(&store, &channel("lobby"), "lobby", 120, 1).await;
+    fill(&store, &Room::Default, "plain", 30, 1).await;
+    fill(&store, &channel("other"), "other", 10, 1).await;
+    let before = recorder.operations().len();
+
     let fake = FakeGateway::start(Options::default()).await;
     let handler = fake.handler(store, 16).await;
     let response = handler
-        .handle(mb_tests::event("$default", "conn-00007", Some("hello")))
+        .handle(mb_tests::event("$default", "lobby-00007", Some("hello")))
         .await;
     assert_eq!(response.status_code, 200);
     let received = fake.received();
     let reached: BTreeSet<String> = received.iter().map(|r| r.connection_id.clone()).collect();
-    assert_eq!(reached, ids);
-    assert_eq!(received.len(), 120, "each connection exactly once");
+    assert_eq!(reached, lobby, "the channel's members, and only they");
+    assert_eq!(received.len(), 120, "each member exactly once");
     for r in &received {
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["data"], "hello");
-        assert_eq!(body["_me"], r.connection_id == "conn-00007");
+        assert_eq!(body["_channel"], "lobby");
+        assert_eq!(body["_me"], r.connection_id == "lobby-00007");
     }
+    let operations = &recorder.operations()[before..];
+    let queries = operations.iter().filter(|o| *o == "DynamoDB Query").count();
+    assert!(queries >= 5, "120 members in pages of 25: {operations:?}");
+    assert!(
+        !operations.iter().any(|o| o == "DynamoDB Scan"),
+        "a channel broadcast must not scan the table: {operations:?}"
+    );
 }
 
 #[tokio::test]
@@ -184,7 +266,7 @@ async fn storage_failures_refuse_the_connect_and_tell_the_sender() {
 }
 
 #[tokio::test]
-async fn expired_rows_are_not_live_and_a_scan_resumes_after_a_key() {
+async fn expired_rows_are_not_members_and_a_read_resumes_after_a_key() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "live").await.with_page_limit(3);
     let now_ms = mb_lambda::handler::now_ms();
@@ -196,46 +278,97 @@ async fn expired_rows_are_not_live_and_a_scan_resumes_after_a_key() {
         }
         store.put(&connection).await.unwrap();
     }
-    let live = store.live(now_ms / 1000, None).await.unwrap();
-    let ids: Vec<&str> = live.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["c1", "c2", "c4", "c5", "c7", "c8"]);
+    let live = store
+        .members(&Room::Default, now_ms / 1000, None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&live), ["c1", "c2", "c4", "c5", "c7", "c8"]);
     assert!(live.iter().all(|r| r.connected_at_ms == now_ms - 60_000));
     // Resuming after a key, even one that no longer exists, reads only what follows it.
     store.delete("c4").await.unwrap();
-    let after: Vec<String> = store
-        .live(now_ms / 1000, Some("c4"))
+    let after = store
+        .members(&Room::Default, now_ms / 1000, Some("c4"))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(after, ["c5", "c7", "c8"]);
+        .unwrap();
+    assert_eq!(ids(&after), ["c5", "c7", "c8"]);
 }
 
 #[tokio::test]
-async fn a_gone_row_is_deleted_only_if_it_is_the_row_read() {
+async fn join_leave_and_disconnect_keep_rooms_and_records_in_step() {
+    let Some(moto) = Moto::start() else { return };
+    let store = table(&moto, "rooms").await;
+    let (a, b) = (channel("a"), channel("b"));
+    let x = Connection::new("x=", 1_000).in_rooms([a.clone()].into());
+    store.put(&x).await.unwrap();
+    store.put(&Connection::new("y=", 1_000)).await.unwrap();
+
+    store.join(&x, &b).await.unwrap();
+    assert_eq!(ids(&store.members(&b, 0, None).await.unwrap()), ["x="]);
+    let stored = store.get("x=").await.unwrap().unwrap();
+    assert_eq!(stored.rooms, [a.clone(), b.clone()].into());
+
+    store.leave("x=", &a).await.unwrap();
+    store.leave("x=", &a).await.expect("leaving twice is fine");
+    assert!(store.members(&a, 0, None).await.unwrap().is_empty());
+    assert_eq!(
+        store.get("x=").await.unwrap().unwrap().rooms,
+        [b.clone()].into()
+    );
+    assert_eq!(
+        ids(&store.members(&Room::Default, 0, None).await.unwrap()),
+        ["y="]
+    );
+
+    // A join for a connection whose record is gone adds no record.
+    store.delete("y=").await.unwrap();
+    store.join(&Connection::new("y=", 1_000), &b).await.unwrap();
+    assert_eq!(store.get("y=").await.unwrap(), None);
+    store.leave("y=", &b).await.unwrap();
+
+    store.delete("x=").await.unwrap();
+    assert_eq!(items(&store).await, 0, "no membership is left behind");
+}
+
+#[tokio::test]
+async fn a_gone_connection_is_deleted_only_if_it_is_the_one_read() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "seen").await;
-    store.put(&Connection::new("a=", 1_000)).await.unwrap();
-    let stale = Row {
-        id: "a=".into(),
-        connected_at_ms: 999,
-    };
+    let a = channel("a");
+    store
+        .put(&Connection::new("a=", 1_000).in_rooms([a.clone(), channel("b")].into()))
+        .await
+        .unwrap();
+    let stale = Row::new("a=", 999);
     assert!(
-        !store.delete_seen(&stale).await.unwrap(),
+        !store.delete_seen(&stale, &a).await.unwrap(),
         "a newer row is kept"
     );
     assert_eq!(store.scan().await.unwrap(), ["a="]);
-    let seen = Row {
-        id: "a=".into(),
-        connected_at_ms: 1_000,
-    };
-    assert!(store.delete_seen(&seen).await.unwrap());
-    assert!(store.scan().await.unwrap().is_empty());
+    assert_eq!(items(&store).await, 3);
+    let seen = Row::new("a=", 1_000);
+    assert!(store.delete_seen(&seen, &a).await.unwrap());
+    assert_eq!(items(&store).await, 0, "its record and both memberships");
     assert!(
-        !store.delete_seen(&seen).await.unwrap(),
+        !store.delete_seen(&seen, &a).await.unwrap(),
         "nothing left to delete"
     );
+
+    // A membership whose record is already gone is a leftover: deleted.
+    store
+        .put(&Connection::new("b=", 1_000).in_rooms([a.clone()].into()))
+        .await
+        .unwrap();
+    store
+        .client()
+        .delete_item()
+        .table_name("seen")
+        .key(ROOM, AttributeValue::S("~b=".into()))
+        .key(KEY, AttributeValue::S("b=".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(!store.delete_seen(&Row::new("b=", 1_000), &a).await.unwrap());
+    assert_eq!(items(&store).await, 0);
 }
 
 #[tokio::test]

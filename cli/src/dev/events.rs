@@ -55,6 +55,14 @@ pub fn connect(
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
         event["queryStringParameters"] = Value::Object(single);
+        // As API Gateway: every value of a repeated parameter, in order.
+        let mut multi = serde_json::Map::new();
+        for (k, v) in query {
+            if let Value::Array(values) = multi.entry(k.clone()).or_insert_with(|| json!([])) {
+                values.push(Value::from(v.as_str()));
+            }
+        }
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
     }
     event
 }

@@ -1,23 +1,41 @@
-//! The DynamoDB connection table: one item per connection, keyed by `connectionId`, with
-//! `connectedAt` (ms) and the TTL attribute `expiresAt` (epoch seconds).
+//! The DynamoDB table of rooms: partition key `room`, sort key `connectionId`.
 //!
-//! The scan follows `LastEvaluatedKey` through every page (the old backend read only the
-//! first 1 MB page, so connections past it never got messages), projects only the key and
-//! `connectedAt`, and filters out rows whose `expiresAt` has passed: TTL deletes lazily,
-//! often days later. A 410's delete is conditional on the `connectedAt` the scan read.
+//! - A member of a room is one item `(room, connectionId)`, `room` being `#` for the
+//!   default room or the channel's name, with `connectedAt` (ms) and the TTL attribute
+//!   `expiresAt` (epoch seconds). A broadcast reads a room with one Query (never a Scan),
+//!   so its cost grows with the room, not with the table.
+//! - Each connection also has its own item, `room = "~" + connectionId`, holding the
+//!   same two attributes and `rooms`, the string set of its rooms' keys: `$disconnect`,
+//!   subscribe and unsubscribe read it. `~` and `#` cannot start a channel name.
+//!
+//! Reads follow `LastEvaluatedKey` through every page (the old backend read only the
+//! first 1 MB page, so connections past it never got messages), are strongly
+//! consistent, project only the key and `connectedAt`, and filter out rows whose
+//! `expiresAt` has passed: TTL deletes lazily, often days later. A 410's delete is
+//! conditional on the `connectedAt` the broadcast read.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::{Connection, ConnectionStore, Row, StoreError};
+use std::collections::{BTreeSet, HashMap};
 
-/// The partition key attribute.
+use futures_util::future::try_join_all;
+
+use super::{Connection, ConnectionStore, Room, Row, StoreError};
+
+/// The partition key attribute: a room's key, or `~` + a connection id.
+pub const ROOM: &str = "room";
+/// The sort key attribute.
 pub const KEY: &str = "connectionId";
+/// What starts the `room` of a connection's own item.
+pub const CONNECTION_PREFIX: &str = "~";
+/// The string set of a connection's rooms, on its own item.
+pub const ROOMS: &str = "rooms";
 /// When `$connect` ran, unix milliseconds.
 pub const CONNECTED_AT: &str = "connectedAt";
 /// The TTL attribute, unix seconds (the template enables TTL on it).
@@ -40,7 +58,7 @@ impl DynamoStore {
         }
     }
 
-    /// Caps the items read per scan page (DynamoDB's own cap is 1 MB of data).
+    /// Caps the items read per page (DynamoDB's own cap is 1 MB of data).
     pub fn with_page_limit(mut self, limit: i32) -> Self {
         self.page_limit = Some(limit);
         self
@@ -54,7 +72,8 @@ impl DynamoStore {
         &self.client
     }
 
-    /// Creates the table (on-demand, TTL on `expiresAt`) unless it exists. On AWS the
+    /// Creates the table (on-demand, keyed `room` + `connectionId`, TTL on `expiresAt`)
+    /// unless it exists. On AWS the
     /// CloudFormation template owns the table; this serves `mb dev --dynamodb-endpoint`.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let created = self
@@ -62,20 +81,10 @@ impl DynamoStore {
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| error("CreateTable", &e))?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(KEY)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| error("CreateTable", &e))?,
-            )
+            .attribute_definitions(string_attribute(ROOM)?)
+            .attribute_definitions(string_attribute(KEY)?)
+            .key_schema(key(ROOM, KeyType::Hash)?)
+            .key_schema(key(KEY, KeyType::Range)?)
             .send()
             .await;
         match created {
@@ -102,6 +111,69 @@ impl DynamoStore {
     }
 }
 
+fn string_attribute(name: &str) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| error("CreateTable", &e))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| error("CreateTable", &e))
+}
+
+/// The key of a connection's own item.
+fn record_key(id: &str) -> HashMap<String, AttributeValue> {
+    [
+        (ROOM.to_owned(), s(format!("{CONNECTION_PREFIX}{id}"))),
+        (KEY.to_owned(), s(id.to_owned())),
+    ]
+    .into()
+}
+
+/// The key of a membership item.
+fn member_key(room: &Room, id: &str) -> HashMap<String, AttributeValue> {
+    [
+        (ROOM.to_owned(), s(room.key().to_owned())),
+        (KEY.to_owned(), s(id.to_owned())),
+    ]
+    .into()
+}
+
+fn s(value: String) -> AttributeValue {
+    AttributeValue::S(value)
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The rooms in an item's `rooms` set (keys that name no room are skipped).
+fn rooms(item: &HashMap<String, AttributeValue>) -> BTreeSet<Room> {
+    match item.get(ROOMS) {
+        Some(AttributeValue::Ss(keys)) => keys.iter().filter_map(|k| Room::from_key(k)).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
+}
+
 fn error(operation: &'static str, err: &(dyn std::error::Error + 'static)) -> StoreError {
     StoreError {
         operation,
@@ -109,94 +181,214 @@ fn error(operation: &'static str, err: &(dyn std::error::Error + 'static)) -> St
     }
 }
 
-impl ConnectionStore for DynamoStore {
-    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+impl DynamoStore {
+    async fn put_member(&self, room: &Room, connection: &Connection) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(KEY, AttributeValue::S(connection.id.clone()))
-            .item(
-                CONNECTED_AT,
-                AttributeValue::N(connection.connected_at_ms.to_string()),
-            )
-            .item(
-                EXPIRES_AT,
-                AttributeValue::N(connection.expires_at.to_string()),
-            )
+            .set_item(Some(member_key(room, &connection.id)))
+            .item(CONNECTED_AT, n(connection.connected_at_ms))
+            .item(EXPIRES_AT, n(connection.expires_at))
             .send()
             .await
             .map_err(|e| error("PutItem", &e))?;
         Ok(())
     }
 
-    async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.client
+    /// Deletes a membership item, only if it has `connected_at_ms` when given.
+    async fn delete_member(
+        &self,
+        room: &Room,
+        id: &str,
+        connected_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut delete = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(id.to_owned()))
-            .send()
-            .await
-            .map_err(|e| error("DeleteItem", &e))?;
+            .set_key(Some(member_key(room, id)));
+        if let Some(seen) = connected_at_ms {
+            delete = delete
+                .condition_expression("#c = :seen")
+                .expression_attribute_names("#c", CONNECTED_AT)
+                .expression_attribute_values(":seen", n(seen));
+        }
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error("DeleteItem", &e)),
+        }
+    }
+
+    async fn delete_members(&self, rooms: &BTreeSet<Room>, id: &str) -> Result<(), StoreError> {
+        try_join_all(rooms.iter().map(|room| self.delete_member(room, id, None))).await?;
         Ok(())
     }
 
-    async fn delete_seen(&self, row: &Row) -> Result<bool, StoreError> {
+    /// Adds or removes `room` in the connection's `rooms` set, if its item exists.
+    async fn update_rooms(&self, id: &str, verb: &str, room: &Room) -> Result<(), StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(id)))
+            .update_expression(format!("{verb} #rooms :room"))
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#rooms", ROOMS)
+            .expression_attribute_names("#id", KEY)
+            .expression_attribute_values(":room", AttributeValue::Ss(vec![room.key().to_owned()]))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            // No record: the connection is gone (or never stored); nothing to update.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(error("UpdateItem", &e)),
+        }
+    }
+}
+
+impl ConnectionStore for DynamoStore {
+    async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
+        // Memberships first: a record always has its memberships, and memberships left
+        // by a failed connect expire or answer 410 and are deleted.
+        try_join_all(
+            connection
+                .rooms
+                .iter()
+                .map(|room| self.put_member(room, connection)),
+        )
+        .await?;
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record_key(&connection.id)))
+            .item(CONNECTED_AT, n(connection.connected_at_ms))
+            .item(EXPIRES_AT, n(connection.expires_at));
+        if !connection.rooms.is_empty() {
+            put = put.item(
+                ROOMS,
+                AttributeValue::Ss(
+                    connection
+                        .rooms
+                        .iter()
+                        .map(|r| r.key().to_owned())
+                        .collect(),
+                ),
+            );
+        }
+        put.send().await.map_err(|e| error("PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error("GetItem", &e))?;
+        Ok(got.item().map(|item| Connection {
+            id: id.to_owned(),
+            connected_at_ms: number(item, CONNECTED_AT),
+            expires_at: number(item, EXPIRES_AT),
+            rooms: rooms(item),
+        }))
+    }
+
+    async fn join(&self, connection: &Connection, room: &Room) -> Result<(), StoreError> {
+        self.put_member(room, connection).await?;
+        self.update_rooms(&connection.id, "ADD", room).await
+    }
+
+    async fn leave(&self, id: &str, room: &Room) -> Result<(), StoreError> {
+        self.update_rooms(id, "DELETE", room).await?;
+        self.delete_member(room, id, None).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let deleted = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(KEY, AttributeValue::S(row.id.clone()))
+            .set_key(Some(record_key(id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| error("DeleteItem", &e))?;
+        if let Some(old) = deleted.attributes() {
+            self.delete_members(&rooms(old), id).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_seen(&self, row: &Row, room: &Room) -> Result<bool, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(&row.id)))
             .condition_expression("#c = :seen")
             .expression_attribute_names("#c", CONNECTED_AT)
-            .expression_attribute_values(
-                ":seen",
-                AttributeValue::N(row.connected_at_ms.to_string()),
-            )
+            .expression_attribute_values(":seen", n(row.connected_at_ms))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match deleted {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Ok(deleted) => {
+                let mut old = deleted.attributes().map(rooms).unwrap_or_default();
+                old.insert(room.clone());
+                self.delete_members(&old, &row.id).await?;
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => {
+                // Stored again since (kept), or its record is already gone: then this
+                // membership, if it is still the one read, is a leftover.
+                self.delete_member(room, &row.id, Some(row.connected_at_ms))
+                    .await?;
                 Ok(false)
             }
             Err(e) => Err(error("DeleteItem", &e)),
         }
     }
 
-    async fn live(&self, now_s: i64, after: Option<&str>) -> Result<Vec<Row>, StoreError> {
+    async fn members(
+        &self,
+        room: &Room,
+        now_s: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<Row>, StoreError> {
         let mut pages = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
+            .key_condition_expression("#r = :room")
             .projection_expression("#id, #c")
             // A row without the TTL attribute never expires, as DynamoDB's TTL treats it.
             .filter_expression("attribute_not_exists(#e) OR #e > :now")
+            .expression_attribute_names("#r", ROOM)
             .expression_attribute_names("#id", KEY)
             .expression_attribute_names("#c", CONNECTED_AT)
             .expression_attribute_names("#e", EXPIRES_AT)
-            .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
+            .expression_attribute_values(":room", s(room.key().to_owned()))
+            .expression_attribute_values(":now", n(now_s))
             .consistent_read(true)
-            .set_exclusive_start_key(
-                after.map(|key| [(KEY.to_owned(), AttributeValue::S(key.to_owned()))].into()),
-            )
+            .set_exclusive_start_key(after.map(|id| member_key(room, id)))
             .set_limit(self.page_limit)
             .into_paginator()
             .send();
         let mut rows = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| error("Scan", &e))?;
+            let page = page.map_err(|e| error("Query", &e))?;
             rows.extend(page.items().iter().filter_map(|item| {
                 let Some(AttributeValue::S(id)) = item.get(KEY) else {
                     return None;
                 };
-                let connected_at_ms = match item.get(CONNECTED_AT) {
-                    Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
-                    _ => 0,
-                };
-                Some(Row {
-                    id: id.clone(),
-                    connected_at_ms,
-                })
+                Some(Row::new(id.clone(), number(item, CONNECTED_AT)))
             }));
         }
         Ok(rows)
@@ -208,7 +400,10 @@ impl ConnectionStore for DynamoStore {
             .scan()
             .table_name(&self.table)
             .projection_expression("#id")
+            .filter_expression("begins_with(#r, :record)")
             .expression_attribute_names("#id", KEY)
+            .expression_attribute_names("#r", ROOM)
+            .expression_attribute_values(":record", s(CONNECTION_PREFIX.to_owned()))
             .consistent_read(true)
             .set_limit(self.page_limit)
             .into_paginator()

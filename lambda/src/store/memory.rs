@@ -1,16 +1,43 @@
 //! An in-memory [`ConnectionStore`]: `mb dev`'s default, and the store of handler tests.
-//! Rows are kept in key order, as a scan that resumes after a key needs.
+//! Each room's members are kept in key order, as a read that resumes after a key needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
-use super::{Connection, ConnectionStore, Row, StoreError};
+use super::{Connection, ConnectionStore, Room, Row, StoreError};
 
-/// Connections by id, behind a mutex.
+#[derive(Debug, Default)]
+struct Tables {
+    /// Each connection's own record.
+    connections: BTreeMap<String, Connection>,
+    /// Each room's members: id → (connectedAt ms, expiresAt s).
+    rooms: HashMap<Room, BTreeMap<String, (i64, i64)>>,
+}
+
+impl Tables {
+    fn forget(&mut self, id: &str) {
+        if let Some(connection) = self.connections.remove(id) {
+            for room in &connection.rooms {
+                self.leave(id, room);
+            }
+        }
+    }
+
+    fn leave(&mut self, id: &str, room: &Room) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(id);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+}
+
+/// Connections and rooms, behind a mutex.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    rows: Mutex<BTreeMap<String, Connection>>,
+    tables: Mutex<Tables>,
 }
 
 impl MemoryStore {
@@ -18,71 +45,137 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn rows(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Connection>> {
-        // A poisoned lock means a panic elsewhere mid-update of a plain map: still usable.
-        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A poisoned lock means a panic elsewhere mid-update of plain maps: still usable.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn len(&self) -> usize {
-        self.rows().len()
+        self.tables().connections.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows().is_empty()
+        self.tables().connections.is_empty()
     }
 
     pub fn get(&self, id: &str) -> Option<Connection> {
-        self.rows().get(id).cloned()
+        self.tables().connections.get(id).cloned()
+    }
+
+    /// How many rooms have members (rooms without members are not kept).
+    pub fn room_count(&self) -> usize {
+        self.tables().rooms.len()
     }
 }
 
 impl ConnectionStore for MemoryStore {
     async fn put(&self, connection: &Connection) -> Result<(), StoreError> {
-        self.rows()
+        let mut tables = self.tables();
+        tables.forget(&connection.id);
+        for room in &connection.rooms {
+            tables.rooms.entry(room.clone()).or_default().insert(
+                connection.id.clone(),
+                (connection.connected_at_ms, connection.expires_at),
+            );
+        }
+        tables
+            .connections
             .insert(connection.id.clone(), connection.clone());
         Ok(())
     }
 
-    async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.rows().remove(id);
+    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(MemoryStore::get(self, id))
+    }
+
+    async fn join(&self, connection: &Connection, room: &Room) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        tables.rooms.entry(room.clone()).or_default().insert(
+            connection.id.clone(),
+            (connection.connected_at_ms, connection.expires_at),
+        );
+        if let Some(stored) = tables.connections.get_mut(&connection.id) {
+            stored.rooms.insert(room.clone());
+        }
         Ok(())
     }
 
-    async fn delete_seen(&self, row: &Row) -> Result<bool, StoreError> {
-        let mut rows = self.rows();
-        match rows.get(&row.id) {
+    async fn leave(&self, id: &str, room: &Room) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        tables.leave(id, room);
+        if let Some(stored) = tables.connections.get_mut(id) {
+            stored.rooms.remove(room);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.tables().forget(id);
+        Ok(())
+    }
+
+    async fn delete_seen(&self, row: &Row, room: &Room) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        match tables.connections.get(&row.id) {
             Some(stored) if stored.connected_at_ms == row.connected_at_ms => {
-                rows.remove(&row.id);
+                tables.forget(&row.id);
                 Ok(true)
             }
-            _ => Ok(false),
+            Some(_) => Ok(false),
+            None => {
+                // A membership left behind by a record already gone.
+                let seen = tables
+                    .rooms
+                    .get(room)
+                    .and_then(|members| members.get(&row.id))
+                    .is_some_and(|(at, _)| *at == row.connected_at_ms);
+                if seen {
+                    tables.leave(&row.id, room);
+                }
+                Ok(false)
+            }
         }
     }
 
-    async fn live(&self, now_s: i64, after: Option<&str>) -> Result<Vec<Row>, StoreError> {
+    async fn members(
+        &self,
+        room: &Room,
+        now_s: i64,
+        after: Option<&str>,
+    ) -> Result<Vec<Row>, StoreError> {
         let start = match after {
             Some(key) => Bound::Excluded(key),
             None => Bound::Unbounded,
         };
-        Ok(self
-            .rows()
+        let tables = self.tables();
+        let Some(members) = tables.rooms.get(room) else {
+            return Ok(Vec::new());
+        };
+        Ok(members
             .range::<str, _>((start, Bound::Unbounded))
-            .filter(|(_, c)| c.expires_at > now_s)
-            .map(|(id, c)| Row {
-                id: id.clone(),
-                connected_at_ms: c.connected_at_ms,
-            })
+            .filter(|(_, (_, expires_at))| *expires_at > now_s)
+            .map(|(id, (connected_at_ms, _))| Row::new(id.clone(), *connected_at_ms))
             .collect())
     }
 
     async fn scan(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.rows().keys().cloned().collect())
+        Ok(self.tables().connections.keys().cloned().collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::Channel;
+    use std::collections::BTreeSet;
+
+    fn channel(name: &str) -> Room {
+        Room::Channel(Channel::parse(name).unwrap())
+    }
+
+    fn ids(rows: Vec<Row>) -> Vec<String> {
+        rows.into_iter().map(|r| r.id).collect()
+    }
 
     #[tokio::test]
     async fn put_scan_delete() {
@@ -93,10 +186,14 @@ mod tests {
         store.delete("a").await.unwrap();
         store.delete("missing").await.unwrap();
         assert_eq!(store.scan().await.unwrap(), vec!["b"]);
+        assert_eq!(
+            ids(store.members(&Room::Default, 0, None).await.unwrap()),
+            ["b"]
+        );
     }
 
     #[tokio::test]
-    async fn live_rows_skip_the_expired_and_resume_after_a_key() {
+    async fn members_skip_the_expired_and_resume_after_a_key() {
         let store = MemoryStore::new();
         for id in ["a", "b", "c", "d"] {
             store
@@ -107,35 +204,73 @@ mod tests {
         let mut old = Connection::new("bb", 0);
         old.expires_at = 10;
         store.put(&old).await.unwrap();
-        let ids = |rows: Vec<Row>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(store.live(11, None).await.unwrap()),
-            ["a", "b", "c", "d"]
-        );
-        assert_eq!(
-            ids(store.live(9, Some("b")).await.unwrap()),
-            ["bb", "c", "d"]
-        );
+        let live = |now, after| store.members(&Room::Default, now, after);
+        assert_eq!(ids(live(11, None).await.unwrap()), ["a", "b", "c", "d"]);
+        assert_eq!(ids(live(9, Some("b")).await.unwrap()), ["bb", "c", "d"]);
         // Resuming after a key that is gone works as on DynamoDB.
         store.delete("b").await.unwrap();
-        assert_eq!(ids(store.live(11, Some("b")).await.unwrap()), ["c", "d"]);
+        assert_eq!(ids(live(11, Some("b")).await.unwrap()), ["c", "d"]);
     }
 
     #[tokio::test]
-    async fn a_row_written_again_is_not_deleted_by_an_older_read() {
+    async fn rooms_hold_only_their_members() {
+        let store = MemoryStore::new();
+        let (a, b) = (channel("a"), channel("b"));
+        store
+            .put(&Connection::new("x", 5).in_rooms(BTreeSet::from([a.clone(), b.clone()])))
+            .await
+            .unwrap();
+        store
+            .put(&Connection::new("y", 5).in_rooms(BTreeSet::from([a.clone()])))
+            .await
+            .unwrap();
+        store.put(&Connection::new("z", 5)).await.unwrap();
+        assert_eq!(ids(store.members(&a, 0, None).await.unwrap()), ["x", "y"]);
+        assert_eq!(ids(store.members(&b, 0, None).await.unwrap()), ["x"]);
+        assert_eq!(
+            ids(store.members(&Room::Default, 0, None).await.unwrap()),
+            ["z"]
+        );
+
+        let z = store.get("z").unwrap();
+        store.join(&z, &b).await.unwrap();
+        assert_eq!(ids(store.members(&b, 0, None).await.unwrap()), ["x", "z"]);
+        assert!(store.get("z").unwrap().rooms.contains(&b));
+        store.leave("x", &b).await.unwrap();
+        store.leave("x", &b).await.unwrap();
+        assert_eq!(ids(store.members(&b, 0, None).await.unwrap()), ["z"]);
+
+        // Disconnecting leaves every room.
+        store.delete("z").await.unwrap();
+        assert!(store.members(&b, 0, None).await.unwrap().is_empty());
+        assert!(
+            store
+                .members(&Room::Default, 0, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.room_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_stored_again_is_not_deleted_by_an_older_read() {
         let store = MemoryStore::new();
         store.put(&Connection::new("a", 5)).await.unwrap();
-        let seen = Row {
-            id: "a".into(),
-            connected_at_ms: 4,
-        };
-        assert!(!store.delete_seen(&seen).await.unwrap());
+        assert!(
+            !store
+                .delete_seen(&Row::new("a", 4), &Room::Default)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.len(), 1);
-        let seen = Row {
-            id: "a".into(),
-            connected_at_ms: 5,
-        };
-        assert!(store.delete_seen(&seen).await.unwrap());
+        assert!(
+            store
+                .delete_seen(&Row::new("a", 5), &Room::Default)
+                .await
+                .unwrap()
+        );
         assert!(store.is_empty());
+        assert_eq!(store.room_count(), 0);
     }
 }
