@@ -269,3 +269,39 @@ pub fn tiny_artifact(dir: &Path) -> PathBuf {
 pub fn a_minute_ago() -> i64 {
     mb_lambda::handler::now_ms() - 60_000
 }
+
+/// `POST url` with `body` over plain HTTP/1.1 on loopback: the status and the body.
+pub async fn http_post(url: &str, body: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("connect");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .expect("HTTP handshake");
+        tokio::spawn(connection);
+        let request = http::Request::post(path)
+            .header("host", authority)
+            .body(Full::new(bytes::Bytes::from(body.to_owned())))
+            .expect("a request");
+        let response = sender.send_request(request).await.expect("a response");
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .expect("an answer within 30 s")
+}

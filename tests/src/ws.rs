@@ -36,6 +36,25 @@ impl Client {
         Client { socket }
     }
 
+    /// Connects expecting the handshake to be refused: the HTTP status and body.
+    pub async fn refused(url: &str) -> (u16, String) {
+        let attempt = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("an answer in time");
+        match attempt {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default();
+                (response.status().as_u16(), body)
+            }
+            Err(other) => panic!("expected an HTTP refusal, got {other}"),
+            Ok(_) => panic!("expected the handshake to be refused; it succeeded"),
+        }
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.socket
             .send(Message::text(text))

@@ -637,3 +637,162 @@ async fn the_lambda_invoke_api_continues_a_broadcast() {
         Some("ResourceNotFoundException")
     );
 }
+
+/// Nothing arrives for a while (each wait bounded).
+async fn silent(client: &mut Client, what: &str) {
+    match client.next_within(Duration::from_millis(400)).await {
+        Next::Silent => {}
+        other => panic!("{what} should get nothing, got {other:?}"),
+    }
+}
+
+/// A1 and A2 in channel `a`, B1 in `b`, D in the default room.
+async fn rooms(dev: &DevServer) -> [Client; 4] {
+    [
+        Client::connect(&format!("{}/?channel=a", dev.url)).await,
+        Client::connect(&format!("{}/?channels=a", dev.url)).await,
+        Client::connect(&format!("{}/?channel=b", dev.url)).await,
+        Client::connect(&dev.url).await,
+    ]
+}
+
+#[tokio::test]
+async fn a_channel_message_reaches_only_its_members() {
+    let dev = DevServer::start(&[]);
+    let [mut a1, mut a2, mut b1, mut d] = rooms(&dev).await;
+
+    a1.send_text("hi").await;
+    let mine = a1.recv_json().await;
+    assert_eq!(
+        (&mine["data"], &mine["_me"], &mine["_channel"]),
+        (&"hi".into(), &true.into(), &"a".into())
+    );
+    let theirs = a2.recv_json().await;
+    assert_eq!(
+        (&theirs["data"], &theirs["_me"], &theirs["_channel"]),
+        (&"hi".into(), &false.into(), &"a".into())
+    );
+    silent(&mut b1, "B1 (channel b)").await;
+    silent(&mut d, "D (no channel)").await;
+
+    // The default room is as it was: no _channel, and channel members do not hear it.
+    d.send_text("plain").await;
+    let plain = d.recv_text().await;
+    assert!(!plain.contains("_channel"), "{plain}");
+    silent(&mut a1, "A1").await;
+}
+
+#[tokio::test]
+async fn subscribe_unsubscribe_and_ping_from_a_real_client() {
+    let dev = DevServer::start(&[]);
+    let [mut a1, mut a2, mut b1, mut d] = rooms(&dev).await;
+
+    b1.send_text(r#"{"action":"subscribe","channel":"a"}"#)
+        .await;
+    assert_eq!(
+        b1.recv_json().await,
+        serde_json::json!({"action": "subscribed", "channel": "a"})
+    );
+    a1.send_text("after subscribe").await;
+    assert_eq!(a1.recv_json().await["_me"], true);
+    assert_eq!(a2.recv_json().await["data"], "after subscribe");
+    let heard = b1.recv_json().await;
+    assert_eq!(
+        (&heard["data"], &heard["_channel"]),
+        (&"after subscribe".into(), &"a".into())
+    );
+    silent(&mut d, "D").await;
+
+    b1.send_text(r#"{"action":"unsubscribe","channel":"a"}"#)
+        .await;
+    assert_eq!(
+        b1.recv_json().await,
+        serde_json::json!({"action": "unsubscribed", "channel": "a"})
+    );
+    a1.send_text("after unsubscribe").await;
+    assert_eq!(a1.recv_json().await["_me"], true);
+    assert_eq!(a2.recv_json().await["data"], "after unsubscribe");
+    silent(&mut b1, "B1 after unsubscribing").await;
+
+    d.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(d.recv_json().await, serde_json::json!({"action": "pong"}));
+    a2.send_text(r#"{"action":"ping","data":"hello"}"#).await;
+    assert_eq!(
+        a2.recv_json().await,
+        serde_json::json!({"action": "pong", "data": "hello"})
+    );
+    silent(&mut a1, "A1 (the pong is the sender's alone)").await;
+    silent(&mut d, "D").await;
+}
+
+#[tokio::test]
+async fn a_publish_to_mb_dev_reaches_the_channel_as_from_nobody() {
+    let dev = DevServer::start(&[]);
+    let [mut a1, mut a2, mut b1, mut d] = rooms(&dev).await;
+
+    let (status, answer) =
+        mb_tests::http_post(&format!("{}/publish?channel=a", dev.http), "shipped").await;
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["recipients"], 2);
+    assert_eq!(answer["delivered"], 2);
+    assert_eq!(answer["gone"], 0);
+    assert_eq!(answer["failed"], 0);
+    for client in [&mut a1, &mut a2] {
+        let got = client.recv_json().await;
+        assert_eq!(
+            (&got["data"], &got["_me"], &got["_channel"]),
+            (&"shipped".into(), &false.into(), &"a".into())
+        );
+    }
+    silent(&mut b1, "B1").await;
+    silent(&mut d, "D").await;
+
+    // No channel: the default room.
+    let (status, _) = mb_tests::http_post(&format!("{}/publish", dev.http), r#"{"k":1}"#).await;
+    assert_eq!(status, 200);
+    let got = d.recv_text().await;
+    assert!(
+        got.starts_with(r#"{"k":1,"_now":"#) && got.ends_with(r#""_me":false}"#),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn bad_channel_names_and_strangers_publishing_get_their_documented_errors() {
+    let dev = DevServer::start(&[]);
+    let (status, body) = Client::refused(&format!("{}/?channel=a%20b", dev.url)).await;
+    assert_eq!(status, 400);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "bad_channel");
+    assert!(
+        body["reason"].as_str().unwrap().contains("may use only"),
+        "{body}"
+    );
+    let many: Vec<String> = (0..21).map(|i| format!("c{i}")).collect();
+    let (status, body) =
+        Client::refused(&format!("{}/?channels={}", dev.url, many.join(","))).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("at most 20"), "{body}");
+
+    let [mut a1, _a2, mut b1, _d] = rooms(&dev).await;
+    b1.send_text(r#"{"action":"publish","channel":"a","data":"psst"}"#)
+        .await;
+    let refusal = b1.recv_json().await;
+    assert_eq!(refusal["error"], "not_a_member");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("subscribe first")
+    );
+    silent(&mut a1, "A1").await;
+    b1.send_text(r#"{"action":"subscribe","channel":"no spaces"}"#)
+        .await;
+    assert_eq!(b1.recv_json().await["error"], "bad_channel");
+
+    let (status, answer) =
+        mb_tests::http_post(&format!("{}/publish?channel=no%20spaces", dev.http), "x").await;
+    assert_eq!(status, 400);
+    assert!(answer.contains("bad_channel"), "{answer}");
+}

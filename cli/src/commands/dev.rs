@@ -146,11 +146,14 @@ async fn serve<S: ConnectionStore + 'static>(
     let _ = writeln!(
         out,
         "mb dev: broadcasting on ws://{reachable} (store: {store_label})\n  \
-         connect a client:  wscat -c ws://{reachable}\n  \
+         connect a client:  wscat -c ws://{reachable}   (a channel: ws://{reachable}?channel=NAME)\n  \
+         publish:           mb publish --url http://{reachable} [--channel NAME] MESSAGE\n  \
+                            (POST http://{reachable}{publish_path}?channel=NAME)\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \
          Lambda Invoke API: http://{reachable}/2015-03-31/functions/{}/invocations\n  \
          stop:              Ctrl-C",
-        dev::invoke::FUNCTION
+        dev::invoke::FUNCTION,
+        publish_path = dev::publish::PATH,
     );
     let _ = out.flush();
 

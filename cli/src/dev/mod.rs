@@ -4,12 +4,14 @@
 //! through its real `aws-sdk-apigatewaymanagement` client to the Management API served
 //! here on the same port (`/@connections/{id}`), where a closed connection answers 410.
 //! A broadcast cut short by its deadline continues through the Lambda Invoke API served
-//! on that port too (`/2015-03-31/functions/mb-dev/invocations`).
+//! on that port too (`/2015-03-31/functions/mb-dev/invocations`), and a backend
+//! publishes with `POST /publish?channel=NAME` (a deployed stack's function URL).
 
 pub mod connections;
 pub mod events;
 pub mod invoke;
 pub mod management;
+pub mod publish;
 pub mod socket;
 
 use std::net::SocketAddr;
@@ -139,6 +141,7 @@ pub async fn serve<S: ConnectionStore + 'static>(
                 .delete(management::delete::<S>),
         )
         .route(mb_lambda::invoke_api::PATH, post(invoke::invoke::<S>))
+        .route(publish::PATH, axum::routing::any(publish::publish::<S>))
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));
     let shutdown = dev.shutdown.clone();

@@ -78,7 +78,12 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         // API Gateway refuses the upgrade with the integration's status.
         let status = StatusCode::from_u16(answer.status_code as u16)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (status, "connection refused by the $connect route").into_response();
+        // The route's reason when it gave one (a bad channel name), else a generic one.
+        let reason = match answer.body {
+            Some(aws_lambda_events::encodings::Body::Text(text)) => text,
+            _ => "connection refused by the $connect route".to_owned(),
+        };
+        return (status, reason).into_response();
     }
     // API Gateway establishes the connection after $connect returns (the Lambda answer
     // travels back first; --connect-delay reproduces that time): until then posts to it
