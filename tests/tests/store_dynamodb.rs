@@ -166,6 +166,40 @@ async fn ensure_table_keys_rooms_turns_on_ttl_and_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_table_from_before_channels_is_named_not_written_to() {
+    let Some(moto) = Moto::start() else { return };
+    let store = DynamoStore::new(&moto.sdk_config().await, "old");
+    store
+        .client()
+        .create_table()
+        .table_name("old")
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name(KEY)
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name(KEY)
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let err = store.ensure_table().await.unwrap_err().to_string();
+    assert!(
+        err.contains("table old is keyed by connectionId (HASH)")
+            && err.contains("name another table"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn scan_reads_every_connection_over_pages_and_no_membership() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "pages").await.with_page_limit(20);

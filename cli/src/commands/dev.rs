@@ -102,8 +102,15 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         Some(endpoint) => {
             let store = DynamoStore::new(&aws::with_endpoint(&sdk, endpoint), args.table.clone());
             store.ensure_table().await.map_err(|e| {
+                // A table of the wrong shape says what to do; anything else is most
+                // likely an endpoint that is not there.
+                let hint = if e.operation == "DescribeTable" {
+                    ""
+                } else {
+                    "; is the endpoint running?"
+                };
                 Failure::new(format!(
-                    "cannot use DynamoDB table {} at {endpoint}: {e}; is the endpoint running?",
+                    "cannot use DynamoDB table {} at {endpoint}: {e}{hint}",
                     args.table
                 ))
             })?;

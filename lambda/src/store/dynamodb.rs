@@ -90,7 +90,7 @@ impl DynamoStore {
         match created {
             Ok(_) => {}
             Err(SdkError::ServiceError(e)) if e.err().code() == Some("ResourceInUseException") => {
-                return Ok(());
+                return self.check_keys().await;
             }
             Err(e) => return Err(error("CreateTable", &e)),
         }
@@ -108,6 +108,51 @@ impl DynamoStore {
             .await
             .map_err(|e| error("UpdateTimeToLive", &e))?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// An existing table must have this store's keys: a table made by an `mb` from before
+    /// channels (keyed by `connectionId` alone) would fail every write.
+    async fn check_keys(&self) -> Result<(), StoreError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| error("DescribeTable", &e))?;
+        let keys: Vec<(String, String)> = described
+            .table()
+            .map(|t| {
+                t.key_schema()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_owned(),
+                            k.key_type().as_str().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted = [(ROOM, "HASH"), (KEY, "RANGE")];
+        if keys
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .eq(wanted)
+        {
+            return Ok(());
+        }
+        let found: Vec<String> = keys.iter().map(|(a, b)| format!("{a} ({b})")).collect();
+        Err(StoreError {
+            operation: "DescribeTable",
+            detail: format!(
+                "table {} is keyed by {}, not by {ROOM} (HASH) and {KEY} (RANGE) as this mb needs (a table made before channels?); name another table, or delete that one",
+                self.table,
+                found.join(", ")
+            ),
+        })
     }
 }
 
