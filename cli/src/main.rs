@@ -65,6 +65,8 @@ enum Command {
     Destroy(commands::destroy::DestroyArgs),
     /// Check, without changing anything, whether a deploy would work and what to fix
     Doctor(commands::doctor::DoctorArgs),
+    /// Mint a token a client connects with (`?token=`) when tokens are required
+    Token(commands::token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => {
                 until_ctrl_c(commands::doctor::run(&args, &ui::Ui::detect())).await
             }
+            Command::Token(args) => commands::token::run(&args),
         }
     });
     match result {
@@ -133,7 +136,10 @@ fn with_project(
     config: Option<&std::path::Path>,
     matches: &ArgMatches,
 ) -> Result<Command, error::Failure> {
-    if matches!(command, Command::Dev(_) | Command::Build(_)) {
+    if matches!(
+        command,
+        Command::Dev(_) | Command::Build(_) | Command::Token(_)
+    ) {
         return Ok(command);
     }
     let project = project::load(config)?;
@@ -141,7 +147,7 @@ fn with_project(
     let on_command_line =
         |id: &str| sub.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
     match &mut command {
-        Command::Dev(_) | Command::Build(_) => {}
+        Command::Dev(_) | Command::Build(_) | Command::Token(_) => {}
         Command::Template(args) => project.fill(
             &on_command_line,
             &mut args.service,

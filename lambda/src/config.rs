@@ -8,11 +8,32 @@
 //! | `MB_MANAGEMENT_ENDPOINT` | Management API URL, instead of `https://{domainName}/{stage}` | unset |
 //! | `MB_CONNECT_GRACE_SECONDS` | a 410 from a younger row keeps it (the connect window) | 5 |
 //! | `AWS_LAMBDA_FUNCTION_NAME` | set by Lambda: the function a broadcast hands on to | unset |
+//! | `MB_AUTH` | `none`, or `jwt`: `$connect` needs a token (see [`crate::auth`]) | `none` |
+//! | `MB_AUTH_SECRET_ARN` | with `jwt`: the Secrets Manager secret HS256 tokens are signed with | unset |
+//! | `MB_JWKS_URL` | with `jwt`: an issuer's key set (RS256/ES256), instead of a secret | unset |
+//! | `MB_JWT_ISSUER`, `MB_JWT_AUDIENCE` | with `jwt`: the `iss` and `aud` tokens must have | unset |
+//! | `MB_ALLOWED_ORIGINS` | comma-separated origins a browser handshake must come from | any |
+//! | `MB_MAX_MESSAGES_PER_SECOND` | messages one connection may send per second (0: no limit) | 0 |
 
+use std::sync::Arc;
+
+use crate::auth::Verifier;
 use crate::connect_window::DEFAULT_GRACE_SECONDS;
 
 /// Posts in flight at once during one broadcast, unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
+
+/// The token check `$connect` needs (its keys are loaded at start-up).
+#[derive(Debug, Clone)]
+pub struct Auth(pub Arc<Verifier>);
+
+impl PartialEq for Auth {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Auth {}
 
 /// What the handler needs besides its store and gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +44,13 @@ pub struct Settings {
     pub management_endpoint: Option<String>,
     /// A 410 from a row younger than this keeps the row (the connect window).
     pub connect_grace_ms: i64,
+    /// Tokens required: the authorizer checks them, and `$connect` refuses a
+    /// connection no authorizer let in.
+    pub auth: Option<Auth>,
+    /// Browser origins a handshake may come from (empty: any).
+    pub allowed_origins: Vec<String>,
+    /// Messages one connection may send per second (0: no limit).
+    pub max_messages_per_second: u32,
 }
 
 impl Default for Settings {
@@ -31,15 +59,39 @@ impl Default for Settings {
             concurrency: DEFAULT_CONCURRENCY,
             management_endpoint: None,
             connect_grace_ms: i64::from(DEFAULT_GRACE_SECONDS) * 1000,
+            auth: None,
+            allowed_origins: Vec::new(),
+            max_messages_per_second: 0,
         }
     }
+}
+
+/// Where the token keys come from, on Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// No tokens.
+    None,
+    /// HS256 with the secret in this Secrets Manager secret (ARN).
+    Secret(String),
+    /// RS256/ES256 with the key set at this URL.
+    KeySetUrl(String),
+}
+
+/// Token settings, before the keys are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub keys: KeySource,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 /// The Lambda function's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
+    /// Everything but `auth`, which the keys' loading fills in.
     pub settings: Settings,
+    pub auth: AuthConfig,
     /// The function's own name, to hand a broadcast on to (`None`: no hand-on).
     pub function_name: Option<String>,
 }
@@ -53,6 +105,16 @@ pub enum ConfigError {
     BadConcurrency(String),
     #[error("MB_CONNECT_GRACE_SECONDS={0:?} is not a whole number from 0 to 300")]
     BadGrace(String),
+    #[error("MB_AUTH={0:?} is neither none nor jwt")]
+    BadAuth(String),
+    #[error(
+        "MB_AUTH=jwt needs MB_AUTH_SECRET_ARN (HS256 tokens) or MB_JWKS_URL (an issuer's keys), and not both"
+    )]
+    NoKeys,
+    #[error("MB_ALLOWED_ORIGINS: {0}")]
+    BadOrigin(String),
+    #[error("MB_MAX_MESSAGES_PER_SECOND={0:?} is not a whole number from 0 to 10000")]
+    BadRate(String),
 }
 
 impl Config {
@@ -76,12 +138,44 @@ impl Config {
                 _ => return Err(ConfigError::BadGrace(raw)),
             },
         };
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let keys = match set("MB_AUTH").as_deref().map(str::trim) {
+            None | Some("none") => KeySource::None,
+            Some("jwt") => match (set("MB_AUTH_SECRET_ARN"), set("MB_JWKS_URL")) {
+                (Some(arn), None) => KeySource::Secret(arn),
+                (None, Some(url)) => KeySource::KeySetUrl(url),
+                _ => return Err(ConfigError::NoKeys),
+            },
+            Some(other) => return Err(ConfigError::BadAuth(other.to_owned())),
+        };
+        let allowed_origins = set("MB_ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|o| !o.trim().is_empty())
+            .map(crate::origin::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::BadOrigin)?;
+        let max_messages_per_second = match set("MB_MAX_MESSAGES_PER_SECOND") {
+            None => 0,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if n <= 10_000 => n,
+                _ => return Err(ConfigError::BadRate(raw)),
+            },
+        };
         Ok(Self {
             table_name,
             settings: Settings {
                 concurrency,
                 management_endpoint,
                 connect_grace_ms,
+                auth: None,
+                allowed_origins,
+                max_messages_per_second,
+            },
+            auth: AuthConfig {
+                keys,
+                issuer: set("MB_JWT_ISSUER"),
+                audience: set("MB_JWT_AUDIENCE"),
             },
             function_name: var("AWS_LAMBDA_FUNCTION_NAME").filter(|f| !f.is_empty()),
         })
@@ -106,6 +200,50 @@ mod tests {
         let c = config(&[("MB_TABLE_NAME", "t")]).unwrap();
         assert_eq!(c.table_name, "t");
         assert_eq!(c.settings, Settings::default());
+        assert_eq!(c.auth.keys, KeySource::None);
+    }
+
+    #[test]
+    fn access_control() {
+        let c = config(&[
+            ("MB_TABLE_NAME", "t"),
+            ("MB_AUTH", "jwt"),
+            (
+                "MB_AUTH_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:s",
+            ),
+            ("MB_JWT_ISSUER", "https://idp"),
+            ("MB_ALLOWED_ORIGINS", "https://a.example,https://b.example/"),
+            ("MB_MAX_MESSAGES_PER_SECOND", "20"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auth.keys,
+            KeySource::Secret("arn:aws:secretsmanager:eu-west-1:1:secret:s".into())
+        );
+        assert_eq!(c.auth.issuer.as_deref(), Some("https://idp"));
+        assert_eq!(
+            c.settings.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(c.settings.max_messages_per_second, 20);
+        for (vars, wanted) in [
+            (vec![("MB_AUTH", "jwt")], ConfigError::NoKeys),
+            (vec![("MB_AUTH", "yes")], ConfigError::BadAuth("yes".into())),
+            (
+                vec![("MB_MAX_MESSAGES_PER_SECOND", "-1")],
+                ConfigError::BadRate("-1".into()),
+            ),
+        ] {
+            let mut all = vec![("MB_TABLE_NAME", "t")];
+            all.extend(vars);
+            assert_eq!(config(&all), Err(wanted));
+        }
+        let err = config(&[
+            ("MB_TABLE_NAME", "t"),
+            ("MB_ALLOWED_ORIGINS", "app.example"),
+        ]);
+        assert!(matches!(err, Err(ConfigError::BadOrigin(_))));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub enum ControlError {
     NotMember(String),
     #[error("publish needs \"data\": the message to send")]
     NoData,
+    #[error("subscribe to {0:?} refused: the connection's token does not allow that channel")]
+    Forbidden(String),
 }
 
 impl ControlError {
@@ -51,6 +53,7 @@ impl ControlError {
             ControlError::NoChannel { .. } | ControlError::NoData => "bad_control_message",
             ControlError::BadChannel(_) => "bad_channel",
             ControlError::NotMember(_) => "not_a_member",
+            ControlError::Forbidden(_) => "forbidden_channel",
         }
     }
 

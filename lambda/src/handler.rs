@@ -23,6 +23,7 @@ use futures_util::stream;
 
 use bytes::Bytes;
 
+use crate::authorizer;
 use crate::channel::{self, ChannelError};
 use crate::config::Settings;
 use crate::continuation::{Continuation, HandOn, MAX_HOPS};
@@ -32,6 +33,7 @@ use crate::fanout::{Plan, Report, fanout};
 use crate::gateway::{Gateway, Poster, management_endpoint};
 use crate::message::{self, Refusal};
 use crate::publish;
+use crate::rate;
 use crate::store::{Connection, ConnectionStore, Room, Row, StoreError, rooms_of};
 
 /// Which of the three behaviours an event gets.
@@ -100,6 +102,10 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         &self.store
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Handles one event with API Gateway's deadline. Never fails: every problem becomes
     /// a status code, an error frame for the sender, or a log line.
     pub async fn handle(&self, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -134,6 +140,9 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 }
             };
             return (serde_json::json!({}), report);
+        }
+        if authorizer::is_authorizer_event(&event) {
+            return (self.authorize(&event), Report::default());
         }
         if let Some((method, query, body, encoded)) = publish::from_function_url(&event) {
             let (status, body, report) =
@@ -252,6 +261,31 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         (200, publish::answer(&report), report)
     }
 
+    /// The `$connect` authorizer's answer to `event` ([`authorizer::respond`]): one log
+    /// line with the verdict and, for a denial, why; never the token.
+    pub fn authorize(&self, event: &serde_json::Value) -> serde_json::Value {
+        let started = Instant::now();
+        let verifier = self.settings.auth.as_ref().map(|auth| auth.0.as_ref());
+        let (answer, verdict) = authorizer::respond(event, verifier);
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match verdict {
+            Ok(_) => tracing::info!(
+                route = "authorizer",
+                status = "allow",
+                duration_ms,
+                "invocation"
+            ),
+            Err(denied) => tracing::warn!(
+                route = "authorizer",
+                status = "deny",
+                reason = %denied,
+                duration_ms,
+                "invocation"
+            ),
+        }
+        answer
+    }
+
     /// Continues a broadcast another invocation handed on.
     pub async fn resume(&self, continuation: Continuation, deadline: Instant) -> Report {
         let started = Instant::now();
@@ -355,18 +389,57 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 })
                 .collect()
         };
-        let channels = match channel::from_query(pairs) {
-            Ok(channels) => channels,
-            Err(err) => {
-                // API Gateway refuses the upgrade with this status.
-                tracing::warn!(reason = %err, "connection refused: bad channel");
-                let body = serde_json::json!({"error": "bad_channel", "reason": err.to_string()});
-                return response(400, Some(body.to_string()));
-            }
+        // API Gateway refuses the upgrade with the status of a refusal.
+        let refuse = |status: i64, code: &str, reason: String| {
+            tracing::warn!(%reason, code, "connection refused");
+            let body = serde_json::json!({"error": code, "reason": reason});
+            response(status, Some(body.to_string()))
         };
+        let headers = event
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
+        let origin = crate::origin::of(headers);
+        if !crate::origin::allowed(origin, &self.settings.allowed_origins) {
+            return refuse(
+                403,
+                "forbidden_origin",
+                "the page's origin is not in this deployment's allowed origins".into(),
+            );
+        }
+        let identity = authorizer::identity_of(&event.request_context.authorizer.fields);
+        if self.settings.auth.is_some() && identity.is_none() {
+            // Only the authorizer lets a connection in when tokens are required.
+            return refuse(403, "unauthorized", "a valid token is required".into());
+        }
+        let (sub, allowed) = identity.unwrap_or_default();
+        let mut channels = match channel::from_query(pairs) {
+            Ok(channels) => channels,
+            Err(err) => return refuse(400, "bad_channel", err.to_string()),
+        };
+        if let Some(allowed) = &allowed {
+            if channels.is_empty() {
+                // A token limited to channels joins them all when it names none.
+                channels = allowed.clone();
+                if channels.is_empty() {
+                    return refuse(
+                        403,
+                        "forbidden_channel",
+                        "the token allows no channel".into(),
+                    );
+                }
+            } else if let Some(not) = channels.iter().find(|c| !allowed.contains(*c)) {
+                return refuse(
+                    403,
+                    "forbidden_channel",
+                    format!("the token does not allow channel {:?}", not.as_str()),
+                );
+            }
+        }
         let connected_at_ms = or_now(event.request_context.connected_at);
-        let connection =
-            Connection::new(connection_id, connected_at_ms).in_rooms(rooms_of(&channels));
+        let connection = Connection::new(connection_id, connected_at_ms)
+            .in_rooms(rooms_of(&channels))
+            .with_identity(sub, allowed);
         match self.store.put(&connection).await {
             Ok(()) => response(200, None),
             Err(err) => {
@@ -415,6 +488,23 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             Ok(frame) => frame,
             Err(err) => return reply(&poster, sender, err.frame(now), Some(err.code())).await,
         };
+        let limit = self.settings.max_messages_per_second;
+        if limit > 0 {
+            match self.store.count_message(sender, rate::window(now)).await {
+                Ok(count) if !rate::allowed(count, limit) => {
+                    return reply(
+                        &poster,
+                        sender,
+                        rate::frame(limit, now),
+                        Some("rate_limited"),
+                    )
+                    .await;
+                }
+                Ok(_) => {}
+                // Counting failed: let the message through rather than drop it.
+                Err(err) => tracing::warn!(%err, "could not count the message"),
+            }
+        }
         let connection = match self.store.get(sender).await {
             Ok(Some(connection)) => connection,
             Ok(None) => self.restore(sender, or_now(context.connected_at)).await,
@@ -494,6 +584,9 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 let room = Room::Channel(channel.clone());
                 if connection.rooms.contains(&room) {
                     Ok(())
+                } else if !connection.may_join(channel) {
+                    let err = ControlError::Forbidden(channel.as_str().to_owned());
+                    return reply(poster, sender, err.frame(now), Some(err.code())).await;
                 } else if connection.channel_count() >= channel::MAX_PER_CONNECTION {
                     let err = ControlError::BadChannel(ChannelError::TooMany(
                         connection.channel_count() + 1,
@@ -985,6 +1078,9 @@ mod tests {
         async fn scan(&self) -> Result<Vec<String>, StoreError> {
             Err(unavailable("Scan"))
         }
+        async fn count_message(&self, _: &str, _: i64) -> Result<u32, StoreError> {
+            Err(unavailable("UpdateItem"))
+        }
     }
 
     #[tokio::test]
@@ -1274,6 +1370,144 @@ mod tests {
 
         let answer = h.handle_json(url_event("channel=%25", "x"), deadline).await;
         assert_eq!(answer["statusCode"], 400);
+    }
+
+    /// A `$connect` event as API Gateway sends it after the authorizer allowed `context`,
+    /// with `headers`.
+    fn connect_as(
+        id: &str,
+        query: &[(&str, &str)],
+        context: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> ApiGatewayWebsocketProxyRequest {
+        let mut event = serde_json::to_value(connect_with(id, query)).unwrap();
+        event["requestContext"]["authorizer"] = context;
+        event["headers"] = serde_json::Value::Object(
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+                .collect(),
+        );
+        serde_json::from_value(event).unwrap()
+    }
+
+    fn with_settings(settings: Settings) -> (Handler<MemoryStore, Recorder>, Recorder) {
+        let recorder = Recorder::default();
+        (
+            Handler::new(MemoryStore::new(), recorder.clone(), settings),
+            recorder,
+        )
+    }
+
+    fn body_of(response: &ApiGatewayProxyResponse) -> serde_json::Value {
+        match &response.body {
+            Some(aws_lambda_events::encodings::Body::Text(text)) => {
+                serde_json::from_str(text).unwrap()
+            }
+            other => panic!("no JSON body: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handshake_from_an_unlisted_origin_is_refused() {
+        let (h, _) = with_settings(Settings {
+            allowed_origins: vec!["https://app.example".into()],
+            ..Settings::default()
+        });
+        let evil = h
+            .handle(connect_as(
+                "e",
+                &[],
+                serde_json::json!({}),
+                &[("Origin", "https://evil.example")],
+            ))
+            .await;
+        assert_eq!(evil.status_code, 403);
+        assert_eq!(body_of(&evil)["error"], "forbidden_origin");
+        let good = h
+            .handle(connect_as(
+                "g",
+                &[],
+                serde_json::json!({}),
+                &[("origin", "https://app.example")],
+            ))
+            .await;
+        assert_eq!(good.status_code, 200);
+        let none = h
+            .handle(connect_as("n", &[], serde_json::json!({}), &[]))
+            .await;
+        assert_eq!(none.status_code, 200, "no Origin: not a browser");
+        assert_eq!(h.store().scan().await.unwrap(), ["g", "n"]);
+    }
+
+    #[tokio::test]
+    async fn a_token_limits_the_channels_and_its_subject_is_stored() {
+        let secret = b"0123456789abcdef0123456789abcdef".to_vec();
+        let verifier = crate::auth::Verifier::secret(secret).unwrap();
+        let (h, rec) = with_settings(Settings {
+            auth: Some(crate::config::Auth(Arc::new(verifier))),
+            ..Settings::default()
+        });
+        let limited = serde_json::json!({"sub": "u1", "channels": "a", "limited": "true", "exp": "9999999999", "principalId": "u1"});
+        // Tokens required: a $connect no authorizer let in is refused.
+        assert_eq!(h.handle(connect_with("x", &[])).await.status_code, 403);
+        let refused = h
+            .handle(connect_as("b", &[("channel", "b")], limited.clone(), &[]))
+            .await;
+        assert_eq!(refused.status_code, 403);
+        assert_eq!(body_of(&refused)["error"], "forbidden_channel");
+        // Naming no channel joins the token's channels.
+        assert_eq!(
+            h.handle(connect_as("u", &[], limited.clone(), &[]))
+                .await
+                .status_code,
+            200
+        );
+        let stored = h.store().get("u").unwrap();
+        assert_eq!(stored.sub.as_deref(), Some("u1"));
+        assert_eq!(stored.rooms, [Room::from_key("a").unwrap()].into());
+
+        h.handle(event(
+            "$default",
+            "u",
+            Some(r#"{"action":"subscribe","channel":"b"}"#),
+        ))
+        .await;
+        assert_eq!(rec.bodies()["u"]["error"], "forbidden_channel");
+        rec.clear();
+        h.handle(event(
+            "$default",
+            "u",
+            Some(r#"{"action":"subscribe","channel":"a"}"#),
+        ))
+        .await;
+        assert_eq!(rec.bodies()["u"]["action"], "subscribed");
+    }
+
+    #[tokio::test]
+    async fn messages_over_the_limit_reach_nobody_and_the_sender_is_told() {
+        let (h, rec) = with_settings(Settings {
+            max_messages_per_second: 3,
+            concurrency: 2,
+            ..Settings::default()
+        });
+        for id in ["a", "b"] {
+            h.handle(event("$connect", id, None)).await;
+        }
+        for _ in 0..5 {
+            h.handle(event("$default", "a", Some("x"))).await;
+        }
+        let posts = rec.posts.lock().unwrap();
+        let to_b = posts.iter().filter(|(_, id, _)| id == "b").count();
+        let refusals = posts
+            .iter()
+            .filter(|(_, id, data)| {
+                id == "a" && String::from_utf8_lossy(data).contains(r#""error":"rate_limited""#)
+            })
+            .count();
+        // All five within one second (or two, if the clock turned: then at most 6 pass).
+        assert!((3..=5).contains(&to_b), "{to_b} reached b");
+        assert_eq!(to_b + refusals, 5);
     }
 
     #[tokio::test]

@@ -10,6 +10,8 @@
 //! ([`connect_window`]) → store delete for the gone; what the deadline leaves is handed
 //! to another invocation ([`continuation`]).
 
+pub mod auth;
+pub mod authorizer;
 pub mod aws;
 pub mod channel;
 pub mod config;
@@ -23,8 +25,10 @@ pub mod handler;
 pub mod invoke_api;
 pub mod logs;
 pub mod message;
+pub mod origin;
 pub mod pacing;
 pub mod publish;
+pub mod rate;
 pub mod store;
 
 pub use config::{Config, Settings};

@@ -27,6 +27,22 @@ pub enum Next {
     Silent,
 }
 
+/// The handshake request for `url` with `headers` added.
+fn request(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            http::HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    request
+}
+
 impl Client {
     pub async fn connect(url: &str) -> Client {
         let (socket, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
@@ -36,11 +52,31 @@ impl Client {
         Client { socket }
     }
 
+    /// Connects with extra handshake headers (`Origin`, say).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Client {
+        let (socket, _) = tokio::time::timeout(
+            FRAME_WAIT,
+            tokio_tungstenite::connect_async(request(url, headers)),
+        )
+        .await
+        .expect("connect in time")
+        .expect("connect");
+        Client { socket }
+    }
+
     /// Connects expecting the handshake to be refused: the HTTP status and body.
     pub async fn refused(url: &str) -> (u16, String) {
-        let attempt = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .expect("an answer in time");
+        Client::refused_with(url, &[]).await
+    }
+
+    /// [`Client::refused`] with extra handshake headers.
+    pub async fn refused_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let attempt = tokio::time::timeout(
+            FRAME_WAIT,
+            tokio_tungstenite::connect_async(request(url, headers)),
+        )
+        .await
+        .expect("an answer in time");
         match attempt {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use clap::Args;
 use mb_lambda::Handler;
-use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
+use mb_lambda::auth::Verifier;
+use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
 use mb_lambda::continuation::LambdaHandOn;
 use mb_lambda::gateway::SdkGateway;
@@ -62,9 +63,74 @@ pub struct DevArgs {
     /// $disconnect is best effort); its row then goes on the next broadcast's 410
     #[arg(long)]
     pub no_disconnect_on_drop: bool,
+    /// Require a token (`?token=JWT`), HS256-signed with the secret in this file (at
+    /// least 32 bytes; `mb token --secret-file` mints one): 401 without a token, 403
+    /// with a bad one, as API Gateway's authorizer
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_file")]
+    pub auth_secret_file: Option<std::path::PathBuf>,
+    /// Require a token signed (RS256/ES256) by a key of this JWKS file
+    #[arg(long, value_name = "FILE")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// The issuer (`iss`) tokens must have
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The audience (`aud`) tokens must have
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Refuse (403) a browser handshake whose Origin is not this one (repeatable)
+    #[arg(long = "allow-origin", value_name = "URL", value_parser = parse_origin)]
+    pub allow_origins: Vec<String>,
+    /// Messages one connection may send per second; over it, the sender gets
+    /// `rate_limited` and nothing is broadcast (0: no limit)
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub max_messages_per_second: u32,
+}
+
+fn parse_origin(entry: &str) -> Result<String, String> {
+    mb_lambda::origin::parse(entry)
+}
+
+/// The token check `--auth-secret-file` or `--jwks-file` asks for.
+fn auth(args: &DevArgs) -> Result<Option<Auth>, Failure> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("cannot read the {what} {}: {e}", path.display())))
+    };
+    let verifier = match (&args.auth_secret_file, &args.jwks_file) {
+        (Some(path), _) => {
+            let mut secret = read(path, "token secret file")?;
+            // A trailing newline is the file's, not the secret's.
+            while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                secret.pop();
+            }
+            Verifier::secret(secret)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+        }
+        (None, Some(path)) => {
+            let text = String::from_utf8(read(path, "key set file")?)
+                .map_err(|_| Failure::usage(format!("{} is not UTF-8 text", path.display())))?;
+            Verifier::key_set(&text)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+        }
+        (None, None) => {
+            if args.issuer.is_some() || args.audience.is_some() {
+                return Err(Failure::usage(
+                    "--issuer and --audience check tokens: add --auth-secret-file or --jwks-file",
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    Ok(Some(Auth(Arc::new(
+        verifier
+            .issuer(args.issuer.clone())
+            .audience(args.audience.clone()),
+    ))))
 }
 
 pub async fn run(args: DevArgs) -> Result<(), Failure> {
+    // Bad token or origin settings are usage errors, found before anything starts.
+    let auth = auth(&args)?;
     let listener = dev::bind(&args.host, args.port).await?;
     let local = listener
         .local_addr()
@@ -85,6 +151,9 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         concurrency: usize::from(args.concurrency),
         management_endpoint: Some(format!("http://{reachable}")),
         connect_grace_ms: i64::from(args.connect_grace) * 1000,
+        auth,
+        allowed_origins: args.allow_origins.clone(),
+        max_messages_per_second: args.max_messages_per_second,
     };
     match &args.dynamodb_endpoint {
         None => {
@@ -153,7 +222,7 @@ async fn serve<S: ConnectionStore + 'static>(
     let _ = writeln!(
         out,
         "mb dev: broadcasting on ws://{reachable} (store: {store_label})\n  \
-         connect a client:  wscat -c ws://{reachable}   (a channel: ws://{reachable}?channel=NAME)\n  \
+         connect a client:  wscat -c ws://{reachable}   (a channel: ws://{reachable}/?channel=NAME)\n  \
          publish:           mb publish --url http://{reachable} [--channel NAME] MESSAGE\n  \
                             (POST http://{reachable}{publish_path}?channel=NAME)\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \

@@ -9,3 +9,4 @@ pub mod info;
 pub mod logs;
 pub mod service;
 pub mod template;
+pub mod token;

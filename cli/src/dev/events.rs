@@ -67,6 +67,25 @@ pub fn connect(
     event
 }
 
+/// The Lambda `REQUEST` authorizer event API Gateway sends before `$connect` (the
+/// identity source, `?token=`, is present).
+pub fn authorizer(
+    ctx: &ConnectionContext,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    now_ms: i64,
+    request_id: &str,
+) -> Value {
+    let mut event = connect(ctx, headers, query, now_ms, request_id);
+    event["type"] = "REQUEST".into();
+    event["methodArn"] = format!(
+        "arn:aws:execute-api:local:000000000000:{}/{}/$connect",
+        ctx.api_id, ctx.stage
+    )
+    .into();
+    event
+}
+
 /// A `MESSAGE` event for the `$default` route.
 pub fn message(ctx: &ConnectionContext, frame: Frame<'_>, now_ms: i64, request_id: &str) -> Value {
     let mut event = base(ctx, "$default", "MESSAGE", now_ms, request_id);

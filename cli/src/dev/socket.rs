@@ -72,7 +72,34 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let event = events::connect(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
+    let mut event = events::connect(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
+    if dev.handler.settings().auth.is_some() {
+        // As API Gateway: no token, 401 without calling the authorizer; a Deny, 403;
+        // an Allow's context reaches $connect as requestContext.authorizer.
+        let has_token = query
+            .iter()
+            .any(|(k, v)| k == mb_lambda::authorizer::TOKEN_PARAMETER && !v.is_empty());
+        if !has_token {
+            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+        }
+        let request =
+            events::authorizer(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
+        let answer = dev.handler.authorize(&request);
+        if !mb_lambda::authorizer::allows(&answer) {
+            return (StatusCode::FORBIDDEN, "Forbidden").into_response();
+        }
+        let mut context = answer["context"].clone();
+        // API Gateway hands context values on as strings, with the principal.
+        if let Some(fields) = context.as_object_mut() {
+            for value in fields.values_mut() {
+                if !value.is_string() {
+                    *value = value.to_string().into();
+                }
+            }
+            fields.insert("principalId".into(), answer["principalId"].clone());
+        }
+        event["requestContext"]["authorizer"] = context;
+    }
     let answer = dev.invoke(event).await;
     if !(200..300).contains(&answer.status_code) {
         // API Gateway refuses the upgrade with the integration's status.

@@ -36,6 +36,15 @@ pub const KEY: &str = "connectionId";
 pub const CONNECTION_PREFIX: &str = "~";
 /// The string set of a connection's rooms, on its own item.
 pub const ROOMS: &str = "rooms";
+/// The token's subject, on a connection's own item.
+pub const SUB: &str = "sub";
+/// `true` when a token limits the channels it may join, on a connection's own item...
+pub const LIMITED: &str = "limited";
+/// ...and the string set of those channels (absent when there are none).
+pub const ALLOWED: &str = "allowed";
+/// The second its latest messages were counted in, and their count (the message limit).
+pub const WINDOW: &str = "window";
+pub const COUNT: &str = "messages";
 /// When `$connect` ran, unix milliseconds.
 pub const CONNECTED_AT: &str = "connectedAt";
 /// The TTL attribute, unix seconds (the template enables TTL on it).
@@ -342,6 +351,20 @@ impl ConnectionStore for DynamoStore {
             connected_at_ms: number(item, CONNECTED_AT),
             expires_at: number(item, EXPIRES_AT),
             rooms: rooms(item),
+            sub: match item.get(SUB) {
+                Some(AttributeValue::S(sub)) => Some(sub.clone()),
+                _ => None,
+            },
+            allowed: match (item.get(LIMITED), item.get(ALLOWED)) {
+                (Some(AttributeValue::Bool(true)), Some(AttributeValue::Ss(names))) => Some(
+                    names
+                        .iter()
+                        .filter_map(|n| crate::channel::Channel::parse(n).ok())
+                        .collect(),
+                ),
+                (Some(AttributeValue::Bool(true)), _) => Some(BTreeSet::new()),
+                _ => None,
+            },
         }))
     }
 
@@ -437,6 +460,46 @@ impl ConnectionStore for DynamoStore {
             }));
         }
         Ok(rows)
+    }
+
+    async fn count_message(&self, id: &str, window: i64) -> Result<u32, StoreError> {
+        // The usual case first (another message in the same second), then a new
+        // window; a race between two invocations opening the window retries the count.
+        for attempt in 0..3 {
+            let same = attempt % 2 == 0;
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(record_key(id)))
+                .expression_attribute_names("#id", KEY)
+                .expression_attribute_names("#w", WINDOW)
+                .expression_attribute_names("#n", COUNT)
+                .expression_attribute_values(":w", n(window))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew);
+            update = if same {
+                update
+                    .update_expression("ADD #n :one")
+                    .condition_expression("attribute_exists(#id) AND #w = :w")
+            } else {
+                update
+                    .update_expression("SET #w = :w, #n = :one")
+                    .condition_expression(
+                        "attribute_exists(#id) AND (attribute_not_exists(#w) OR #w < :w)",
+                    )
+            };
+            match update.send().await {
+                Ok(out) => {
+                    let count = out.attributes().map(|a| number(a, COUNT)).unwrap_or(1);
+                    return Ok(u32::try_from(count).unwrap_or(u32::MAX));
+                }
+                Err(e) if is_condition_failure(&e) => continue,
+                Err(e) => return Err(error("UpdateItem", &e)),
+            }
+        }
+        // No record (or a clock behind the window stored): nothing to count against.
+        Ok(0)
     }
 
     async fn scan(&self) -> Result<Vec<String>, StoreError> {

@@ -13,10 +13,13 @@ struct Tables {
     connections: BTreeMap<String, Connection>,
     /// Each room's members: id → (connectedAt ms, expiresAt s).
     rooms: HashMap<Room, BTreeMap<String, (i64, i64)>>,
+    /// Each connection's message window and its count.
+    windows: HashMap<String, (i64, u32)>,
 }
 
 impl Tables {
     fn forget(&mut self, id: &str) {
+        self.windows.remove(id);
         if let Some(connection) = self.connections.remove(id) {
             for room in &connection.rooms {
                 self.leave(id, room);
@@ -161,6 +164,19 @@ impl ConnectionStore for MemoryStore {
     async fn scan(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.tables().connections.keys().cloned().collect())
     }
+
+    async fn count_message(&self, id: &str, window: i64) -> Result<u32, StoreError> {
+        let mut tables = self.tables();
+        if !tables.connections.contains_key(id) {
+            return Ok(0);
+        }
+        let entry = tables.windows.entry(id.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        Ok(entry.1)
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +267,16 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.room_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn messages_are_counted_per_connection_and_second() {
+        let store = MemoryStore::new();
+        store.put(&Connection::new("a", 0)).await.unwrap();
+        assert_eq!(store.count_message("a", 10).await.unwrap(), 1);
+        assert_eq!(store.count_message("a", 10).await.unwrap(), 2);
+        assert_eq!(store.count_message("a", 11).await.unwrap(), 1);
+        assert_eq!(store.count_message("ghost", 11).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -83,6 +83,10 @@ pub struct Connection {
     pub expires_at: i64,
     /// The rooms it is in (the default room first, then channels by name).
     pub rooms: BTreeSet<Room>,
+    /// The token's subject, when a token let it in.
+    pub sub: Option<String>,
+    /// The channels its token lets it join (`None`: any).
+    pub allowed: Option<BTreeSet<Channel>>,
 }
 
 impl Connection {
@@ -96,7 +100,27 @@ impl Connection {
                 + MAX_CONNECTION_SECONDS
                 + TTL_GRACE_SECONDS,
             rooms: BTreeSet::from([Room::Default]),
+            sub: None,
+            allowed: None,
         }
+    }
+
+    /// The same connection with the identity a token gave it.
+    pub fn with_identity(
+        mut self,
+        sub: Option<String>,
+        allowed: Option<BTreeSet<Channel>>,
+    ) -> Self {
+        self.sub = sub;
+        self.allowed = allowed;
+        self
+    }
+
+    /// Whether its token lets it into `channel`.
+    pub fn may_join(&self, channel: &Channel) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(channel))
     }
 
     /// The same connection in `rooms` instead.
@@ -195,6 +219,14 @@ pub trait ConnectionStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
     /// Every stored connection id, expired or not (all pages).
     fn scan(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Counts one more message from `id` in the one-second `window` (unix seconds) and
+    /// returns the window's count so far, this one included; 0 if the connection has
+    /// no record (nothing is created for it).
+    fn count_message(
+        &self,
+        id: &str,
+        window: i64,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
 
 #[cfg(test)]

@@ -1,0 +1,380 @@
+//! Tokens: who may connect. A client connects with `?token=JWT`; the `$connect`
+//! authorizer verifies it with [`Verifier`] and passes its identity (`sub`, and the
+//! `channels` it may use) to the handler. Tokens are standard JWTs: HS256 with the
+//! deployment's secret (which `mb token` also signs with, [`mint`]), or RS256/ES256
+//! against an issuer's key set (JWKS: Cognito, Auth0 and similar). `exp` is required and
+//! the clock skew allowed is at most [`MAX_LEEWAY_SECONDS`]. Verifying is pure: the keys
+//! are loaded at start-up. A token is never logged: [`Denied`] says why without it.
+
+use std::collections::BTreeSet;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+
+/// The clock skew allowed on `exp` (and `nbf`).
+pub const LEEWAY_SECONDS: u64 = 30;
+/// The most skew any configuration may allow.
+pub const MAX_LEEWAY_SECONDS: u64 = 60;
+/// The shortest HS256 secret accepted: 256 bits, the hash's own size (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+/// The algorithms a key set may sign with.
+const KEY_SET_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+
+/// The keys tokens are checked against.
+#[derive(Clone)]
+pub enum Keys {
+    /// HS256 with one shared secret.
+    Secret(Vec<u8>),
+    /// RS256 or ES256, the key chosen by the token's `kid`.
+    KeySet(JwkSet),
+}
+
+/// Why a key configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "the token secret is {0} bytes; it must be at least {MIN_SECRET_BYTES} (generate one with `openssl rand -base64 48`)"
+    )]
+    ShortSecret(usize),
+    #[error("the key set is not a JWKS document ({{\"keys\":[...]}}): {0}")]
+    NotAKeySet(String),
+    #[error("the key set has no RS256 or ES256 key with a \"kid\"")]
+    NoUsableKey,
+}
+
+/// Checks tokens: signature, `exp` (required), and the issuer and audience if set.
+#[derive(Clone)]
+pub struct Verifier {
+    keys: Keys,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway: u64,
+}
+
+impl std::fmt::Debug for Verifier {
+    // Never print a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match &self.keys {
+            Keys::Secret(_) => "HS256 secret".to_owned(),
+            Keys::KeySet(set) => format!("key set of {}", set.keys.len()),
+        };
+        f.debug_struct("Verifier")
+            .field("keys", &keys)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// Who a valid token says the client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub sub: Option<String>,
+    /// The channels it may join or subscribe to; `None`: any.
+    pub channels: Option<BTreeSet<Channel>>,
+    /// Its `exp`, unix seconds.
+    pub exp: u64,
+}
+
+/// Why a token is refused: words for the log, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// The claims `mb` reads and [`mint`] writes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    // Optional here so that a token without it is refused as such by the validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channels: Option<Vec<String>>,
+}
+
+impl Verifier {
+    /// HS256 with `secret` (at least [`MIN_SECRET_BYTES`]).
+    pub fn secret(secret: impl Into<Vec<u8>>) -> Result<Verifier, KeyError> {
+        let secret = secret.into();
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyError::ShortSecret(secret.len()));
+        }
+        Ok(Verifier::with(Keys::Secret(secret)))
+    }
+
+    /// RS256/ES256 with the keys of a JWKS document.
+    pub fn key_set(jwks: &str) -> Result<Verifier, KeyError> {
+        let set: JwkSet =
+            serde_json::from_str(jwks).map_err(|e| KeyError::NotAKeySet(e.to_string()))?;
+        let usable = set
+            .keys
+            .iter()
+            .any(|k| k.common.key_id.is_some() && DecodingKey::from_jwk(k).is_ok());
+        if !usable {
+            return Err(KeyError::NoUsableKey);
+        }
+        Ok(Verifier::with(Keys::KeySet(set)))
+    }
+
+    fn with(keys: Keys) -> Verifier {
+        Verifier {
+            keys,
+            issuer: None,
+            audience: None,
+            leeway: LEEWAY_SECONDS,
+        }
+    }
+
+    /// Requires `iss` to be `issuer`.
+    pub fn issuer(mut self, issuer: Option<String>) -> Verifier {
+        self.issuer = issuer.filter(|i| !i.is_empty());
+        self
+    }
+
+    /// Requires `aud` to hold `audience`.
+    pub fn audience(mut self, audience: Option<String>) -> Verifier {
+        self.audience = audience.filter(|a| !a.is_empty());
+        self
+    }
+
+    /// The clock skew allowed, capped at [`MAX_LEEWAY_SECONDS`].
+    pub fn leeway(mut self, seconds: u64) -> Verifier {
+        self.leeway = seconds.min(MAX_LEEWAY_SECONDS);
+        self
+    }
+
+    /// The identity in `token`, if the token is valid now (pure but for the clock
+    /// `jsonwebtoken` reads).
+    pub fn verify(&self, token: &str) -> Result<Identity, Denied> {
+        if token.is_empty() {
+            return Err(Denied("no token".into()));
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| denied(e.kind()))?;
+        let (key, algorithm) = match &self.keys {
+            Keys::Secret(secret) => (DecodingKey::from_secret(secret), Algorithm::HS256),
+            Keys::KeySet(set) => {
+                if !KEY_SET_ALGORITHMS.contains(&header.alg) {
+                    return Err(Denied(format!(
+                        "{:?} tokens are not accepted: RS256 or ES256",
+                        header.alg
+                    )));
+                }
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| Denied("the token names no key (\"kid\")".into()))?;
+                let jwk = set
+                    .find(kid)
+                    .ok_or_else(|| Denied("the token's key is not in the key set".into()))?;
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| denied(e.kind()))?;
+                (key, header.alg)
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = self.leeway;
+        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
+        match &self.issuer {
+            Some(issuer) => validation.set_issuer(&[issuer]),
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| denied(e.kind()))?
+            .claims;
+        let channels = match claims.channels {
+            None => None,
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|name| Channel::parse(name))
+                    .collect::<Result<BTreeSet<_>, _>>()
+                    .map_err(|e| Denied(format!("the channels claim is not valid: {e}")))?,
+            ),
+        };
+        Ok(Identity {
+            sub: claims.sub.filter(|s| !s.is_empty()),
+            channels,
+            exp: claims.exp.unwrap_or_default(),
+        })
+    }
+}
+
+/// Why, in words, from the library's error.
+fn denied(kind: &ErrorKind) -> Denied {
+    Denied(
+        match kind {
+            ErrorKind::ExpiredSignature => "the token has expired",
+            ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+            ErrorKind::InvalidSignature => "the token's signature does not verify",
+            ErrorKind::InvalidIssuer => "the token's issuer (iss) is not the one configured",
+            ErrorKind::InvalidAudience => "the token's audience (aud) is not the one configured",
+            ErrorKind::MissingRequiredClaim(_) => "the token has no expiry (exp)",
+            ErrorKind::InvalidAlgorithm => "the token is signed with another algorithm",
+            ErrorKind::InvalidClaimFormat(_) => "a claim of the token has the wrong type",
+            _ => "the token is not a well-formed JWT",
+        }
+        .to_owned(),
+    )
+}
+
+/// An HS256 token for `sub`, limited to `channels` if any, valid for `ttl_seconds` from
+/// `now` (unix seconds): what `mb token` prints (pure).
+pub fn mint(
+    secret: &[u8],
+    sub: Option<&str>,
+    channels: &[Channel],
+    ttl_seconds: u64,
+    now: u64,
+) -> Result<String, String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(KeyError::ShortSecret(secret.len()).to_string());
+    }
+    let claims = Claims {
+        sub: sub.map(str::to_owned),
+        exp: Some(now + ttl_seconds),
+        iat: Some(now),
+        channels: (!channels.is_empty())
+            .then(|| channels.iter().map(|c| c.as_str().to_owned()).collect()),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| format!("cannot sign the token: {e}"))
+}
+
+/// Unix seconds now.
+pub fn now_seconds() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+
+    fn ch(name: &str) -> Channel {
+        Channel::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_minted_token_verifies_with_its_secret_only() {
+        let now = now_seconds();
+        let token = mint(SECRET, Some("user-1"), &[ch("a")], 3600, now).unwrap();
+        let identity = Verifier::secret(SECRET).unwrap().verify(&token).unwrap();
+        assert_eq!(identity.sub.as_deref(), Some("user-1"));
+        assert_eq!(identity.channels, Some([ch("a")].into()));
+        assert_eq!(identity.exp, now + 3600);
+
+        let other = Verifier::secret(b"another secret of at least 32 bytes!".to_vec()).unwrap();
+        assert_eq!(
+            other.verify(&token).unwrap_err().0,
+            "the token's signature does not verify"
+        );
+        // No channels claim: any channel.
+        let open = mint(SECRET, None, &[], 60, now).unwrap();
+        let identity = Verifier::secret(SECRET).unwrap().verify(&open).unwrap();
+        assert_eq!((identity.sub, identity.channels), (None, None));
+    }
+
+    #[test]
+    fn expiry_is_required_and_the_skew_bounded() {
+        let verifier = Verifier::secret(SECRET).unwrap();
+        let now = now_seconds();
+        // Expired a minute ago, past the 30 s leeway.
+        let old = mint(SECRET, None, &[], 0, now - 60).unwrap();
+        assert_eq!(
+            verifier.verify(&old).unwrap_err().0,
+            "the token has expired"
+        );
+        // Expired 10 s ago: within the leeway.
+        let recent = mint(SECRET, None, &[], 0, now - 10).unwrap();
+        assert!(verifier.verify(&recent).is_ok());
+        // A leeway beyond the cap is capped: 10 minutes late is refused even at 3600.
+        let late = mint(SECRET, None, &[], 0, now - 600).unwrap();
+        assert!(verifier.clone().leeway(3600).verify(&late).is_err());
+
+        let no_exp = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "x"}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(
+            verifier.verify(&no_exp).unwrap_err().0,
+            "the token has no expiry (exp)"
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let now = now_seconds();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"exp": now + 60, "iss": "https://idp", "aud": "app"}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        let verifier = Verifier::secret(SECRET).unwrap();
+        assert!(
+            verifier.verify(&token).is_ok(),
+            "unchecked when not configured"
+        );
+        let strict = verifier
+            .clone()
+            .issuer(Some("https://idp".into()))
+            .audience(Some("app".into()));
+        assert!(strict.verify(&token).is_ok());
+        let wrong = verifier.issuer(Some("https://other".into()));
+        assert!(wrong.verify(&token).unwrap_err().0.contains("issuer"));
+    }
+
+    #[test]
+    fn bad_inputs_are_refused_with_reasons() {
+        assert_eq!(
+            Verifier::secret(b"short".to_vec()).unwrap_err(),
+            KeyError::ShortSecret(5)
+        );
+        let verifier = Verifier::secret(SECRET).unwrap();
+        assert_eq!(verifier.verify("").unwrap_err().0, "no token");
+        assert_eq!(
+            verifier.verify("not.a.jwt").unwrap_err().0,
+            "the token is not a well-formed JWT"
+        );
+        let bad_channel = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"exp": now_seconds() + 60, "channels": ["a b"]}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(
+            verifier
+                .verify(&bad_channel)
+                .unwrap_err()
+                .0
+                .contains("channels claim")
+        );
+        assert!(matches!(
+            Verifier::key_set("{}"),
+            Err(KeyError::NotAKeySet(_))
+        ));
+        assert_eq!(
+            Verifier::key_set(r#"{"keys":[]}"#).unwrap_err(),
+            KeyError::NoUsableKey
+        );
+        // Debug output never shows the secret.
+        assert!(!format!("{verifier:?}").contains("0123456789"));
+    }
+}

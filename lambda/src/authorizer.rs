@@ -1,0 +1,198 @@
+//! The `$connect` authorizer: API Gateway's Lambda `REQUEST` authorizer event in, an IAM
+//! policy out (pure). API Gateway answers a handshake without the identity source
+//! (`?token=`) with 401 itself, without calling the authorizer; a Deny gives the client
+//! 403. An Allow's `context` reaches the `$connect` event as
+//! `requestContext.authorizer`, from which [`identity_of`] reads it back. Context values
+//! must be strings, numbers or booleans, so the channels travel comma-separated (a
+//! channel name has no comma).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::auth::{Denied, Identity, Verifier};
+use crate::channel::Channel;
+
+/// The query parameter that carries the token.
+pub const TOKEN_PARAMETER: &str = "token";
+
+/// Whether an event is an authorizer request.
+pub fn is_authorizer_event(event: &Value) -> bool {
+    event.get("type").and_then(Value::as_str) == Some("REQUEST") && event.get("methodArn").is_some()
+}
+
+/// The token of an authorizer request (or of a connect URL's query pairs).
+pub fn token(event: &Value) -> Option<&str> {
+    event
+        .pointer("/queryStringParameters/token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+}
+
+/// The authorizer's answer to `event`: Allow with the identity as context, or Deny.
+/// Without a verifier (auth not configured) every request is denied: fail closed.
+pub fn respond(event: &Value, verifier: Option<&Verifier>) -> (Value, Result<Identity, Denied>) {
+    let method_arn = event
+        .get("methodArn")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let verdict = match (verifier, token(event)) {
+        (None, _) => Err(Denied("token authentication is not configured".into())),
+        (_, None) => Err(Denied("no token".into())),
+        (Some(verifier), Some(token)) => verifier.verify(token),
+    };
+    let (principal, effect, context) = match &verdict {
+        Ok(identity) => (
+            identity.sub.clone().unwrap_or_else(|| "anonymous".into()),
+            "Allow",
+            context_of(identity),
+        ),
+        Err(_) => ("anonymous".to_owned(), "Deny", json!({})),
+    };
+    let policy = json!({
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": "execute-api:Invoke",
+                "Effect": effect,
+                "Resource": method_arn,
+            }],
+        },
+        "context": context,
+    });
+    (policy, verdict)
+}
+
+/// Whether an authorizer answer allows the connection.
+pub fn allows(answer: &Value) -> bool {
+    answer
+        .pointer("/policyDocument/Statement/0/Effect")
+        .and_then(Value::as_str)
+        == Some("Allow")
+}
+
+fn context_of(identity: &Identity) -> Value {
+    let mut context = serde_json::Map::new();
+    if let Some(sub) = &identity.sub {
+        context.insert("sub".into(), sub.clone().into());
+    }
+    if let Some(channels) = &identity.channels {
+        let names: Vec<&str> = channels.iter().map(Channel::as_str).collect();
+        context.insert("channels".into(), names.join(",").into());
+        context.insert("limited".into(), true.into());
+    }
+    context.insert("exp".into(), identity.exp.into());
+    Value::Object(context)
+}
+
+/// What the `$connect` event's `requestContext.authorizer` says about the client: `None`
+/// when no authorizer ran. API Gateway passes context values as strings.
+pub fn identity_of(
+    fields: &HashMap<String, Value>,
+) -> Option<(Option<String>, Option<BTreeSet<Channel>>)> {
+    fields.get("exp")?;
+    let text = |key: &str| match fields.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let sub = text("sub").filter(|s| !s.is_empty());
+    let channels = match text("limited").as_deref() {
+        Some("true") => Some(
+            text("channels")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|name| Channel::parse(name).ok())
+                .collect(),
+        ),
+        _ => None,
+    };
+    Some((sub, channels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{mint, now_seconds};
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+
+    fn request(token: Option<&str>) -> Value {
+        let mut event = json!({
+            "type": "REQUEST",
+            "methodArn": "arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/$connect",
+            "headers": {"Host": "abc123.execute-api.eu-west-1.amazonaws.com"},
+            "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "x="},
+        });
+        if let Some(token) = token {
+            event["queryStringParameters"] = json!({ "token": token });
+        }
+        event
+    }
+
+    #[test]
+    fn a_valid_token_is_allowed_with_its_identity_as_context() {
+        let verifier = Verifier::secret(SECRET).unwrap();
+        let a = Channel::parse("a").unwrap();
+        let token = mint(
+            SECRET,
+            Some("u1"),
+            std::slice::from_ref(&a),
+            60,
+            now_seconds(),
+        )
+        .unwrap();
+        let event = request(Some(&token));
+        assert!(is_authorizer_event(&event));
+        let (answer, verdict) = respond(&event, Some(&verifier));
+        assert!(verdict.is_ok());
+        assert!(allows(&answer));
+        assert_eq!(answer["principalId"], "u1");
+        assert_eq!(
+            answer["policyDocument"]["Statement"][0]["Resource"],
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/$connect"
+        );
+        // The context as API Gateway hands it on: values as strings.
+        let fields: HashMap<String, Value> = answer["context"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::String(v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            identity_of(&fields),
+            Some((Some("u1".into()), Some([a].into())))
+        );
+        assert!(
+            !answer.to_string().contains(&token),
+            "the token is not echoed"
+        );
+    }
+
+    #[test]
+    fn no_token_a_bad_token_or_no_configuration_is_denied() {
+        let verifier = Verifier::secret(SECRET).unwrap();
+        for (event, verifier) in [
+            (request(None), Some(&verifier)),
+            (request(Some("x.y.z")), Some(&verifier)),
+            (
+                request(Some(&mint(SECRET, None, &[], 60, now_seconds()).unwrap())),
+                None,
+            ),
+        ] {
+            let (answer, verdict) = respond(&event, verifier);
+            assert!(verdict.is_err());
+            assert!(!allows(&answer));
+            assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Deny");
+        }
+        assert!(!is_authorizer_event(&json!({"requestContext": {}})));
+        assert_eq!(identity_of(&HashMap::new()), None);
+    }
+}

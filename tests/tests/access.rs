@@ -1,0 +1,215 @@
+//! Who may connect, end to end against the built `mb dev` with real WebSocket clients:
+//! tokens at the handshake (401 without, 403 when bad, as API Gateway's authorizer), a
+//! token's channels, the origin allowlist, the per-connection message limit, and no
+//! token in any log line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mb_lambda::auth;
+use mb_tests::mb::{self, DevServer};
+use mb_tests::ws::{Client, Next};
+
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
+/// A file holding `text`, unique to this test process and `name`.
+fn file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("mb-access-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("write a temporary file");
+    path
+}
+
+/// `mb token` with `args`: its stdout lines.
+fn mb_token(args: &[&str]) -> Vec<String> {
+    let out = mb::run(&[&["token"], args].concat(), Duration::from_secs(30));
+    mb_tests::assert_ok("mb token", &out);
+    mb_tests::text(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn tokens_gate_the_handshake_as_api_gateway_does() {
+    let secret = file("secret", &format!("{SECRET}\n"));
+    let secret_path = secret.to_str().unwrap();
+    let dev = DevServer::start(&["--auth-secret-file", secret_path]);
+
+    let (status, _) = Client::refused(&dev.url).await;
+    assert_eq!(status, 401, "no token");
+    let (status, _) = Client::refused(&format!("{}/?token=", dev.url)).await;
+    assert_eq!(status, 401, "an empty token");
+
+    let now = auth::now_seconds();
+    let expired = auth::mint(SECRET.as_bytes(), Some("x"), &[], 60, now - 3600).unwrap();
+    let (status, _) = Client::refused(&format!("{}/?token={expired}", dev.url)).await;
+    assert_eq!(status, 403, "an expired token");
+    let forged = auth::mint(
+        b"another secret, also thirty-two bytes",
+        None,
+        &[],
+        600,
+        now,
+    )
+    .unwrap();
+    let (status, _) = Client::refused(&format!("{}/?token={forged}", dev.url)).await;
+    assert_eq!(status, 403, "a token signed with another secret");
+
+    let lines = mb_token(&[
+        "--secret-file",
+        secret_path,
+        "--sub",
+        "alice",
+        "--url",
+        &dev.url,
+    ]);
+    let (token, url) = (&lines[0], &lines[1]);
+    assert_eq!(url, &format!("{}/?token={token}", dev.url));
+    let mut alice = Client::connect(url).await;
+    let mut bob = Client::connect(&format!(
+        "{}/?token={}",
+        dev.url,
+        mb_token(&["--secret-file", secret_path, "--sub", "bob"])[0]
+    ))
+    .await;
+    alice.send_text("hello").await;
+    assert_eq!(alice.recv_json().await["_me"], true);
+    assert_eq!(bob.recv_json().await["data"], "hello");
+
+    // No log line, at the most verbose level, holds a token.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for line in dev.stdout().iter().chain(dev.stderr().iter()) {
+        for secret in [token.as_str(), expired.as_str(), forged.as_str(), SECRET] {
+            assert!(!line.contains(secret), "a token in the log: {line}");
+        }
+    }
+    assert!(
+        dev.log_line(&["authorizer", "deny", "expired"], Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a denial is logged with its reason"
+    );
+    let _ = std::fs::remove_file(secret);
+}
+
+#[tokio::test]
+async fn a_tokens_channels_are_the_only_ones_it_can_use() {
+    let secret = file("channels", SECRET);
+    let secret_path = secret.to_str().unwrap();
+    let dev = DevServer::start(&["--auth-secret-file", secret_path]);
+    let only_a = &mb_token(&["--secret-file", secret_path, "--channel", "a"])[0];
+    let any = &mb_token(&["--secret-file", secret_path])[0];
+
+    let (status, body) = Client::refused(&format!("{}/?token={only_a}&channel=b", dev.url)).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("forbidden_channel"), "{body}");
+
+    // Naming no channel joins the token's.
+    let mut limited = Client::connect(&format!("{}/?token={only_a}", dev.url)).await;
+    let mut other = Client::connect(&format!("{}/?token={any}&channel=a", dev.url)).await;
+    other.send_text("in a").await;
+    assert_eq!(other.recv_json().await["_me"], true);
+    let heard = limited.recv_json().await;
+    assert_eq!(
+        (&heard["data"], &heard["_channel"]),
+        (&"in a".into(), &"a".into())
+    );
+
+    limited
+        .send_text(r#"{"action":"subscribe","channel":"b"}"#)
+        .await;
+    let refusal = limited.recv_json().await;
+    assert_eq!(refusal["error"], "forbidden_channel");
+    limited
+        .send_text(r#"{"action":"publish","channel":"a","data":"mine"}"#)
+        .await;
+    assert_eq!(limited.recv_json().await["data"], "mine");
+    assert_eq!(other.recv_json().await["data"], "mine");
+    let _ = std::fs::remove_file(secret);
+}
+
+#[tokio::test]
+async fn only_listed_origins_may_open_a_browser_connection() {
+    let dev = DevServer::start(&["--allow-origin", "https://app.example"]);
+    let (status, body) =
+        Client::refused_with(&dev.url, &[("Origin", "https://evil.example")]).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("forbidden_origin"), "{body}");
+    let mut allowed = Client::connect_with(&dev.url, &[("Origin", "https://app.example")]).await;
+    allowed.send_text("hi").await;
+    assert_eq!(allowed.recv_json().await["_me"], true);
+}
+
+#[tokio::test]
+async fn a_connection_over_its_message_limit_is_told_and_nobody_hears_the_excess() {
+    const LIMIT: usize = 5;
+    let dev = DevServer::start(&["--max-messages-per-second", &LIMIT.to_string()]);
+    let mut sender = Client::connect(&dev.url).await;
+    let mut listener = Client::connect(&dev.url).await;
+
+    // Three times the limit for two seconds: 30 messages, one every 66 ms.
+    let sent = 3 * LIMIT * 2;
+    let pace = Duration::from_millis(2000 / sent as u64);
+    let sending = async {
+        for i in 0..sent {
+            sender.send_text(&format!("m{i}")).await;
+            tokio::time::sleep(pace).await;
+        }
+        // Everything the sender gets back: its own copies and the refusals.
+        let (mut copies, mut refusals) = (0, 0);
+        while copies + refusals < sent {
+            match sender.next_within(Duration::from_secs(5)).await {
+                Next::Text(text) if text.contains(r#""error":"rate_limited""#) => refusals += 1,
+                Next::Text(_) => copies += 1,
+                other => panic!("the sender's answers stopped: {other:?}"),
+            }
+        }
+        (copies, refusals)
+    };
+    let listening = async {
+        // What the listener hears, by the second each message reached the backend.
+        let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
+        while let Next::Text(text) = listener.next_within(Duration::from_secs(3)).await {
+            let message: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let now = message["_now"].as_i64().unwrap();
+            *per_second.entry(now.div_euclid(1000)).or_default() += 1;
+        }
+        per_second
+    };
+    let ((copies, refusals), per_second) = tokio::join!(sending, listening);
+    let heard: usize = per_second.values().sum();
+    assert_eq!(copies + refusals, sent);
+    assert_eq!(heard, copies, "the listener heard what the sender saw sent");
+    assert!(refusals >= sent - 3 * LIMIT, "{refusals} refused of {sent}");
+    assert!(
+        per_second.values().all(|n| *n <= LIMIT),
+        "at most {LIMIT} a second: {per_second:?}"
+    );
+    assert!(heard >= LIMIT, "the limit, not a block: {heard} heard");
+}
+
+#[test]
+fn mb_token_refuses_what_it_cannot_sign() {
+    let short = file("short", "too short");
+    let out = mb::run(
+        &["token", "--secret-file", short.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = mb_tests::text(&out.stderr);
+    assert!(err.contains("at least 32"), "{err}");
+    let out = mb::run(
+        &[
+            "token",
+            "--secret-file",
+            short.to_str().unwrap(),
+            "--channel",
+            "a b",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(mb_tests::text(&out.stderr).contains("may use only"));
+    let _ = std::fs::remove_file(short);
+}
