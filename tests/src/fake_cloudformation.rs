@@ -687,7 +687,11 @@ impl State {
     /// queued, fails on that resource, rolls it back and keeps the old template.
     fn update_steps(&mut self, template: Template) -> Vec<Step> {
         let Some((id, reason)) = self.fail_next.take() else {
-            let old = self.stack.as_ref().map(|s| s.template.clone()).unwrap_or_default();
+            let old = self
+                .stack
+                .as_ref()
+                .map(|s| s.template.clone())
+                .unwrap_or_default();
             return success_steps(&changes(&old, &template), template);
         };
         let kind = self.kind_of(&id, "AWS::CloudFormation::CustomResource");
@@ -776,7 +780,10 @@ fn success_steps(changes: &[Change], template: Template) -> Vec<Step> {
             }
         }
     }
-    steps.push(Step::root_with("UPDATE_COMPLETE", Effect::Template(template)));
+    steps.push(Step::root_with(
+        "UPDATE_COMPLETE",
+        Effect::Template(template),
+    ));
     steps
 }
 
@@ -1130,9 +1137,7 @@ fn output_description(key: &str) -> Option<&'static str> {
         "Table" => "DynamoDB connection table name.",
         "Function" => "Lambda function name.",
         "LogGroup" => "CloudWatch Logs group of the function.",
-        "PublishUrl" => {
-            "HTTPS endpoint a backend publishes to (POST, SigV4-signed; `mb publish`)."
-        }
+        "PublishUrl" => "HTTPS endpoint a backend publishes to (POST, SigV4-signed; `mb publish`).",
         _ => return None,
     })
 }
@@ -2624,7 +2629,10 @@ mod tests {
             .filter(|r| r.action() == Some(&ChangeAction::Add))
             .filter_map(|r| r.logical_resource_id())
             .collect();
-        assert_eq!(added, ["FunctionRole", "Rooms", "Api", "Function", "PublishUrl"]);
+        assert_eq!(
+            added,
+            ["FunctionRole", "Rooms", "Api", "Function", "PublishUrl"]
+        );
         client
             .execute_change_set()
             .change_set_name(&id)

@@ -860,9 +860,18 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
         .as_object()
         .expect("Resources")
         .iter()
-        .map(|(id, r)| (id.clone(), r["Type"].as_str().unwrap_or_default().to_owned()))
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r["Type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
-    assert!(setup.resources.contains(&("Table".into(), "AWS::DynamoDB::Table".into())));
+    assert!(
+        setup
+            .resources
+            .contains(&("Table".into(), "AWS::DynamoDB::Table".into()))
+    );
     let Some(world) = World::start(Some(setup)).await else {
         return;
     };
@@ -886,8 +895,14 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     assert_eq!(row("Table"), ["Remove", "Table", "AWS::DynamoDB::Table"]);
     assert_eq!(row("PublishUrl"), ["Add", "PublishUrl", "AWS::Lambda::Url"]);
     // In place: no replacement of the function (its URL and permissions stay) or role.
-    assert_eq!(row("Function"), ["Modify", "Function", "AWS::Lambda::Function"]);
-    assert_eq!(row("FunctionRole"), ["Modify", "FunctionRole", "AWS::IAM::Role"]);
+    assert_eq!(
+        row("Function"),
+        ["Modify", "Function", "AWS::Lambda::Function"]
+    );
+    assert_eq!(
+        row("FunctionRole"),
+        ["Modify", "FunctionRole", "AWS::IAM::Role"]
+    );
     assert!(!stderr.contains("replaced"), "{stderr}");
     assert_eq!(rows.len(), 5, "{rows:?}");
 
@@ -907,7 +922,10 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     assert_eq!(world.fake.status().as_deref(), Some("UPDATE_COMPLETE"));
     let resources = world.fake.resources();
     let ids: Vec<&str> = resources.iter().map(|(id, _)| id.as_str()).collect();
-    assert!(ids.contains(&"Rooms") && ids.contains(&"PublishUrl"), "{ids:?}");
+    assert!(
+        ids.contains(&"Rooms") && ids.contains(&"PublishUrl"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"Table"), "{ids:?}");
     assert_never_acted_in_progress(&world.fake.calls());
 }

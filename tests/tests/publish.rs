@@ -104,12 +104,12 @@ async fn a_loopback_publish_is_posted_unsigned_and_prints_the_counts() {
     assert_eq!(request.path, "/publish");
     assert_eq!(request.query.as_deref(), Some("channel=a"));
     assert_eq!(request.body, b"hello");
-    assert_eq!(
-        request.headers["content-type"],
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(request.headers["content-type"], "text/plain; charset=utf-8");
     // No signature to a local endpoint.
-    assert!(request.headers.get("authorization").is_none(), "{request:?}");
+    assert!(
+        request.headers.get("authorization").is_none(),
+        "{request:?}"
+    );
     assert!(request.headers.get("x-amz-date").is_none(), "{request:?}");
 
     // No channel: the default room, no query; JSON from standard input, said to be JSON;
@@ -171,7 +171,11 @@ async fn a_refusal_is_one_sentence_with_the_status_and_reason() {
     drop(server);
     let out = publish(&["--url", &gone, "hi"]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot reach"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot reach"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The CloudFormation fake alone: `mb publish --service` reads nothing else.
@@ -230,7 +234,14 @@ async fn with_a_service_the_stack_output_names_the_endpoint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_stack_or_output_is_a_clear_failure() {
     let fake = FakeCloudFormation::start(None).await;
-    let args = ["publish", "--service", "chat", "--region", "us-east-1", "hi"];
+    let args = [
+        "publish",
+        "--service",
+        "chat",
+        "--region",
+        "us-east-1",
+        "hi",
+    ];
     let out = mb::run_async(&args, &fake_vars(&fake), LIMIT).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);

@@ -68,9 +68,7 @@ async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Re
         .scan()
         .table_name(table)
         .select(Select::Count)
-        .filter_expression(
-            "begins_with(#r, :tilde) AND (attribute_not_exists(#e) OR #e > :now)",
-        )
+        .filter_expression("begins_with(#r, :tilde) AND (attribute_not_exists(#e) OR #e > :now)")
         .expression_attribute_names("#r", "room")
         .expression_attribute_names("#e", mb_lambda::store::dynamodb::EXPIRES_AT)
         .expression_attribute_values(":tilde", AttributeValue::S("~".to_owned()))
@@ -258,7 +256,10 @@ mod tests {
             "wss://a.execute-api.eu-west-1.amazonaws.com/dev"
         );
         assert_eq!(value["outputs"]["WebSocketUrl"], value["url"]);
-        assert_eq!(value["publishUrl"], "https://p.lambda-url.eu-west-1.on.aws/");
+        assert_eq!(
+            value["publishUrl"],
+            "https://p.lambda-url.eu-west-1.on.aws/"
+        );
         assert_eq!(value["outputs"]["PublishUrl"], value["publishUrl"]);
         let text = as_text(&names(), &stuck(), Some(3));
         assert!(

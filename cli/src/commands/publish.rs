@@ -109,7 +109,9 @@ pub async fn run(args: &PublishArgs, ui: &Ui) -> Result<(), Failure> {
     let mut request = request(&endpoint, channel.as_ref(), message)?;
     if endpoint.signed {
         let Some(aws) = aws else {
-            return Err(Failure::new("no AWS configuration to sign the request with"));
+            return Err(Failure::new(
+                "no AWS configuration to sign the request with",
+            ));
         };
         let credentials = aws.credentials().await?;
         let region = region_of(&endpoint.url).unwrap_or_else(|| aws.region().to_owned());
@@ -140,7 +142,9 @@ fn message(given: Option<&str>) -> Result<Vec<u8>, Failure> {
         }
     };
     if bytes.is_empty() {
-        return Err(Failure::usage("the message is empty: there is nothing to publish"));
+        return Err(Failure::usage(
+            "the message is empty: there is nothing to publish",
+        ));
     }
     Ok(bytes)
 }
@@ -355,7 +359,13 @@ pub fn answer(
                     .find_map(|k| j.get(*k).and_then(Value::as_str))
             })
             .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().chars().take(300).collect());
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(body)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect()
+            });
         let reason = if reason.is_empty() {
             "no reason given".to_owned()
         } else {
@@ -372,7 +382,11 @@ pub fn answer(
             reason.trim_end_matches('.')
         )));
     }
-    let count = |key: &str| json.as_ref().and_then(|j| j.get(key)).and_then(Value::as_u64);
+    let count = |key: &str| {
+        json.as_ref()
+            .and_then(|j| j.get(key))
+            .and_then(Value::as_u64)
+    };
     let (Some(recipients), Some(delivered), Some(gone), Some(failed)) = (
         count("recipients"),
         count("delivered"),
@@ -407,10 +421,7 @@ mod tests {
     #[test]
     fn https_is_signed_and_only_loopback_http_goes_unsigned() {
         let signed = |url: &str| endpoint(url).map(|e| e.signed);
-        assert_eq!(
-            signed("https://abc.lambda-url.eu-west-1.on.aws/"),
-            Ok(true)
-        );
+        assert_eq!(signed("https://abc.lambda-url.eu-west-1.on.aws/"), Ok(true));
         assert_eq!(signed("https://example.com/publish"), Ok(true));
         assert_eq!(
             endpoint("http://127.0.0.1:8080").unwrap(),
@@ -442,7 +453,9 @@ mod tests {
             assert!(endpoint(bad).is_err(), "{bad}");
         }
         assert!(
-            endpoint("http://example.com").unwrap_err().contains("127.0.0.1"),
+            endpoint("http://example.com")
+                .unwrap_err()
+                .contains("127.0.0.1"),
             "says what is allowed"
         );
     }
@@ -471,10 +484,7 @@ mod tests {
         );
         // moto's function URLs have no trailing slash.
         assert_eq!(
-            with_channel(
-                "https://a.lambda-url.us-east-1.on.aws",
-                Some(&channel("b"))
-            ),
+            with_channel("https://a.lambda-url.us-east-1.on.aws", Some(&channel("b"))),
             "https://a.lambda-url.us-east-1.on.aws/?channel=b"
         );
         assert_eq!(
