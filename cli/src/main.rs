@@ -61,6 +61,8 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Show the deployed function's log events
     Logs(commands::logs::LogsArgs),
+    /// Send a message to a channel (or the default room) of the deployed service or `mb dev`
+    Publish(commands::publish::PublishArgs),
     /// Delete the deployed service and its uploaded packages
     Destroy(commands::destroy::DestroyArgs),
     /// Check, without changing anything, whether a deploy would work and what to fix
@@ -111,6 +113,9 @@ fn main() -> ExitCode {
             }
             // Ctrl-C ends `mb logs --follow` with exit code 0: the command handles it.
             Command::Logs(args) => commands::logs::run(&args, &ui::Ui::detect()).await,
+            Command::Publish(args) => {
+                until_ctrl_c(commands::publish::run(&args, &ui::Ui::detect())).await
+            }
             Command::Destroy(args) => {
                 until_ctrl_c(commands::destroy::run(&args, &ui::Ui::detect())).await
             }
@@ -160,6 +165,9 @@ fn with_project(
         }
         Command::Info(args) => project.fill_aws(&on_command_line, &mut args.service, &mut args.aws),
         Command::Logs(args) => project.fill_aws(&on_command_line, &mut args.service, &mut args.aws),
+        Command::Publish(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
+        }
         Command::Destroy(args) => {
             project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
         }

@@ -155,7 +155,9 @@ pub struct Names {
     pub region: Region,
     /// CloudFormation stack `mb-<service>-<stage>`.
     pub stack: String,
-    /// DynamoDB connection table `mb-<service>-<stage>-connections`.
+    /// DynamoDB table of connections and their rooms, `mb-<service>-<stage>-rooms`.
+    /// (Before channels it was `-connections`, keyed by connection id alone:
+    /// [`Names::previous_table`].)
     pub table: String,
     /// Lambda function `mb-<service>-<stage>-broadcast`.
     pub function: String,
@@ -183,7 +185,7 @@ impl Names {
             stage: stage.clone(),
             region: region.clone(),
             stack: base.clone(),
-            table: format!("{base}-connections"),
+            table: format!("{base}-rooms"),
             log_group: format!("/aws/lambda/{function}"),
             role: format!("{base}-{region}"),
             api: base,
@@ -243,6 +245,13 @@ impl Names {
             (Rule::Api, &self.api),
             (Rule::ApiStage, self.stage.as_str()),
         ]
+    }
+
+    /// The connection table of a stack deployed before channels,
+    /// `mb-<service>-<stage>-connections`: an update from that version deletes it (its
+    /// key schema differs, so the rooms table is a new table).
+    pub fn previous_table(&self) -> String {
+        format!("{}-connections", self.stack)
     }
 
     /// The S3 key of an artifact: content-addressed, under this service and stage.
@@ -807,7 +816,8 @@ mod tests {
     fn derived_names_for_the_readme_example() {
         let names = derive("broadcaster", "dev", "us-east-1").unwrap();
         assert_eq!(names.stack, "mb-broadcaster-dev");
-        assert_eq!(names.table, "mb-broadcaster-dev-connections");
+        assert_eq!(names.table, "mb-broadcaster-dev-rooms");
+        assert_eq!(names.previous_table(), "mb-broadcaster-dev-connections");
         assert_eq!(names.function, "mb-broadcaster-dev-broadcast");
         assert_eq!(names.role, "mb-broadcaster-dev-us-east-1");
         assert_eq!(names.log_group, "/aws/lambda/mb-broadcaster-dev-broadcast");

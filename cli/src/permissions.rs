@@ -1,4 +1,4 @@
-//! Every IAM action `mb deploy`, `mb info`, `mb logs` and `mb destroy` need, on which
+//! Every IAM action `mb deploy`, `mb info`, `mb logs`, `mb publish` and `mb destroy` need, on which
 //! resource, and why: the one list that `mb doctor` simulates, `mb doctor --policy` prints
 //! as a policy, and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
 //!
@@ -43,8 +43,11 @@ pub enum Resource {
     Role,
     /// The Lambda function.
     Function,
-    /// The connection table.
+    /// The connection table (`-rooms`).
     Table,
+    /// The connection table of a stack deployed before channels (`-connections`), which
+    /// CloudFormation deletes when such a stack is updated.
+    PreviousTable,
     /// The function's log group.
     LogGroup,
     /// Every log group of the account and region: `logs:DescribeLogGroups` is a list
@@ -77,9 +80,14 @@ const DEPLOY: &str = "deploy";
 const DESTROY: &str = "destroy";
 const DEPLOY_DESTROY: &str = "deploy, destroy";
 const ALL: &str = "deploy, info, destroy";
+const PUBLISH: &str = "publish";
 
 /// The role's service: `iam:PassRole` is granted only for passing it to Lambda.
 pub const PASSED_TO: &str = "lambda.amazonaws.com";
+
+/// The publish endpoint's auth type: `lambda:InvokeFunctionUrl` is granted only for
+/// IAM-authenticated function URLs (`lambda:FunctionUrlAuthType`).
+pub const FUNCTION_URL_AUTH: &str = "AWS_IAM";
 
 const fn mb(
     action: &'static str,
@@ -110,6 +118,7 @@ const API: &str = "AWS::ApiGatewayV2::*";
 const ROLE: &str = "AWS::IAM::Role";
 const FUNCTION: &str = "AWS::Lambda::Function";
 const LAMBDA_PERMISSION: &str = "AWS::Lambda::Permission";
+const FUNCTION_URL: &str = "AWS::Lambda::Url";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const LOG_GROUP: &str = "AWS::Logs::LogGroup";
 
@@ -263,6 +272,20 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     // `mb info`'s connection count.
     mb("dynamodb:Scan", R::Table, &["DynamoDB Scan"], "info"),
+    // `mb publish`: a SigV4-signed POST to the function URL. Since October 2025 a caller
+    // of a function URL needs both actions on the function.
+    mb(
+        "lambda:InvokeFunctionUrl",
+        R::Function,
+        &["Lambda InvokeFunctionUrl"],
+        PUBLISH,
+    ),
+    mb(
+        "lambda:InvokeFunction",
+        R::Function,
+        &["Lambda InvokeFunctionUrl"],
+        PUBLISH,
+    ),
     // `mb logs`: the function's log events (the log-group resource; both ARN forms are
     // granted, as IAM matches some Logs actions against `log-group:NAME:*`).
     mb(
@@ -327,6 +350,11 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("lambda:AddPermission", R::Function, LAMBDA_PERMISSION),
     cfn("lambda:RemovePermission", R::Function, LAMBDA_PERMISSION),
     cfn("lambda:GetPolicy", R::Function, LAMBDA_PERMISSION),
+    // The publish endpoint (its handlers: create, read, update, delete).
+    cfn("lambda:CreateFunctionUrlConfig", R::Function, FUNCTION_URL),
+    cfn("lambda:GetFunctionUrlConfig", R::Function, FUNCTION_URL),
+    cfn("lambda:UpdateFunctionUrlConfig", R::Function, FUNCTION_URL),
+    cfn("lambda:DeleteFunctionUrlConfig", R::Function, FUNCTION_URL),
     cfn("dynamodb:CreateTable", R::Table, TABLE),
     cfn("dynamodb:DescribeTable", R::Table, TABLE),
     cfn("dynamodb:UpdateTable", R::Table, TABLE),
@@ -344,6 +372,10 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("dynamodb:ListTagsOfResource", R::Table, TABLE),
     cfn("dynamodb:TagResource", R::Table, TABLE),
     cfn("dynamodb:UntagResource", R::Table, TABLE),
+    // Updating a stack deployed before channels deletes its `-connections` table (the
+    // delete handler's actions).
+    cfn("dynamodb:DescribeTable", R::PreviousTable, TABLE),
+    cfn("dynamodb:DeleteTable", R::PreviousTable, TABLE),
     cfn("logs:CreateLogGroup", R::LogGroup, LOG_GROUP),
     cfn("logs:DeleteLogGroup", R::LogGroup, LOG_GROUP),
     cfn("logs:PutRetentionPolicy", R::LogGroup, LOG_GROUP),
@@ -368,8 +400,13 @@ impl Permission {
 
     /// The condition a grant of this action carries, if any.
     pub fn condition(&self) -> Option<Value> {
-        (self.action == "iam:PassRole")
-            .then(|| json!({ "StringEquals": { "iam:PassedToService": PASSED_TO } }))
+        match self.action {
+            "iam:PassRole" => Some(json!({ "StringEquals": { "iam:PassedToService": PASSED_TO } })),
+            "lambda:InvokeFunctionUrl" => Some(json!({
+                "StringEquals": { "lambda:FunctionUrlAuthType": FUNCTION_URL_AUTH }
+            })),
+            _ => None,
+        }
     }
 }
 
@@ -417,6 +454,10 @@ impl Resource {
                 "arn:{p}:dynamodb:{region}:{account}:table/{}",
                 names.table
             )],
+            R::PreviousTable => vec![format!(
+                "arn:{p}:dynamodb:{region}:{account}:table/{}",
+                names.previous_table()
+            )],
             R::LogGroup => vec![
                 format!(
                     "arn:{p}:logs:{region}:{account}:log-group:{}",
@@ -459,6 +500,7 @@ impl Resource {
             R::Role => "FunctionRole",
             R::Function => "Function",
             R::Table => "ConnectionTable",
+            R::PreviousTable => "PreviousConnectionTable",
             R::LogGroup => "FunctionLogGroup",
             R::LogGroups => "DescribeLogGroups",
             R::LambdaAccount => "LambdaAccountSettings",
@@ -481,7 +523,11 @@ impl Resource {
             }
             R::Role => "`arn:aws:iam::<account>:role/mb-<s>-<t>-<region>`",
             R::Function => "`arn:aws:lambda:<region>:<account>:function:mb-<s>-<t>-broadcast`",
-            R::Table => "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-connections`",
+            R::Table => "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-rooms`",
+            R::PreviousTable => {
+                "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-connections` (the \
+                 table before channels, deleted by the update)"
+            }
             R::LogGroup => {
                 "`arn:aws:logs:<region>:<account>:log-group:/aws/lambda/mb-<s>-<t>-broadcast` \
                  (and `:*`)"
@@ -531,11 +577,13 @@ pub fn statements<'a>(
         .map(|((resource, condition), mut actions)| {
             actions.sort_unstable();
             let condition = condition.and_then(|c| serde_json::from_str(&c).ok());
+            let sid = match &condition {
+                None => resource.sid().to_owned(),
+                Some(_) if actions.contains(&"iam:PassRole") => format!("Pass{}", resource.sid()),
+                Some(_) => format!("{}Url", resource.sid()),
+            };
             Statement {
-                sid: match condition {
-                    Some(_) => format!("Pass{}", resource.sid()),
-                    None => resource.sid().to_owned(),
-                },
+                sid,
                 effect: "Allow",
                 action: actions,
                 resource: resource.arns(scope),
@@ -574,12 +622,17 @@ pub fn markdown() -> String {
     );
     for p in PERMISSIONS {
         if let Caller::Mb(calls) = p.caller {
+            let mut resource = p.resource.documented().to_owned();
+            if p.action == "lambda:InvokeFunctionUrl" {
+                resource.push_str(&format!(
+                    ", only through an `{FUNCTION_URL_AUTH}` function URL"
+                ));
+            }
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
+                "| `{}` | {} | {} | {resource} |\n",
                 p.action,
                 p.commands,
                 calls.join(", "),
-                p.resource.documented()
             ));
         }
     }

@@ -329,13 +329,13 @@ mod tests {
             None,
             vec![
                 Taken::Role("mb-chat-dev-us-east-1".into()),
-                Taken::Table("mb-chat-dev-connections".into()),
+                Taken::Table("mb-chat-dev-rooms".into()),
                 Taken::LogGroup("/aws/lambda/mb-chat-dev-broadcast".into()),
             ],
         ));
         assert_eq!(problems.len(), 3);
         assert!(problems[0].contains("aws iam delete-role --role-name mb-chat-dev-us-east-1"));
-        assert!(problems[1].contains("--table-name mb-chat-dev-connections --region us-east-1"));
+        assert!(problems[1].contains("--table-name mb-chat-dev-rooms --region us-east-1"));
         assert!(problems[2].contains(
             "aws logs delete-log-group --log-group-name /aws/lambda/mb-chat-dev-broadcast"
         ));

@@ -306,7 +306,7 @@ Resources:
         assert_eq!(t["Resources"]["Api"]["Properties"]["Name"], "mb-chat-dev");
         assert_eq!(
             t["Resources"]["Table"]["Properties"]["TableName"],
-            "mb-chat-dev-connections"
+            "mb-chat-dev-rooms"
         );
         assert_eq!(t["Resources"]["Stage"]["Properties"]["StageName"], "dev");
         assert!(!to_yaml(&t).unwrap().contains("!mb"));

@@ -89,15 +89,20 @@ impl StackSetup {
                 ),
                 ("ApiId".into(), "abc123".into()),
                 ("Stage".into(), stage.to_owned()),
-                ("Table".into(), format!("{name}-connections")),
+                ("Table".into(), format!("{name}-rooms")),
                 ("Function".into(), format!("{name}-broadcast")),
                 ("LogGroup".into(), format!("/aws/lambda/{name}-broadcast")),
+                (
+                    "PublishUrl".into(),
+                    "https://abc123publish.lambda-url.us-east-1.on.aws/".into(),
+                ),
             ],
             resources: vec![
                 ("FunctionRole".into(), "AWS::IAM::Role".into()),
-                ("Table".into(), "AWS::DynamoDB::Table".into()),
+                ("Rooms".into(), "AWS::DynamoDB::Table".into()),
                 ("Api".into(), "AWS::ApiGatewayV2::Api".into()),
                 ("Function".into(), "AWS::Lambda::Function".into()),
+                ("PublishUrl".into(), "AWS::Lambda::Url".into()),
             ],
             history: Vec::new(),
         }
@@ -173,6 +178,9 @@ enum Step {
     Idle,
     /// One resource event; CREATE_COMPLETE adds the resource, DELETE_COMPLETE removes it.
     Resource(EventSpec),
+    /// One resource event that changes no resource (the old physical resource of a
+    /// replacement deleted).
+    Event(EventSpec),
     /// The stack's own status (with its reason and event) and what takes effect with it.
     Root {
         status: String,
@@ -341,6 +349,15 @@ impl FakeCloudFormation {
     }
 
     /// Every request received, in order.
+    /// The live stack's resources (logical id, type), in creation order.
+    pub fn resources(&self) -> Vec<(String, String)> {
+        self.lock()
+            .stack
+            .as_ref()
+            .map(|s| s.resources.clone())
+            .unwrap_or_default()
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -585,6 +602,7 @@ impl State {
                 }
                 self.record(event);
             }
+            Step::Event(event) => self.record(event),
             Step::Root {
                 status,
                 reason,
@@ -669,13 +687,12 @@ impl State {
     /// queued, fails on that resource, rolls it back and keeps the old template.
     fn update_steps(&mut self, template: Template) -> Vec<Step> {
         let Some((id, reason)) = self.fail_next.take() else {
-            let kind = "AWS::Lambda::Function";
-            return vec![
-                Step::resource("Function", kind, "UPDATE_IN_PROGRESS"),
-                Step::resource("Function", kind, "UPDATE_COMPLETE"),
-                Step::root("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None),
-                Step::root_with("UPDATE_COMPLETE", Effect::Template(template)),
-            ];
+            let old = self
+                .stack
+                .as_ref()
+                .map(|s| s.template.clone())
+                .unwrap_or_default();
+            return success_steps(&changes(&old, &template), template);
         };
         let kind = self.kind_of(&id, "AWS::CloudFormation::CustomResource");
         let message = format!("The following resource(s) failed to update: [{id}].");
@@ -730,13 +747,217 @@ impl State {
     }
 }
 
+/// The steps of an update that succeeds, as CloudFormation orders them: resources added
+/// and modified (a replacement creates the new physical resource here), then the cleanup
+/// phase, where removed resources and the old physical resources of replacements are
+/// deleted, then UPDATE_COMPLETE with the new template.
+fn success_steps(changes: &[Change], template: Template) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for change in changes {
+        let (id, kind) = (&change.logical_id, &change.resource_type);
+        match change.action {
+            "Add" => {
+                steps.push(Step::resource(id, kind, "CREATE_IN_PROGRESS"));
+                steps.push(Step::resource(id, kind, "CREATE_COMPLETE"));
+            }
+            "Modify" => {
+                steps.push(Step::resource(id, kind, "UPDATE_IN_PROGRESS"));
+                steps.push(Step::resource(id, kind, "UPDATE_COMPLETE"));
+            }
+            _ => {}
+        }
+    }
+    steps.push(Step::root("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None));
+    for change in changes {
+        let (id, kind) = (&change.logical_id, &change.resource_type);
+        if change.action == "Remove" || change.replacement == Some("True") {
+            steps.push(Step::resource(id, kind, "DELETE_IN_PROGRESS"));
+            if change.action == "Remove" {
+                steps.push(Step::resource(id, kind, "DELETE_COMPLETE"));
+            } else {
+                // The old physical resource of a replacement: the logical id stays.
+                steps.push(Step::Event(spec(id, kind, "DELETE_COMPLETE", None)));
+            }
+        }
+    }
+    steps.push(Step::root_with(
+        "UPDATE_COMPLETE",
+        Effect::Template(template),
+    ));
+    steps
+}
+
+/// The resource changes an update from `old` to `new` makes. When both bodies are JSON
+/// templates with `Resources` (what `mb deploy` sends), they are compared as
+/// CloudFormation does: a logical id only in `new` is an `Add`, only in `old` a `Remove`,
+/// in both with other properties a `Modify`, a replacement when a changed property is one
+/// whose update requires replacement ([`replaces`]). Otherwise (a test's `{}` body, or
+/// only parameters changed) the change is the function's code: `Modify Function`.
+fn changes(old: &Template, new: &Template) -> Vec<Change> {
+    let resources = |body: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
+        let value: serde_json::Value = serde_json::from_str(body).ok()?;
+        value.get("Resources")?.as_object().cloned()
+    };
+    let function = || Change {
+        action: "Modify",
+        logical_id: "Function".into(),
+        resource_type: "AWS::Lambda::Function".into(),
+        replacement: Some("False"),
+    };
+    let (Some(before), Some(after)) = (resources(&old.body), resources(&new.body)) else {
+        return vec![function()];
+    };
+    let kind = |r: &serde_json::Value| r["Type"].as_str().unwrap_or_default().to_owned();
+    let mut found = Vec::new();
+    for id in dependency_order(&after) {
+        let resource = &after[&id];
+        let id = &id;
+        match before.get(id) {
+            None => found.push(Change {
+                action: "Add",
+                logical_id: id.clone(),
+                resource_type: kind(resource),
+                replacement: None,
+            }),
+            Some(previous) if previous != resource => {
+                let empty = serde_json::Map::new();
+                let props = |r: &serde_json::Value| {
+                    r.get("Properties")
+                        .and_then(|p| p.as_object())
+                        .cloned()
+                        .unwrap_or_else(|| empty.clone())
+                };
+                let (was, now) = (props(previous), props(resource));
+                let changed = was
+                    .keys()
+                    .chain(now.keys())
+                    .filter(|k| was.get(*k) != now.get(*k));
+                let replaced = kind(previous) != kind(resource)
+                    || changed.into_iter().any(|k| replaces(&kind(resource), k));
+                found.push(Change {
+                    action: "Modify",
+                    logical_id: id.clone(),
+                    resource_type: kind(resource),
+                    replacement: Some(if replaced { "True" } else { "False" }),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for (id, resource) in &before {
+        if !after.contains_key(id) {
+            found.push(Change {
+                action: "Remove",
+                logical_id: id.clone(),
+                resource_type: kind(resource),
+                replacement: None,
+            });
+        }
+    }
+    if found.is_empty() {
+        found.push(function());
+    }
+    found
+}
+
+/// The logical ids of `resources` in the order CloudFormation creates and updates them:
+/// each after every resource it references (`Ref`, `Fn::GetAtt`, `${X}` in `Fn::Sub`,
+/// `DependsOn`), else in template order.
+fn dependency_order(resources: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    fn refs(value: &serde_json::Value, out: &mut HashSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("Ref", serde_json::Value::String(id)) => {
+                            out.insert(id.clone());
+                        }
+                        ("Fn::GetAtt", serde_json::Value::Array(parts)) => {
+                            if let Some(id) = parts.first().and_then(|p| p.as_str()) {
+                                out.insert(id.to_owned());
+                            }
+                        }
+                        ("DependsOn", serde_json::Value::String(id)) => {
+                            out.insert(id.clone());
+                        }
+                        _ => {}
+                    }
+                    if key == "DependsOn"
+                        && let serde_json::Value::Array(ids) = inner
+                    {
+                        out.extend(ids.iter().filter_map(|i| i.as_str().map(str::to_owned)));
+                    }
+                    refs(inner, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| refs(i, out)),
+            serde_json::Value::String(text) => {
+                for part in text.split("${").skip(1) {
+                    if let Some(name) = part.split('}').next() {
+                        out.insert(name.split('.').next().unwrap_or(name).to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let needs: Vec<(String, HashSet<String>)> = resources
+        .iter()
+        .map(|(id, resource)| {
+            let mut out = HashSet::new();
+            refs(resource, &mut out);
+            out.retain(|r| r != id && resources.contains_key(r));
+            (id.clone(), out)
+        })
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    while done.len() < needs.len() {
+        let next = needs
+            .iter()
+            .find(|(id, deps)| !done.contains(id) && deps.iter().all(|d| done.contains(d)))
+            // A cycle (CloudFormation would refuse the template): template order.
+            .or_else(|| needs.iter().find(|(id, _)| !done.contains(id)));
+        match next {
+            Some((id, _)) => done.push(id.clone()),
+            None => break,
+        }
+    }
+    done
+}
+
+/// Whether changing `property` of a resource of `kind` requires replacement ("Update
+/// requires: Replacement" in each type's reference), for the types of mb's template.
+fn replaces(kind: &str, property: &str) -> bool {
+    let properties: &[&str] = match kind {
+        "AWS::DynamoDB::Table" => &["TableName", "KeySchema"],
+        "AWS::Lambda::Function" => &["FunctionName"],
+        "AWS::Lambda::Permission" => &[
+            "Action",
+            "FunctionName",
+            "Principal",
+            "SourceAccount",
+            "SourceArn",
+        ],
+        "AWS::Lambda::Url" => &["Qualifier"],
+        "AWS::IAM::Role" => &["RoleName", "Path"],
+        "AWS::Logs::LogGroup" => &["LogGroupName"],
+        "AWS::ApiGatewayV2::Api" => &["ProtocolType"],
+        "AWS::ApiGatewayV2::Stage" => &["ApiId", "StageName"],
+        "AWS::ApiGatewayV2::Route"
+        | "AWS::ApiGatewayV2::Integration"
+        | "AWS::ApiGatewayV2::Deployment" => &["ApiId"],
+        _ => &[],
+    };
+    properties.contains(&property)
+}
+
 /// A resource's physical id: the name the outputs of a stack of this name give it (mb's
 /// outputs name its function, table and API), else a made-up one.
 fn physical_id(profile: &Profile, logical_id: &str) -> String {
-    let output = if logical_id == "Api" {
-        "ApiId"
-    } else {
-        logical_id
+    let output = match logical_id {
+        "Api" => "ApiId",
+        "Rooms" => "Table",
+        other => other,
     };
     profile
         .outputs
@@ -916,6 +1137,7 @@ fn output_description(key: &str) -> Option<&'static str> {
         "Table" => "DynamoDB connection table name.",
         "Function" => "Lambda function name.",
         "LogGroup" => "CloudWatch Logs group of the function.",
+        "PublishUrl" => "HTTPS endpoint a backend publishes to (POST, SigV4-signed; `mb publish`).",
         _ => return None,
     })
 }
@@ -1301,13 +1523,7 @@ fn create_change_set(state: &mut State, params: &Params) -> Result<String, Fault
     } else if template.same_as(&stack.template) {
         ("FAILED", Some(NO_CHANGES.to_owned()), Vec::new())
     } else {
-        let change = Change {
-            action: "Modify",
-            logical_id: "Function".into(),
-            resource_type: "AWS::Lambda::Function".into(),
-            replacement: Some("False"),
-        };
-        ("CREATE_COMPLETE", None, vec![change])
+        ("CREATE_COMPLETE", None, changes(&stack.template, &template))
     };
     let id = format!("{ARN_PREFIX}:changeSet/{change_set_name}/{}", state.uuid());
     let created = state.clock;
@@ -1800,8 +2016,8 @@ mod tests {
         let (status, polls) = settle(&client, NAME).await;
         assert_eq!(status, StackStatus::CreateComplete);
         assert_eq!(
-            polls, 9,
-            "one step per poll: 4 resources x 2 events, then the stack"
+            polls, 11,
+            "one step per poll: 5 resources x 2 events, then the stack"
         );
 
         let out = client
@@ -1870,7 +2086,7 @@ mod tests {
         assert!(first.next_token().is_some(), "more pages");
 
         let all = events(&client, NAME).await;
-        assert_eq!(all.len(), 10, "{:?}", summary(&all));
+        assert_eq!(all.len(), 12, "{:?}", summary(&all));
         let ids: HashSet<&str> = all.iter().filter_map(|e| e.event_id()).collect();
         assert_eq!(ids.len(), all.len(), "event ids are unique");
         for pair in all.windows(2) {
@@ -1896,16 +2112,18 @@ mod tests {
             pairs(&[
                 ("FunctionRole", "CREATE_IN_PROGRESS"),
                 ("FunctionRole", "CREATE_COMPLETE"),
-                ("Table", "CREATE_IN_PROGRESS"),
-                ("Table", "CREATE_COMPLETE"),
+                ("Rooms", "CREATE_IN_PROGRESS"),
+                ("Rooms", "CREATE_COMPLETE"),
                 ("Api", "CREATE_IN_PROGRESS"),
                 ("Api", "CREATE_COMPLETE"),
                 ("Function", "CREATE_IN_PROGRESS"),
                 ("Function", "CREATE_COMPLETE"),
+                ("PublishUrl", "CREATE_IN_PROGRESS"),
+                ("PublishUrl", "CREATE_COMPLETE"),
                 (NAME, "CREATE_COMPLETE"),
             ])
         );
-        assert_eq!(all[4].physical_resource_id(), Some("mb-a-dev-connections"));
+        assert_eq!(all[4].physical_resource_id(), Some("mb-a-dev-rooms"));
 
         let bad = client
             .describe_stack_events()
@@ -2235,7 +2453,7 @@ mod tests {
         assert_eq!(fake.status().as_deref(), Some("DELETE_IN_PROGRESS"));
         let (status, polls) = settle(&client, &old).await;
         assert_eq!(status, StackStatus::DeleteComplete);
-        assert_eq!(polls, 9);
+        assert_eq!(polls, 11);
         assert_eq!(fake.status(), None);
         let by_id = client
             .describe_stacks()
@@ -2259,8 +2477,8 @@ mod tests {
             summary(&all[..3]),
             pairs(&[
                 (NAME, "DELETE_IN_PROGRESS"),
-                ("Function", "DELETE_IN_PROGRESS"),
-                ("Function", "DELETE_COMPLETE"),
+                ("PublishUrl", "DELETE_IN_PROGRESS"),
+                ("PublishUrl", "DELETE_COMPLETE"),
             ]),
             "newest-created first"
         );
@@ -2324,8 +2542,8 @@ mod tests {
                 ("Api", "CREATE_IN_PROGRESS"),
                 ("Api", "CREATE_FAILED"),
                 (NAME, "ROLLBACK_IN_PROGRESS"),
-                ("Table", "DELETE_IN_PROGRESS"),
-                ("Table", "DELETE_COMPLETE"),
+                ("Rooms", "DELETE_IN_PROGRESS"),
+                ("Rooms", "DELETE_COMPLETE"),
                 ("FunctionRole", "DELETE_IN_PROGRESS"),
                 ("FunctionRole", "DELETE_COMPLETE"),
                 (NAME, "ROLLBACK_COMPLETE"),
@@ -2341,7 +2559,7 @@ mod tests {
         // resources to fail deleting one.
         let fake = FakeCloudFormation::start(Some(StackSetup::new(NAME, "UPDATE_COMPLETE"))).await;
         let client = self::client(&fake).await;
-        fake.fail_next_operation("Table", "Table is in use by a backup");
+        fake.fail_next_operation("Rooms", "Table is in use by a backup");
         client
             .delete_stack()
             .stack_name(NAME)
@@ -2358,14 +2576,14 @@ mod tests {
             .expect("describe");
         assert_eq!(
             out.stacks()[0].stack_status_reason(),
-            Some("The following resource(s) failed to delete: [Table]. ")
+            Some("The following resource(s) failed to delete: [Rooms]. ")
         );
         let all = events(&client, NAME).await;
         let failed = all
             .iter()
             .find(|e| e.resource_status().map(|s| s.as_str()) == Some("DELETE_FAILED"))
             .expect("a failed resource");
-        assert_eq!(failed.logical_resource_id(), Some("Table"));
+        assert_eq!(failed.logical_resource_id(), Some("Rooms"));
         assert_eq!(failed.resource_type(), Some("AWS::DynamoDB::Table"));
         assert_eq!(
             failed.resource_status_reason(),
@@ -2388,8 +2606,8 @@ mod tests {
             retried,
             pairs(&[
                 (NAME, "DELETE_IN_PROGRESS"),
-                ("Table", "DELETE_IN_PROGRESS"),
-                ("Table", "DELETE_COMPLETE"),
+                ("Rooms", "DELETE_IN_PROGRESS"),
+                ("Rooms", "DELETE_COMPLETE"),
                 ("FunctionRole", "DELETE_IN_PROGRESS"),
                 ("FunctionRole", "DELETE_COMPLETE"),
                 (NAME, "DELETE_COMPLETE"),
@@ -2411,7 +2629,10 @@ mod tests {
             .filter(|r| r.action() == Some(&ChangeAction::Add))
             .filter_map(|r| r.logical_resource_id())
             .collect();
-        assert_eq!(added, ["FunctionRole", "Table", "Api", "Function"]);
+        assert_eq!(
+            added,
+            ["FunctionRole", "Rooms", "Api", "Function", "PublishUrl"]
+        );
         client
             .execute_change_set()
             .change_set_name(&id)

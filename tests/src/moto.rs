@@ -3,6 +3,10 @@
 //! The binary comes from the project's venv (`.venv/bin/moto_server`, made by
 //! `scripts/test`) or `MB_MOTO_SERVER`; never from whatever is on `PATH`. When it is
 //! missing, tests skip with a message, except under CI, where they fail.
+//!
+//! It runs through `tests/moto/mb_moto_server.py` with the Python next to `moto_server`:
+//! moto_server plus the CloudFormation resource type `AWS::Lambda::Url` (the publish
+//! endpoint of mb's template), which moto implements as an API but not as a resource.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -27,17 +31,21 @@ impl Moto {
     /// this is not CI. Under CI a missing moto panics: the test fails, never skips.
     pub fn start() -> Option<Moto> {
         let binary = crate::required_tool(binary(), "moto_server")?;
+        // The venv's Python runs moto_server's `main` with mb's function URL model.
+        let python = binary.with_file_name("python");
+        let server = crate::workspace_root().join("tests/moto/mb_moto_server.py");
         // The free port can be taken by another test between our check and moto's bind;
         // moto then exits, and a new port is tried.
         for _ in 0..3 {
             let port = free_port();
-            let child = Command::new(&binary)
+            let child = Command::new(&python)
+                .arg(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
             let mut moto = Moto {
                 child,
                 endpoint: format!("http://127.0.0.1:{port}"),

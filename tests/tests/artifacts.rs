@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 const BUCKET: &str = "mb-artifacts-123456789012-us-east-1";
 const LOG_GROUP: &str = "/aws/lambda/mb-chat-dev-broadcast";
 const ROLE: &str = "mb-chat-dev-us-east-1";
-const TABLE: &str = "mb-chat-dev-connections";
+const TABLE: &str = "mb-chat-dev-rooms";
 
 /// moto behind the recorder (`mb_tests::deploying`), with the test's S3 client.
 struct World {

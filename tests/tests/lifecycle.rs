@@ -266,24 +266,28 @@ async fn deploy_redeploy_update_info_and_destroy() {
         "events followed: {stderr}"
     );
 
-    // 4. mb info --json: outputs and the live connections: a row whose `expiresAt` has
-    // passed (TTL deletes lazily) is not counted.
+    // 4. mb info --json: outputs and the live connections. The table holds one item per
+    // connection (room `~<id>`) and one per membership (room `#` or a channel): only
+    // connections count, and not one whose `expiresAt` has passed (TTL deletes lazily).
     let now_s = mb_lambda::handler::now_ms() / 1000;
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+    let mut items = Vec::new();
     for (id, expires_at) in [("c1", now_s + 600), ("c2", now_s + 600), ("c3", now_s - 1)] {
+        items.push((format!("~{id}"), id, expires_at));
+        items.push(("#".to_owned(), id, expires_at));
+    }
+    items.push(("lobby".to_owned(), "c1", now_s + 600));
+    for (room, id, expires_at) in items {
         aws.dynamodb
             .put_item()
-            .table_name("mb-chat-dev-connections")
-            .item(
-                "connectionId",
-                aws_sdk_dynamodb::types::AttributeValue::S(id.into()),
-            )
-            .item(
-                mb_lambda::store::dynamodb::EXPIRES_AT,
-                aws_sdk_dynamodb::types::AttributeValue::N(expires_at.to_string()),
-            )
+            .table_name("mb-chat-dev-rooms")
+            .item("room", s(&room))
+            .item("connectionId", s(id))
+            .item(mb_lambda::store::dynamodb::EXPIRES_AT, n(expires_at))
             .send()
             .await
-            .expect("put a connection");
+            .expect("put an item");
     }
     let info = run(with("info", &["--json"]), LIMIT).await;
     assert_ok("info", &info);
@@ -292,7 +296,14 @@ async fn deploy_redeploy_update_info_and_destroy() {
     assert_eq!(info["connections"], 2);
     assert_eq!(info["url"], url);
     assert_eq!(info["outputs"]["WebSocketUrl"], url);
-    assert_eq!(info["outputs"]["Table"], "mb-chat-dev-connections");
+    assert_eq!(info["outputs"]["Table"], "mb-chat-dev-rooms");
+    // moto's function URL (tests/moto/mb_moto_server.py), shown as the publish URL.
+    let publish = info["publishUrl"].as_str().unwrap_or_default();
+    assert!(
+        publish.starts_with("https://") && publish.contains(".lambda-url.us-east-1.on.aws"),
+        "{info:#}"
+    );
+    assert_eq!(info["outputs"]["PublishUrl"], publish);
     assert_eq!(info["outputs"]["Function"], "mb-chat-dev-broadcast");
 
     // 5. Destroy: refused without --yes where nobody can be asked; with it, the stack and
@@ -410,6 +421,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "DynamoDB DescribeTable" => &["dynamodb:DescribeTable"],
         "CloudWatch Logs DescribeLogGroups" => &["logs:DescribeLogGroups"],
         "Lambda GetAccountSettings" => &["lambda:GetAccountSettings"],
+        "Lambda InvokeFunctionUrl" => &["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
         _ => return None,
     })
 }

@@ -360,8 +360,8 @@ async fn delete_failed_lists_the_resource_and_keeps_the_artifacts() {
         .send()
         .await
         .expect("artifact");
-    let reason = "Table mb-chat-dev-connections is in use by a backup";
-    world.fake.fail_next_operation("Table", reason);
+    let reason = "Table mb-chat-dev-rooms is in use by a backup";
+    world.fake.fail_next_operation("Rooms", reason);
     let out = world.mb(&["destroy", "--yes"]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -370,7 +370,7 @@ async fn delete_failed_lists_the_resource_and_keeps_the_artifacts() {
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("  Table (AWS::DynamoDB::Table): {reason}")),
+        stderr.contains(&format!("  Rooms (AWS::DynamoDB::Table): {reason}")),
         "{stderr}"
     );
     let kept = s3
@@ -841,4 +841,91 @@ async fn no_at_the_deploy_prompt_exits_1_and_deletes_the_change_set() {
     );
     assert!(left.is_empty(), "{left:?}");
     assert!(!actions(&calls).contains(&"ExecuteChangeSet"));
+}
+
+/// A stack deployed by the version before channels (its template, rendered as that
+/// version's `mb template --format json --service chat --region us-east-1` did, is
+/// tests/fixtures/broadcast-v12.json) updates through `mb deploy`: the change set adds
+/// the rooms table under its new logical id and removes the old connection table, adds
+/// the publish URL, and modifies the function and its role in place (the table's name
+/// reaches them through `Ref`/`GetAtt`); CloudFormation creates the new table before it
+/// points the function at it, and deletes the old one in the cleanup phase.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_from_the_version_before_channels_swaps_the_table() {
+    let mut setup = StackSetup::new(STACK, "UPDATE_COMPLETE");
+    setup.template_body = include_str!("../fixtures/broadcast-v12.json").to_owned();
+    let previous: serde_json::Value =
+        serde_json::from_str(&setup.template_body).expect("the fixture is JSON");
+    setup.resources = previous["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .map(|(id, r)| {
+            (
+                id.clone(),
+                r["Type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        setup
+            .resources
+            .contains(&("Table".into(), "AWS::DynamoDB::Table".into()))
+    );
+    let Some(world) = World::start(Some(setup)).await else {
+        return;
+    };
+    let out = world.deploy(&["--yes"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    // The change set as mb shows it before executing it.
+    let rows: Vec<Vec<&str>> = stderr
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 3 && ["Add", "Modify", "Remove"].contains(&w[0]))
+        .collect();
+    let row = |id: &str| {
+        rows.iter()
+            .find(|w| w[1] == id)
+            .unwrap_or_else(|| panic!("no change for {id} in:\n{stderr}"))
+            .clone()
+    };
+    assert_eq!(row("Rooms"), ["Add", "Rooms", "AWS::DynamoDB::Table"]);
+    assert_eq!(row("Table"), ["Remove", "Table", "AWS::DynamoDB::Table"]);
+    assert_eq!(row("PublishUrl"), ["Add", "PublishUrl", "AWS::Lambda::Url"]);
+    // In place: no replacement of the function (its URL and permissions stay) or role.
+    assert_eq!(
+        row("Function"),
+        ["Modify", "Function", "AWS::Lambda::Function"]
+    );
+    assert_eq!(
+        row("FunctionRole"),
+        ["Modify", "FunctionRole", "AWS::IAM::Role"]
+    );
+    assert!(!stderr.contains("replaced"), "{stderr}");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+
+    // The update: the new table before the function, the old one deleted in cleanup.
+    let events = printed_events(&stderr);
+    let at = |id: &str, status: &str| {
+        events
+            .iter()
+            .position(|(s, l)| s == status && l == id)
+            .unwrap_or_else(|| panic!("no {id} {status} in {events:?}"))
+    };
+    assert!(at("Rooms", "CREATE_COMPLETE") < at("Function", "UPDATE_IN_PROGRESS"));
+    assert!(
+        at(STACK, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS") < at("Table", "DELETE_COMPLETE"),
+        "{events:?}"
+    );
+    assert_eq!(world.fake.status().as_deref(), Some("UPDATE_COMPLETE"));
+    let resources = world.fake.resources();
+    let ids: Vec<&str> = resources.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(
+        ids.contains(&"Rooms") && ids.contains(&"PublishUrl"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"Table"), "{ids:?}");
+    assert_never_acted_in_progress(&world.fake.calls());
 }

@@ -129,8 +129,10 @@ fn the_function_may_do_exactly_what_the_handler_does() {
         granted,
         [
             "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
-            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
             "execute-api:ManageConnections",
             "lambda:InvokeFunction",
             "logs:CreateLogStream",
@@ -206,22 +208,50 @@ fn connections_and_invocations_are_scoped_to_this_api() {
         "apigateway.amazonaws.com"
     );
 
-    // The table statement names this table, not every table.
+    // The table statement names this table (no index, no other table), and no
+    // statement lets the function Scan.
     let table = statements(&template)
         .into_iter()
-        .find(|s| actions(s).contains(&"dynamodb:Scan"))
+        .find(|s| actions(s).contains(&"dynamodb:Query"))
         .expect("a DynamoDB statement");
     assert_eq!(
         table["Resource"],
-        serde_json::json!({"Fn::GetAtt": ["Table", "Arn"]})
+        serde_json::json!({"Fn::GetAtt": ["Rooms", "Arn"]})
+    );
+    assert!(
+        statements(&template)
+            .into_iter()
+            .all(|s| !actions(s).contains(&"dynamodb:Scan")),
+        "the function never scans"
     );
 }
 
 #[test]
 fn the_table_expires_rows_and_logs_expire_too() {
     let template = template(&["--service", "broadcaster"]);
-    let table = &template["Resources"]["Table"]["Properties"];
-    assert_eq!(table["TableName"], "mb-broadcaster-dev-connections");
+    let table = &template["Resources"]["Rooms"]["Properties"];
+    assert_eq!(table["TableName"], "mb-broadcaster-dev-rooms");
+    // A room's members are one Query: partition key the room, sort key the connection.
+    assert_eq!(
+        table["KeySchema"],
+        serde_json::json!([
+            {"AttributeName": "room", "KeyType": "HASH"},
+            {"AttributeName": "connectionId", "KeyType": "RANGE"}
+        ])
+    );
+    assert_eq!(
+        table["AttributeDefinitions"],
+        serde_json::json!([
+            {"AttributeName": "room", "AttributeType": "S"},
+            {"AttributeName": "connectionId", "AttributeType": "S"}
+        ])
+    );
+    // The output keeps the key `mb info` reads.
+    assert_eq!(
+        template["Outputs"]["Table"]["Value"],
+        serde_json::json!({"Ref": "Rooms"})
+    );
+    assert!(template["Resources"].get("Table").is_none());
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
     // The attribute the handler writes.
@@ -264,7 +294,7 @@ fn names_and_the_stage_come_from_the_command_line() {
     assert_eq!(function["Runtime"], "provided.al2023");
     assert_eq!(
         function["Environment"]["Variables"]["MB_TABLE_NAME"]["Ref"],
-        "Table"
+        "Rooms"
     );
     assert_eq!(
         template["Resources"]["FunctionRole"]["Properties"]["RoleName"],
@@ -307,7 +337,7 @@ fn service_name_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("mb-from-env-dev-connections"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("mb-from-env-dev-rooms"));
     // No flag, no variable, no terminal: a usage error saying what to pass.
     let output = mb_tests::mb::run_with_env(
         &["template"],
@@ -338,5 +368,40 @@ fn a_reservation_of_zero_leaves_the_property_out() {
             {"Ref": "ReservedConcurrency"},
             {"Ref": "AWS::NoValue"}
         ]})
+    );
+}
+
+/// The publish endpoint: a function URL on the function that only IAM-signed requests
+/// reach, with no resource-based permission opening it to anyone, and its URL an output.
+#[test]
+fn the_publish_url_requires_iam_and_is_an_output() {
+    let template = template(&["--service", "broadcaster"]);
+    let urls = resources_of_type(&template, "AWS::Lambda::Url");
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    let (id, url) = urls[0];
+    assert_eq!(id, "PublishUrl");
+    assert_eq!(url["Properties"]["AuthType"], "AWS_IAM");
+    assert_eq!(
+        url["Properties"]["TargetFunctionArn"],
+        serde_json::json!({"Fn::GetAtt": ["Function", "Arn"]})
+    );
+    assert!(url["Properties"].get("Qualifier").is_none(), "{url}");
+    // The one resource-based permission is API Gateway's; none names `*` or the URL.
+    for (_, permission) in resources_of_type(&template, "AWS::Lambda::Permission") {
+        let properties = &permission["Properties"];
+        assert_eq!(properties["Principal"], "apigateway.amazonaws.com");
+        assert_ne!(properties["Action"], "lambda:InvokeFunctionUrl");
+        assert!(properties.get("FunctionUrlAuthType").is_none());
+    }
+    let output = &template["Outputs"]["PublishUrl"];
+    assert_eq!(
+        output["Value"],
+        serde_json::json!({"Fn::GetAtt": ["PublishUrl", "FunctionUrl"]})
+    );
+    assert!(
+        output["Description"]
+            .as_str()
+            .is_some_and(|d| d.contains("publish")),
+        "{output}"
     );
 }

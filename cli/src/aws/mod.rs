@@ -123,6 +123,17 @@ impl Aws {
         self.config.region().map(|r| r.as_ref()).unwrap_or_default()
     }
 
+    /// The caller's credentials, for what signs its own requests (`mb publish`).
+    pub async fn credentials(&self) -> Result<aws_credential_types::Credentials, ConfigError> {
+        let Some(provider) = self.config.credentials_provider() else {
+            return Err(ConfigError::NoCredentials(String::new()));
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|err| ConfigError::Credentials(String::new(), error::chain(&err)))
+    }
+
     pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
         aws_sdk_cloudformation::Client::new(&self.config)
     }

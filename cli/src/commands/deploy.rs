@@ -555,7 +555,7 @@ mod tests {
                 "WebSocketUrl",
                 "wss://abc123.execute-api.eu-west-1.amazonaws.com/dev",
             ),
-            ("Table", "mb-a-dev-connections"),
+            ("Table", "mb-a-dev-rooms"),
         ]));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
@@ -564,7 +564,7 @@ mod tests {
         );
         assert!(lines[2].contains("wscat -c wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"));
         assert_eq!(lines[4], "  ApiId  abc123");
-        assert_eq!(lines[5], "  Table  mb-a-dev-connections");
+        assert_eq!(lines[5], "  Table  mb-a-dev-rooms");
     }
 
     #[test]

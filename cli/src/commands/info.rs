@@ -56,21 +56,23 @@ pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
     crate::ui::print(&text)
 }
 
-/// The live connections in `table` (a Scan that counts, page by page), without the rows
-/// whose `expiresAt` has passed: TTL deletes them lazily, often days later, and the
+/// The live connections in `table` (a Scan that counts, page by page): only each
+/// connection's own item (room `~<connectionId>`), not its memberships, and without the
+/// items whose `expiresAt` has passed: TTL deletes them lazily, often days later, and the
 /// broadcast skips them too.
 async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
     let now_s = mb_lambda::handler::now_ms() / 1000;
+    // TODO(merge): the attribute names and the `~` prefix from mb_lambda::store::dynamodb.
     let mut pages = client
         .scan()
         .table_name(table)
         .select(Select::Count)
-        .filter_expression("attribute_not_exists(#e) OR #e > :now")
+        .filter_expression("begins_with(#r, :tilde) AND (attribute_not_exists(#e) OR #e > :now)")
+        .expression_attribute_names("#r", "room")
         .expression_attribute_names("#e", mb_lambda::store::dynamodb::EXPIRES_AT)
-        .expression_attribute_values(
-            ":now",
-            aws_sdk_dynamodb::types::AttributeValue::N(now_s.to_string()),
-        )
+        .expression_attribute_values(":tilde", AttributeValue::S("~".to_owned()))
+        .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
         .into_paginator()
         .send();
     let mut total = 0u64;
@@ -113,6 +115,7 @@ pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_
             .or(stack.created)
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
         "url": stack.output("WebSocketUrl"),
+        "publishUrl": stack.output("PublishUrl"),
         "outputs": outputs,
         "settings": settings,
         "connections": connections,
@@ -140,6 +143,9 @@ pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String
     }
     if let Some(url) = stack.output("WebSocketUrl") {
         rows.push(("url", url.to_owned()));
+    }
+    if let Some(url) = stack.output("PublishUrl") {
+        rows.push(("publish url", url.to_owned()));
     }
     rows.push((
         "connections",
@@ -190,11 +196,18 @@ mod tests {
         stack.status = StackStatus::UpdateRollbackFailed;
         stack.reason = Some("Function: rollback failed".into());
         stack.updated = Some(aws_smithy_types::DateTime::from_secs(1_795_000_000));
-        stack.outputs = vec![(
-            "WebSocketUrl".into(),
-            "wss://a.execute-api.eu-west-1.amazonaws.com/dev".into(),
-            None,
-        )];
+        stack.outputs = vec![
+            (
+                "WebSocketUrl".into(),
+                "wss://a.execute-api.eu-west-1.amazonaws.com/dev".into(),
+                None,
+            ),
+            (
+                "PublishUrl".into(),
+                "https://p.lambda-url.eu-west-1.on.aws/".into(),
+                None,
+            ),
+        ];
         stack.parameters = vec![
             ("ArtifactKey".into(), "chat/dev/abc.zip".into()),
             ("MemorySize".into(), "512".into()),
@@ -243,6 +256,16 @@ mod tests {
             "wss://a.execute-api.eu-west-1.amazonaws.com/dev"
         );
         assert_eq!(value["outputs"]["WebSocketUrl"], value["url"]);
+        assert_eq!(
+            value["publishUrl"],
+            "https://p.lambda-url.eu-west-1.on.aws/"
+        );
+        assert_eq!(value["outputs"]["PublishUrl"], value["publishUrl"]);
+        let text = as_text(&names(), &stuck(), Some(3));
+        assert!(
+            text.contains("\npublish url  https://p.lambda-url.eu-west-1.on.aws/\n"),
+            "{text}"
+        );
         assert_eq!(value["connections"], 3);
         assert_eq!(value["region"], "eu-west-1");
     }

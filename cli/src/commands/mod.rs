@@ -7,6 +7,7 @@ pub mod dev;
 pub mod doctor;
 pub mod info;
 pub mod logs;
+pub mod publish;
 pub mod service;
 pub mod template;
 pub mod token;

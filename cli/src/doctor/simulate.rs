@@ -110,6 +110,12 @@ pub fn context(permission: &Permission, region: &str) -> Vec<Context> {
     if permission.action == "iam:PassRole" {
         entries.push(string("iam:PassedToService", permissions::PASSED_TO));
     }
+    if permission.action == "lambda:InvokeFunctionUrl" {
+        entries.push(string(
+            "lambda:FunctionUrlAuthType",
+            permissions::FUNCTION_URL_AUTH,
+        ));
+    }
     entries
 }
 

@@ -1,0 +1,101 @@
+"""moto_server with CloudFormation support for `AWS::Lambda::Url`, which mb's template uses.
+
+moto 5.2.5 implements the Lambda function URL API (CreateFunctionUrlConfig and its
+siblings) but not the CloudFormation resource type: it skips the resource, and then
+fails the whole stack on `Fn::GetAtt: [PublishUrl, FunctionUrl]`. This model maps the
+resource onto moto's own function URL API, so a stack of mb's template is created,
+updated and deleted in moto as on AWS, and its output holds moto's function URL.
+Everything else is moto_server, run with the arguments given (tests/src/moto.rs).
+"""
+
+from typing import Any
+
+from moto.awslambda.models import lambda_backends
+from moto.core.common_models import CloudFormationModel
+
+
+class FunctionUrl(CloudFormationModel):
+    # moto files each model under the service named by its module's second part.
+    __module__ = "moto.awslambda.mb_function_url"
+
+    def __init__(self, function_arn: str, url: str):
+        self.function_arn = function_arn
+        self.url = url
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    @property
+    def physical_resource_id(self) -> str:
+        # CloudFormation's Ref of AWS::Lambda::Url is the function's ARN.
+        return self.function_arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("FunctionArn", "FunctionUrl")
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name == "FunctionUrl":
+            return self.url
+        if attribute_name == "FunctionArn":
+            return self.function_arn
+        raise NotImplementedError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "FunctionUrl":
+        properties = cloudformation_json["Properties"]
+        arn = properties["TargetFunctionArn"]
+        config = {k: v for k, v in properties.items() if k != "TargetFunctionArn"}
+        backend = lambda_backends[account_id][region_name]
+        created = backend.create_function_url_config(name_or_arn=arn, config=config)
+        return cls(arn, created.url)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: "FunctionUrl",
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> "FunctionUrl":
+        properties = cloudformation_json["Properties"]
+        config = {k: v for k, v in properties.items() if k != "TargetFunctionArn"}
+        backend = lambda_backends[account_id][region_name]
+        updated = backend.update_function_url_config(
+            name_or_arn=original_resource.function_arn, config=config
+        )
+        return cls(original_resource.function_arn, updated.url)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        properties = cloudformation_json["Properties"]
+        backend = lambda_backends[account_id][region_name]
+        try:
+            backend.delete_function_url_config(name_or_arn=properties["TargetFunctionArn"])
+        except Exception:  # the function went first: its URL went with it
+            pass
+
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main()
