@@ -748,6 +748,28 @@ async fn a_publish_to_mb_dev_reaches_the_channel_as_from_nobody() {
     silent(&mut b1, "B1").await;
     silent(&mut d, "D").await;
 
+    // The same through `mb publish`, which prints the counts.
+    let out = mb::run_async(
+        &["publish", "--url", &dev.http, "--channel", "a", "hello"],
+        &[],
+        Duration::from_secs(30),
+    )
+    .await;
+    mb_tests::assert_ok("mb publish", &out);
+    assert_eq!(
+        mb_tests::text(&out.stdout).trim(),
+        "published to channel a: 2 recipients, 2 delivered, 0 gone, 0 failed"
+    );
+    for client in [&mut a1, &mut a2] {
+        let got = client.recv_json().await;
+        assert_eq!(
+            (&got["data"], &got["_me"], &got["_channel"]),
+            (&"hello".into(), &false.into(), &"a".into())
+        );
+    }
+    silent(&mut b1, "B1").await;
+    silent(&mut d, "D").await;
+
     // No channel: the default room.
     let (status, _) = mb_tests::http_post(&format!("{}/publish", dev.http), r#"{"k":1}"#).await;
     assert_eq!(status, 200);

@@ -37,11 +37,7 @@ pub struct DevArgs {
     #[arg(long, value_name = "URL")]
     pub dynamodb_endpoint: Option<String>,
     /// Table for --dynamodb-endpoint (created if missing)
-    #[arg(
-        long,
-        default_value = "mb-dev-connections",
-        requires = "dynamodb_endpoint"
-    )]
+    #[arg(long, default_value = "mb-dev-rooms", requires = "dynamodb_endpoint")]
     pub table: String,
     /// Posts in flight at once per broadcast
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=10000))]

@@ -62,16 +62,16 @@ pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
 /// broadcast skips them too.
 async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, String> {
     use aws_sdk_dynamodb::types::AttributeValue;
+    use mb_lambda::store::dynamodb::{CONNECTION_PREFIX, EXPIRES_AT, ROOM};
     let now_s = mb_lambda::handler::now_ms() / 1000;
-    // TODO(merge): the attribute names and the `~` prefix from mb_lambda::store::dynamodb.
     let mut pages = client
         .scan()
         .table_name(table)
         .select(Select::Count)
         .filter_expression("begins_with(#r, :tilde) AND (attribute_not_exists(#e) OR #e > :now)")
-        .expression_attribute_names("#r", "room")
-        .expression_attribute_names("#e", mb_lambda::store::dynamodb::EXPIRES_AT)
-        .expression_attribute_values(":tilde", AttributeValue::S("~".to_owned()))
+        .expression_attribute_names("#r", ROOM)
+        .expression_attribute_names("#e", EXPIRES_AT)
+        .expression_attribute_values(":tilde", AttributeValue::S(CONNECTION_PREFIX.to_owned()))
         .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
         .into_paginator()
         .send();
