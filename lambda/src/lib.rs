@@ -23,6 +23,7 @@ pub mod fanout;
 pub mod gateway;
 pub mod handler;
 pub mod invoke_api;
+pub mod keys;
 pub mod logs;
 pub mod message;
 pub mod origin;

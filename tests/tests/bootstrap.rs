@@ -256,3 +256,177 @@ async fn bootstrap_hands_on_before_its_deadline() {
         "{logs}"
     );
 }
+
+/// An authorizer request for `$connect` with `token`.
+fn authorizer_request(token: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/$connect",
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "queryStringParameters": {"token": token},
+        "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "x="},
+    })
+}
+
+/// The policy's effect and principal in the function's answer to request `id`.
+async fn verdict(
+    runtime: &mut RuntimeApi,
+    id: &str,
+    logs: &Arc<Mutex<Vec<String>>>,
+) -> (String, String) {
+    let answer = runtime.answer(WAIT).await.unwrap_or_else(|| {
+        panic!(
+            "no answer to {id}; logs:\n{}",
+            logs.lock().unwrap().join("\n")
+        )
+    });
+    assert_eq!(
+        answer.kind,
+        "response",
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    (
+        body["policyDocument"]["Statement"][0]["Effect"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["principalId"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// The real binary with `MB_AUTH=jwt`: it reads its HS256 secret from Secrets Manager
+/// (moto) at cold start through the real client, then allows a token signed with it and
+/// denies one signed otherwise; the token is in no log line.
+#[tokio::test]
+async fn bootstrap_reads_its_token_secret_from_secrets_manager() {
+    let Some(moto) = Moto::start() else { return };
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let secret = "a generated secret of sixty-four characters, or nearly so......";
+    let created = secrets
+        .create_secret()
+        .name("mb-chat-dev-token")
+        .secret_string(secret)
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "unused"),
+            ("MB_AUTH", "jwt"),
+            ("MB_AUTH_SECRET_ARN", &arn),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.endpoint),
+            ("MB_LOG", "trace"),
+        ],
+    );
+    let now = mb_lambda::auth::now_seconds();
+    let good = mb_lambda::auth::mint(secret.as_bytes(), Some("alice"), &[], 600, now).unwrap();
+    runtime.invoke("r1", authorizer_request(&good));
+    assert_eq!(
+        verdict(&mut runtime, "r1", &function.logs).await,
+        ("Allow".to_owned(), "alice".to_owned())
+    );
+    let forged = mb_lambda::auth::mint(
+        b"some other secret of thirty-two bytes",
+        None,
+        &[],
+        600,
+        now,
+    )
+    .unwrap();
+    runtime.invoke("r2", authorizer_request(&forged));
+    assert_eq!(verdict(&mut runtime, "r2", &function.logs).await.0, "Deny");
+    let logs = function.logs.lock().unwrap().clone();
+    for line in &logs {
+        assert!(
+            !line.contains(&good) && !line.contains(&forged) && !line.contains(secret),
+            "a token or the secret in the log: {line}"
+        );
+    }
+}
+
+/// The real binary with `MB_JWKS_URL`: it fetches the issuer's key set at cold start and
+/// verifies an ES256 token by its `kid`, with the issuer checked.
+#[tokio::test]
+async fn bootstrap_fetches_an_issuers_key_set() {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let point = key.public_key_raw();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+    }]})
+    .to_string();
+    let served = jwks.clone();
+    let issuer = loopback::serve(move |_request: http::Request<hyper::body::Incoming>| {
+        let served = served.clone();
+        async move {
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(served)))
+                .unwrap()
+        }
+    })
+    .await;
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "unused"),
+            ("MB_AUTH", "jwt"),
+            (
+                "MB_JWKS_URL",
+                &format!("{}/.well-known/jwks.json", issuer.endpoint),
+            ),
+            ("MB_JWT_ISSUER", "https://idp.example"),
+        ],
+    );
+    let sign = |claims: serde_json::Value, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
+        )
+        .unwrap()
+    };
+    let exp = mb_lambda::auth::now_seconds() + 600;
+    let good = sign(
+        serde_json::json!({"sub": "u-7", "exp": exp, "iss": "https://idp.example"}),
+        "k1",
+    );
+    runtime.invoke("r1", authorizer_request(&good));
+    assert_eq!(
+        verdict(&mut runtime, "r1", &function.logs).await,
+        ("Allow".to_owned(), "u-7".to_owned())
+    );
+    for (id, token) in [
+        (
+            "r2",
+            sign(
+                serde_json::json!({"exp": exp, "iss": "https://other"}),
+                "k1",
+            ),
+        ),
+        (
+            "r3",
+            sign(
+                serde_json::json!({"exp": exp, "iss": "https://idp.example"}),
+                "k2",
+            ),
+        ),
+    ] {
+        runtime.invoke(id, authorizer_request(&token));
+        assert_eq!(
+            verdict(&mut runtime, id, &function.logs).await.0,
+            "Deny",
+            "{id}"
+        );
+    }
+}

@@ -166,16 +166,7 @@ where
 /// Every message of an error's chain, outermost first, each once, without the debug dump
 /// `DisplayErrorContext` appends.
 pub fn chain(err: &(dyn Error + 'static)) -> String {
-    let mut messages: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(err) = next {
-        let message = err.to_string();
-        if !message.is_empty() && !messages.iter().any(|m| m.contains(&message)) {
-            messages.push(message);
-        }
-        next = err.source();
-    }
-    messages.join(": ")
+    mb_lambda::aws::error_chain(err)
 }
 
 /// The last error in `err`'s source chain: "Connection refused (os error 111)" rather than

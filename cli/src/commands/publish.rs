@@ -17,8 +17,6 @@ use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
 };
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::http::HttpConnector;
-use aws_smithy_types::body::SdkBody;
 use clap::Args;
 use mb_lambda::channel::Channel;
 use serde_json::Value;
@@ -307,38 +305,9 @@ pub fn sign_request(
 
 /// Sends the request over mb's rustls client: the status and the whole body.
 async fn send(request: http::Request<Vec<u8>>) -> Result<(u16, Vec<u8>), Failure> {
-    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-    let url = request.uri().to_string();
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::default())
-        .build()
-        .map_err(|e| Failure::new(format!("cannot set up the HTTPS client: {e}")))?;
-    let connector = aws_smithy_http_client::Connector::builder()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .tls_context(context)
-        .build();
-    let request = aws_smithy_runtime_api::http::Request::try_from(request.map(SdkBody::from))
-        .map_err(|e| Failure::new(format!("cannot send the request to {url}: {e}")))?;
-    let exchange = async {
-        let response = connector
-            .call(request)
-            .await
-            .map_err(|e| crate::aws::error::chain(&e))?;
-        let status = response.status().as_u16();
-        let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map_err(|e| crate::aws::error::chain(&e))?;
-        Ok::<_, String>((status, body.into_bytes().to_vec()))
-    };
-    match tokio::time::timeout(TIMEOUT, exchange).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(why)) => Err(Failure::new(format!("cannot reach {url}: {why}"))),
-        Err(_) => Err(Failure::new(format!(
-            "{url} did not answer within {} s",
-            TIMEOUT.as_secs()
-        ))),
-    }
+    mb_lambda::aws::exchange(request, None, TIMEOUT)
+        .await
+        .map_err(Failure::new)
 }
 
 /// The sentence for an answer (pure): the counts of a 2xx, else a failure naming the

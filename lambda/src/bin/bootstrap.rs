@@ -1,11 +1,13 @@
 //! The Lambda entry point (`provided.al2023` runs the binary named `bootstrap`): reads
 //! the configuration from the environment, builds the SDK clients once, and serves
-//! API Gateway WebSocket events through the Lambda Runtime API.
+//! API Gateway WebSocket events, `$connect` authorizer requests, continuations and
+//! function URL publishes through the Lambda Runtime API.
 
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use mb_lambda::config::Auth;
 use mb_lambda::continuation::LambdaHandOn;
 use mb_lambda::gateway::SdkGateway;
 use mb_lambda::handler::deadline_from_epoch_ms;
@@ -34,10 +36,18 @@ async fn main() -> Result<(), Error> {
         .timeout_config(mb_lambda::aws::interactive_timeouts())
         .load()
         .await;
+    let mut settings = config.settings;
+    settings.auth = mb_lambda::keys::load(&config.auth, &sdk, None)
+        .await
+        .map_err(|err| {
+            tracing::error!(%err, "cannot load the token keys");
+            err
+        })?
+        .map(|verifier| Auth(Arc::new(verifier)));
     let mut handler = Handler::new(
         DynamoStore::new(&sdk, config.table_name),
         SdkGateway::new(&sdk),
-        config.settings,
+        settings,
     );
     if let Some(function) = config.function_name {
         handler = handler.with_hand_on(Arc::new(LambdaHandOn::new(&sdk, function)));
