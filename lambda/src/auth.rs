@@ -220,7 +220,6 @@ fn denied(kind: &ErrorKind) -> Denied {
             ErrorKind::InvalidAudience => "the token's audience (aud) is not the one configured",
             ErrorKind::MissingRequiredClaim(_) => "the token has no expiry (exp)",
             ErrorKind::InvalidAlgorithm => "the token is signed with another algorithm",
-            ErrorKind::InvalidClaimFormat(_) => "a claim of the token has the wrong type",
             _ => "the token is not a well-formed JWT",
         }
         .to_owned(),

@@ -14,6 +14,7 @@ pub mod fake_gateway;
 pub mod fake_iam;
 pub mod fake_lambda;
 pub mod invoke_api;
+pub mod issuer;
 pub mod loopback;
 pub mod mb;
 pub mod moto;

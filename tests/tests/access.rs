@@ -213,3 +213,41 @@ fn mb_token_refuses_what_it_cannot_sign() {
     assert!(mb_tests::text(&out.stderr).contains("may use only"));
     let _ = std::fs::remove_file(short);
 }
+
+#[tokio::test]
+async fn mb_dev_checks_an_issuers_tokens_against_a_local_key_set() {
+    let issuer = mb_tests::issuer::Issuer::new("k1");
+    let jwks = file("jwks.json", &issuer.jwks());
+    let dev = DevServer::start(&[
+        "--jwks-file",
+        jwks.to_str().unwrap(),
+        "--issuer",
+        "https://idp.example",
+        "--audience",
+        "app",
+    ]);
+    let exp = auth::now_seconds() + 600;
+    let claims = |iss: &str, aud: &str| serde_json::json!({"sub": "carol", "exp": exp, "iss": iss, "aud": aud});
+    let good = issuer.sign(&claims("https://idp.example", "app"), "k1");
+    let mut carol = Client::connect(&format!("{}/?token={good}", dev.url)).await;
+    carol.send_text("signed by the issuer").await;
+    assert_eq!(carol.recv_json().await["_me"], true);
+    for (what, token) in [
+        (
+            "another issuer",
+            issuer.sign(&claims("https://other.example", "app"), "k1"),
+        ),
+        (
+            "another audience",
+            issuer.sign(&claims("https://idp.example", "web"), "k1"),
+        ),
+        (
+            "an unknown key",
+            issuer.sign(&claims("https://idp.example", "app"), "k9"),
+        ),
+    ] {
+        let (status, _) = Client::refused(&format!("{}/?token={token}", dev.url)).await;
+        assert_eq!(status, 403, "{what}");
+    }
+    let _ = std::fs::remove_file(jwks);
+}

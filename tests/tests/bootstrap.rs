@@ -353,15 +353,8 @@ async fn bootstrap_reads_its_token_secret_from_secrets_manager() {
 /// verifies an ES256 token by its `kid`, with the issuer checked.
 #[tokio::test]
 async fn bootstrap_fetches_an_issuers_key_set() {
-    use base64::Engine;
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let point = key.public_key_raw();
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let jwks = serde_json::json!({"keys": [{
-        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-        "x": b64(&point[1..33]), "y": b64(&point[33..65]),
-    }]})
-    .to_string();
+    let keys = mb_tests::issuer::Issuer::new("k1");
+    let jwks = keys.jwks();
     let served = jwks.clone();
     let issuer = loopback::serve(move |_request: http::Request<hyper::body::Incoming>| {
         let served = served.clone();
@@ -386,16 +379,7 @@ async fn bootstrap_fetches_an_issuers_key_set() {
             ("MB_JWT_ISSUER", "https://idp.example"),
         ],
     );
-    let sign = |claims: serde_json::Value, kid: &str| {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(kid.to_owned());
-        jsonwebtoken::encode(
-            &header,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der()),
-        )
-        .unwrap()
-    };
+    let sign = |claims: serde_json::Value, kid: &str| keys.sign(&claims, kid);
     let exp = mb_lambda::auth::now_seconds() + 600;
     let good = sign(
         serde_json::json!({"sub": "u-7", "exp": exp, "iss": "https://idp.example"}),
