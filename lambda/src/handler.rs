@@ -615,8 +615,17 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
 
     /// Writes the record of a sender that has none: it just sent, so it is connected.
     /// Its channels are not known any more: it is stored in the default room.
+    ///
+    /// With tokens required, what its token allowed is not known either: it is stored in
+    /// no room and allowed no channel, so a lost record never widens what a connection may
+    /// hear (it gets its own copies until it reconnects).
     async fn restore(&self, sender: &str, connected_at_ms: i64) -> Connection {
-        let connection = Connection::new(sender, connected_at_ms);
+        let mut connection = Connection::new(sender, connected_at_ms);
+        if self.settings.auth.is_some() {
+            connection = connection
+                .in_rooms(Default::default())
+                .with_identity(None, Some(Default::default()));
+        }
         match self.store.put(&connection).await {
             Ok(()) => tracing::info!("the sender had no row; stored it again"),
             Err(err) => tracing::warn!(%err, "could not store the sender's missing row"),
@@ -1482,6 +1491,29 @@ mod tests {
         ))
         .await;
         assert_eq!(rec.bodies()["u"]["action"], "subscribed");
+    }
+
+    #[tokio::test]
+    async fn a_lost_record_never_widens_what_a_token_allowed() {
+        let verifier =
+            crate::auth::Verifier::secret(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
+        let (h, rec) = with_settings(Settings {
+            auth: Some(crate::config::Auth(Arc::new(verifier))),
+            ..Settings::default()
+        });
+        let open = serde_json::json!({"exp": "9999999999", "principalId": "anonymous"});
+        h.handle(connect_as("d", &[], open, &[])).await;
+        // "ghost" has no record (its token limited it to some channel once).
+        h.handle(event("$default", "ghost", Some("x"))).await;
+        assert_eq!(rec.ids(), ["ghost"], "not the default room's members");
+        rec.clear();
+        h.handle(event(
+            "$default",
+            "ghost",
+            Some(r#"{"action":"subscribe","channel":"a"}"#),
+        ))
+        .await;
+        assert_eq!(rec.bodies()["ghost"]["error"], "forbidden_channel");
     }
 
     #[tokio::test]
