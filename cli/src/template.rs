@@ -115,6 +115,7 @@ fn lookup<'a>(names: &'a Names, key: &str) -> Option<&'a str> {
         "role" => &names.role,
         "log_group" => &names.log_group,
         "api" => &names.api,
+        "secret" => &names.secret,
         _ => return None,
     })
 }
