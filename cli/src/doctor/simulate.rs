@@ -409,7 +409,11 @@ mod tests {
                 !resource.contains('*')
                     || group
                         .iter()
-                        .all(|p| p.resource == crate::permissions::Resource::LambdaAccount),
+                        .all(|p| matches!(
+                            p.resource,
+                            crate::permissions::Resource::LambdaAccount
+                                | crate::permissions::Resource::SecretsAccount
+                        )),
                 "{resource}"
             );
             assert!(group.iter().all(|p| p.needs_grant()));
