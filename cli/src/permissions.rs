@@ -409,7 +409,11 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("secretsmanager:DeleteSecret", R::Secret, SECRET),
     cfn("secretsmanager:TagResource", R::Secret, SECRET),
     cfn("secretsmanager:UntagResource", R::Secret, SECRET),
-    cfn("secretsmanager:GetRandomPassword", R::SecretsAccount, SECRET),
+    cfn(
+        "secretsmanager:GetRandomPassword",
+        R::SecretsAccount,
+        SECRET,
+    ),
 ];
 
 impl Permission {

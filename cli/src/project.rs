@@ -155,16 +155,15 @@ pub fn parse(text: &str) -> Result<Project, String> {
                 project.settings.set(setting, checked);
             }
             Allowed::Choice(_) | Allowed::Text(_) => {
-                let text = value.as_str().ok_or_else(|| {
-                    format!("`{key}` must be a string, as in `{key} = \"...\"`")
-                })?;
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("`{key}` must be a string, as in `{key} = \"...\"`"))?;
                 let checked = setting.parse_text(text)?;
                 project.settings.set_value(setting, Value::Text(checked));
             }
             Allowed::List(_) => {
-                let wrong = || {
-                    format!("`{key}` must be a list of strings, as in `{key} = [\"...\"]`")
-                };
+                let wrong =
+                    || format!("`{key}` must be a list of strings, as in `{key} = [\"...\"]`");
                 let entries = value
                     .as_array()
                     .ok_or_else(wrong)?

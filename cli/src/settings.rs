@@ -49,7 +49,10 @@ impl Check {
     pub fn check(self, value: &str) -> Result<String, String> {
         let value = value.trim();
         if value.len() > MAX_TEXT {
-            return Err(format!("is {} characters, more than {MAX_TEXT}", value.len()));
+            return Err(format!(
+                "is {} characters, more than {MAX_TEXT}",
+                value.len()
+            ));
         }
         match self {
             Check::HttpsUrl => {
@@ -608,7 +611,9 @@ pub fn markdown() -> String {
     for s in SETTINGS {
         let allowed = match s.allowed {
             Allowed::Range { min, max } => format!("{min} to {max}"),
-            Allowed::List(check) => format!("{} (repeatable; a list in `mb.toml`)", check.describe()),
+            Allowed::List(check) => {
+                format!("{} (repeatable; a list in `mb.toml`)", check.describe())
+            }
             _ => s.allowed.describe(),
         };
         out.push_str(&format!(
@@ -681,7 +686,12 @@ mod tests {
         assert!(issuer.parse_text("a,b").is_err());
         let origin = find("allow-origin").unwrap();
         assert_eq!(
-            origin.parse_list(["https://a.example/", "https://a.example", "", "http://b:8080"]),
+            origin.parse_list([
+                "https://a.example/",
+                "https://a.example",
+                "",
+                "http://b:8080"
+            ]),
             Ok(vec!["https://a.example".into(), "http://b:8080".into()])
         );
         assert!(
@@ -715,13 +725,19 @@ mod tests {
             "https://idp",
         ])
         .unwrap();
-        let parameters = cli.settings.given.parameters(&["Auth", "JwksUrl"], &Settings::default());
+        let parameters = cli
+            .settings
+            .given
+            .parameters(&["Auth", "JwksUrl"], &Settings::default());
         assert_eq!(
             parameters,
             vec![
                 ("Auth".into(), ParameterValue::Given("jwt".into())),
                 ("JwksUrl".into(), ParameterValue::Previous),
-                ("JwtIssuer".into(), ParameterValue::Given("https://idp".into())),
+                (
+                    "JwtIssuer".into(),
+                    ParameterValue::Given("https://idp".into())
+                ),
                 (
                     "AllowedOrigins".into(),
                     ParameterValue::Given("https://a.example,https://b.example".into())
@@ -738,7 +754,11 @@ mod tests {
             &["mb", "--allow-origin", "evil.example"],
             &["mb", "--jwks-url", "ftp://x"],
         ] {
-            assert_eq!(Cli::try_parse_from(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+            assert_eq!(
+                Cli::try_parse_from(bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
         }
     }
 

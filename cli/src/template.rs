@@ -394,7 +394,10 @@ Resources:
         let base = deployment_id(&render(&names).unwrap());
         for (from, to) in [
             ("RouteKey: $disconnect", "RouteKey: leave"),
-            ("Fn::If: [Jwt, CUSTOM, NONE]", "Fn::If: [Jwt, CUSTOM, AWS_IAM]"),
+            (
+                "Fn::If: [Jwt, CUSTOM, NONE]",
+                "Fn::If: [Jwt, CUSTOM, AWS_IAM]",
+            ),
             // The authorizer is part of the deployment too.
             (
                 "route.request.querystring.token",

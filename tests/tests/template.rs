@@ -476,7 +476,10 @@ fn cfn_lint_reports_nothing_with_tokens_either_way() {
 
 /// The template's conditions evaluated for these parameter values (the rest take their
 /// defaults): `Fn::Equals`, `Fn::And`, `Fn::Not`, `Condition` and `Ref`.
-fn conditions(template: &Value, given: &[(&str, &str)]) -> std::collections::BTreeMap<String, bool> {
+fn conditions(
+    template: &Value,
+    given: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, bool> {
     fn value(template: &Value, given: &[(&str, &str)], v: &Value) -> String {
         match v.get("Ref").and_then(Value::as_str) {
             Some(name) => given
@@ -497,13 +500,21 @@ fn conditions(template: &Value, given: &[(&str, &str)]) -> std::collections::BTr
         if let Some(name) = c.get("Condition").and_then(Value::as_str) {
             return eval(template, given, &template["Conditions"][name]);
         }
-        if let Some([a, b]) = c.get("Fn::Equals").and_then(Value::as_array).map(Vec::as_slice) {
+        if let Some([a, b]) = c
+            .get("Fn::Equals")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             return value(template, given, a) == value(template, given, b);
         }
         if let Some(all) = c.get("Fn::And").and_then(Value::as_array) {
             return all.iter().all(|c| eval(template, given, c));
         }
-        if let Some([one]) = c.get("Fn::Not").and_then(Value::as_array).map(Vec::as_slice) {
+        if let Some([one]) = c
+            .get("Fn::Not")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             return !eval(template, given, one);
         }
         panic!("a condition this test cannot evaluate: {c}");
@@ -542,14 +553,20 @@ fn auth_none_has_no_authorizer_and_no_secret() {
     }
     let hs256 = created(&template, &[("Auth", "jwt")]);
     for id in ["Authorizer", "AuthorizerPermission", "AuthSecret"] {
-        assert!(hs256.contains(&id.to_owned()), "{id} missing from {hs256:?}");
+        assert!(
+            hs256.contains(&id.to_owned()),
+            "{id} missing from {hs256:?}"
+        );
     }
     let jwks = created(
         &template,
         &[("Auth", "jwt"), ("JwksUrl", "https://idp.example/keys")],
     );
     assert!(jwks.contains(&"Authorizer".to_owned()));
-    assert!(!jwks.contains(&"AuthSecret".to_owned()), "no secret with a key set");
+    assert!(
+        !jwks.contains(&"AuthSecret".to_owned()),
+        "no secret with a key set"
+    );
     // The secret's output exists exactly when the secret does.
     assert_eq!(template["Outputs"]["AuthSecret"]["Condition"], "Hs256");
     // $connect: CUSTOM with the authorizer under jwt, NONE (and no authorizer) otherwise.
@@ -617,7 +634,10 @@ fn the_secret_is_generated_and_only_the_function_may_read_it() {
     let properties = &secret["Properties"];
     assert_eq!(properties["Name"], "mb-broadcaster-dev-token-key");
     let generate = &properties["GenerateSecretString"];
-    assert!(generate["PasswordLength"].as_u64().unwrap_or(0) >= 32, "{generate}");
+    assert!(
+        generate["PasswordLength"].as_u64().unwrap_or(0) >= 32,
+        "{generate}"
+    );
     // No value anywhere: neither on the secret nor in any parameter or output.
     let text = serde_json::to_string(&template).unwrap();
     for value_field in ["\"SecretString\"", "SecretBinary", "SecretStringTemplate"] {
@@ -650,7 +670,10 @@ fn the_secret_is_generated_and_only_the_function_may_read_it() {
         .find(|s| s.get("Fn::If").is_some())
         .expect("the secret's statement is conditional");
     assert_eq!(conditional["Fn::If"][0], "Hs256");
-    assert_eq!(conditional["Fn::If"][2], serde_json::json!({"Ref": "AWS::NoValue"}));
+    assert_eq!(
+        conditional["Fn::If"][2],
+        serde_json::json!({"Ref": "AWS::NoValue"})
+    );
 }
 
 #[test]
@@ -665,7 +688,11 @@ fn the_function_gets_every_access_setting_by_the_names_it_reads() {
         ("MB_ALLOWED_ORIGINS", "AllowedOrigins"),
         ("MB_MAX_MESSAGES_PER_SECOND", "MaxMessagesPerSecond"),
     ] {
-        assert_eq!(variables[name], serde_json::json!({"Ref": parameter}), "{name}");
+        assert_eq!(
+            variables[name],
+            serde_json::json!({"Ref": parameter}),
+            "{name}"
+        );
     }
     assert_eq!(
         variables["MB_AUTH_SECRET_ARN"],
@@ -675,6 +702,9 @@ fn the_function_gets_every_access_setting_by_the_names_it_reads() {
     let config = std::fs::read_to_string(mb_tests::workspace_root().join("lambda/src/config.rs"))
         .expect("read lambda/src/config.rs");
     for name in variables.as_object().unwrap().keys() {
-        assert!(config.contains(&format!("\"{name}\"")), "{name} is not read by the function");
+        assert!(
+            config.contains(&format!("\"{name}\"")),
+            "{name} is not read by the function"
+        );
     }
 }

@@ -64,8 +64,13 @@ async fn a_token_for_the_deployed_service_verifies_with_the_secret_secrets_manag
         mb_tests::deployed_parameter(&cf, STACK, "Auth").await,
         "jwt"
     );
-    let arn = output(&cf, "AuthSecret").await.expect("the AuthSecret output");
-    assert!(arn.starts_with("arn:aws:secretsmanager:us-east-1:"), "{arn}");
+    let arn = output(&cf, "AuthSecret")
+        .await
+        .expect("the AuthSecret output");
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:"),
+        "{arn}"
+    );
     assert!(arn.contains(":secret:mb-keys-dev-token-key"), "{arn}");
     let stored = secrets
         .get_secret_value()
@@ -77,15 +82,29 @@ async fn a_token_for_the_deployed_service_verifies_with_the_secret_secrets_manag
         .expect("a string secret")
         .to_owned();
     assert_eq!(stored.len(), 64);
-    assert!(stored.chars().all(|c| c.is_ascii_alphanumeric()), "no punctuation");
+    assert!(
+        stored.chars().all(|c| c.is_ascii_alphanumeric()),
+        "no punctuation"
+    );
     let combined = format!("{}{}", text(&closed.stdout), text(&closed.stderr));
-    assert!(!combined.contains(&stored), "the deploy never prints the secret");
+    assert!(
+        !combined.contains(&stored),
+        "the deploy never prints the secret"
+    );
 
     // 3. mb token signs with it; --url joins the stack's URL.
     let minted = world
         .mb(
             "token",
-            &["--sub", "user-1", "--channel", "lobby", "--ttl", "10m", "--url"],
+            &[
+                "--sub",
+                "user-1",
+                "--channel",
+                "lobby",
+                "--ttl",
+                "10m",
+                "--url",
+            ],
         )
         .await;
     assert_ok("mb token", &minted);
@@ -118,11 +137,13 @@ async fn a_token_for_the_deployed_service_verifies_with_the_secret_secrets_manag
 
     // 4. Both at once is a usage error, before any AWS call.
     let before = world.recorder.operations().len();
-    let both = world
-        .mb("token", &["--secret-file", "/nonexistent"])
-        .await;
+    let both = world.mb("token", &["--secret-file", "/nonexistent"]).await;
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
-    assert!(text(&both.stderr).contains("not both"), "{}", text(&both.stderr));
+    assert!(
+        text(&both.stderr).contains("not both"),
+        "{}",
+        text(&both.stderr)
+    );
     assert_eq!(world.recorder.operations().len(), before);
 
     // Every call mb token made is one the permission list has.
