@@ -122,7 +122,9 @@ fn main() -> ExitCode {
             Command::Doctor(args) => {
                 until_ctrl_c(commands::doctor::run(&args, &ui::Ui::detect())).await
             }
-            Command::Token(args) => commands::token::run(&args),
+            Command::Token(args) => {
+                until_ctrl_c(commands::token::run(&args, &ui::Ui::detect())).await
+            }
         }
     });
     match result {
@@ -141,10 +143,24 @@ fn with_project(
     config: Option<&std::path::Path>,
     matches: &ArgMatches,
 ) -> Result<Command, error::Failure> {
+    // `mb token --secret-file` signs with a file, for `mb dev`: no deployed service.
     if matches!(
         command,
-        Command::Dev(_) | Command::Build(_) | Command::Token(_)
+        Command::Dev(_)
+            | Command::Build(_)
+            | Command::Token(commands::token::TokenArgs {
+                secret_file: Some(_),
+                ..
+            })
     ) {
+        if let Command::Token(_) = &command {
+            let sub = matches.subcommand().map(|(_, m)| m);
+            if sub.and_then(|m| m.value_source("service")) == Some(ValueSource::CommandLine) {
+                return Err(error::Failure::usage(
+                    "give --secret-file (mb dev's secret) or --service (a deployed service's), not both",
+                ));
+            }
+        }
         return Ok(command);
     }
     let project = project::load(config)?;
@@ -152,7 +168,10 @@ fn with_project(
     let on_command_line =
         |id: &str| sub.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
     match &mut command {
-        Command::Dev(_) | Command::Build(_) | Command::Token(_) => {}
+        Command::Dev(_) | Command::Build(_) => {}
+        Command::Token(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
+        }
         Command::Template(args) => project.fill(
             &on_command_line,
             &mut args.service,

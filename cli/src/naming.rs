@@ -168,6 +168,10 @@ pub struct Names {
     pub log_group: String,
     /// API Gateway WebSocket API `mb-<service>-<stage>`.
     pub api: String,
+    /// Secrets Manager secret `mb-<service>-<stage>-token-key`, the HS256 token key (with
+    /// `--auth jwt` and no `--jwks-url`). Secrets are regional, so no region in it; not
+    /// ending in a hyphen and six characters, which Secrets Manager's ARN suffix has.
+    pub secret: String,
 }
 
 impl Names {
@@ -188,6 +192,7 @@ impl Names {
             table: format!("{base}-rooms"),
             log_group: format!("/aws/lambda/{function}"),
             role: format!("{base}-{region}"),
+            secret: format!("{base}-token-key"),
             api: base,
             function,
         };
@@ -235,9 +240,10 @@ impl Names {
     }
 
     /// Each derived name with the rule it must pass.
-    pub fn checked(&self) -> [(Rule, &str); 7] {
+    pub fn checked(&self) -> [(Rule, &str); 8] {
         [
             (Rule::Stack, &self.stack),
+            (Rule::Secret, &self.secret),
             (Rule::Table, &self.table),
             (Rule::Function, &self.function),
             (Rule::Role, &self.role),
@@ -448,6 +454,8 @@ pub enum Rule {
     Api,
     /// alphanumerics, `-`, `_`, up to 128
     ApiStage,
+    /// 1-512 chars of `[A-Za-z0-9/_+=.@-]`
+    Secret,
     /// 3-63 chars of `[a-z0-9.-]`, letter or digit at both ends, no `..`, not an IP
     /// address, no reserved prefix or suffix.
     Bucket,
@@ -491,6 +499,7 @@ impl Rule {
             Rule::LogGroup => "CloudWatch log group name",
             Rule::Api => "API Gateway API name",
             Rule::ApiStage => "API Gateway stage name",
+            Rule::Secret => "Secrets Manager secret name",
             Rule::Bucket => "S3 bucket name",
         }
     }
@@ -500,7 +509,7 @@ impl Rule {
             Rule::Stack | Rule::Api | Rule::ApiStage => 128,
             Rule::Table => 255,
             Rule::Function | Rule::Role => 64,
-            Rule::LogGroup => 512,
+            Rule::LogGroup | Rule::Secret => 512,
             Rule::Bucket => 63,
         }
     }
@@ -520,6 +529,7 @@ impl Rule {
             Rule::Function | Rule::ApiStage => alnum || matches!(ch, '_' | '-'),
             Rule::Role => alnum || matches!(ch, '_' | '+' | '=' | ',' | '.' | '@' | '-'),
             Rule::LogGroup => alnum || matches!(ch, '.' | '-' | '_' | '/' | '#'),
+            Rule::Secret => alnum || matches!(ch, '/' | '_' | '+' | '=' | '.' | '@' | '-'),
             Rule::Api => !ch.is_control(),
             Rule::Bucket => {
                 ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '-')
@@ -818,6 +828,7 @@ mod tests {
         assert_eq!(names.stack, "mb-broadcaster-dev");
         assert_eq!(names.table, "mb-broadcaster-dev-rooms");
         assert_eq!(names.previous_table(), "mb-broadcaster-dev-connections");
+        assert_eq!(names.secret, "mb-broadcaster-dev-token-key");
         assert_eq!(names.function, "mb-broadcaster-dev-broadcast");
         assert_eq!(names.role, "mb-broadcaster-dev-us-east-1");
         assert_eq!(names.log_group, "/aws/lambda/mb-broadcaster-dev-broadcast");

@@ -1,13 +1,13 @@
-//! Every IAM action `mb deploy`, `mb info`, `mb logs`, `mb publish` and `mb destroy` need, on which
+//! Every IAM action `mb deploy`, `mb info`, `mb logs`, `mb publish`, `mb token` and `mb destroy` need, on which
 //! resource, and why: the one list that `mb doctor` simulates, `mb doctor --policy` prints
 //! as a policy, and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
 //!
 //! `mb` uses no CloudFormation service role, so CloudFormation creates the template's
 //! resources with the caller's credentials: the list holds the calls `mb` makes itself
 //! and the calls CloudFormation makes for each resource type (the resource providers'
-//! handler permissions). Resources are scoped to one service's names, but for the two
-//! actions IAM cannot scope (`sts:GetCallerIdentity`, `lambda:GetAccountSettings`), which
-//! are granted on `*`; no action is `*`.
+//! handler permissions). Resources are scoped to one service's names, but for the three
+//! actions IAM cannot scope (`sts:GetCallerIdentity`, `lambda:GetAccountSettings`,
+//! `secretsmanager:GetRandomPassword`), which are granted on `*`; no action is `*`.
 //! Everything here is pure.
 
 use std::collections::BTreeMap;
@@ -56,6 +56,12 @@ pub enum Resource {
     /// No resource: `lambda:GetAccountSettings` reads the account's limits and supports
     /// no resource-level permissions, so IAM grants it only on `*`.
     LambdaAccount,
+    /// The HS256 token secret (`--auth jwt` without `--jwks-url`); Secrets Manager
+    /// appends `-` and six random characters to its name in the ARN.
+    Secret,
+    /// No resource: `secretsmanager:GetRandomPassword`, which generates the secret's
+    /// value, supports no resource-level permissions, so IAM grants it only on `*`.
+    SecretsAccount,
 }
 
 /// One IAM action on one resource.
@@ -121,6 +127,7 @@ const LAMBDA_PERMISSION: &str = "AWS::Lambda::Permission";
 const FUNCTION_URL: &str = "AWS::Lambda::Url";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const LOG_GROUP: &str = "AWS::Logs::LogGroup";
+const SECRET: &str = "AWS::SecretsManager::Secret";
 
 /// The list, in the order a deploy needs them. The CloudFormation part is taken from the
 /// resource providers' handler permissions (the registry schemas' `handlers`), keeping
@@ -294,6 +301,13 @@ pub const PERMISSIONS: &[Permission] = &[
         &["CloudWatchLogs FilterLogEvents"],
         "logs",
     ),
+    // `mb token --service`: the deployed token secret.
+    mb(
+        "secretsmanager:GetSecretValue",
+        R::Secret,
+        &["Secrets Manager GetSecretValue"],
+        "token",
+    ),
     // `mb destroy`'s artifact cleanup.
     mb(
         "s3:ListBucketVersions",
@@ -385,6 +399,21 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("logs:TagResource", R::LogGroup, LOG_GROUP),
     cfn("logs:UntagResource", R::LogGroup, LOG_GROUP),
     cfn("logs:DescribeLogGroups", R::LogGroups, LOG_GROUP),
+    // The token secret (`--auth jwt` without `--jwks-url`): its handlers' permissions
+    // (create generates the value with GetRandomPassword; read is DescribeSecret and
+    // GetSecretValue), without the replication actions, as the secret has no replicas.
+    cfn("secretsmanager:CreateSecret", R::Secret, SECRET),
+    cfn("secretsmanager:DescribeSecret", R::Secret, SECRET),
+    cfn("secretsmanager:GetSecretValue", R::Secret, SECRET),
+    cfn("secretsmanager:UpdateSecret", R::Secret, SECRET),
+    cfn("secretsmanager:DeleteSecret", R::Secret, SECRET),
+    cfn("secretsmanager:TagResource", R::Secret, SECRET),
+    cfn("secretsmanager:UntagResource", R::Secret, SECRET),
+    cfn(
+        "secretsmanager:GetRandomPassword",
+        R::SecretsAccount,
+        SECRET,
+    ),
 ];
 
 impl Permission {
@@ -469,7 +498,11 @@ impl Resource {
                 ),
             ],
             R::LogGroups => vec![format!("arn:{p}:logs:{region}:{account}:log-group:*")],
-            R::LambdaAccount => vec!["*".to_owned()],
+            R::LambdaAccount | R::SecretsAccount => vec!["*".to_owned()],
+            R::Secret => vec![format!(
+                "arn:{p}:secretsmanager:{region}:{account}:secret:{}-*",
+                names.secret
+            )],
         }
     }
 
@@ -485,6 +518,7 @@ impl Resource {
             ),
             R::Apis => format!("{first}/a1b2c3d4e5"),
             R::LogGroups => format!("{}{}", first.trim_end_matches('*'), scope.names.log_group),
+            R::Secret => format!("{}AbCdEf", first.trim_end_matches('*')),
             _ => first,
         }
     }
@@ -504,6 +538,8 @@ impl Resource {
             R::LogGroup => "FunctionLogGroup",
             R::LogGroups => "DescribeLogGroups",
             R::LambdaAccount => "LambdaAccountSettings",
+            R::Secret => "TokenSecret",
+            R::SecretsAccount => "RandomPassword",
         }
     }
 
@@ -533,7 +569,13 @@ impl Resource {
                  (and `:*`)"
             }
             R::LogGroups => "`arn:aws:logs:<region>:<account>:log-group:*` (a list action)",
-            R::LambdaAccount => "`*` (the action has no resource-level permissions)",
+            R::LambdaAccount | R::SecretsAccount => {
+                "`*` (the action has no resource-level permissions)"
+            }
+            R::Secret => {
+                "`arn:aws:secretsmanager:<region>:<account>:secret:mb-<s>-<t>-token-key-*` \
+                 (with `--auth jwt` and no `--jwks-url`)"
+            }
         }
     }
 }
@@ -711,6 +753,14 @@ mod tests {
                     assert_eq!(statement["Action"], json!(["lambda:GetAccountSettings"]));
                     continue;
                 }
+                if statement["Sid"] == "RandomPassword" {
+                    assert_eq!(resource, "*");
+                    assert_eq!(
+                        statement["Action"],
+                        json!(["secretsmanager:GetRandomPassword"])
+                    );
+                    continue;
+                }
                 assert!(resource.starts_with("arn:aws:"), "{resource}");
                 assert!(
                     resource.contains("mb-chat-dev")
@@ -777,7 +827,10 @@ mod tests {
             let example = p.resource.example(&scope);
             assert!(
                 !example.contains('*')
-                    || matches!(p.resource, Resource::Account | Resource::LambdaAccount),
+                    || matches!(
+                        p.resource,
+                        Resource::Account | Resource::LambdaAccount | Resource::SecretsAccount
+                    ),
                 "{example}"
             );
             let matched =

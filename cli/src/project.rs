@@ -8,6 +8,8 @@
 //! region = "eu-west-1"
 //! memory = 512
 //! log-retention = 30
+//! auth = "jwt"
+//! allow-origin = ["https://app.example.com"]
 //! ```
 //!
 //! A flag given on the command line wins over the file; the file wins over the
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::aws::AwsArgs;
 use crate::commands::service::ServiceArgs;
 use crate::error::Failure;
-use crate::settings::{self, Settings};
+use crate::settings::{self, Allowed, Settings, Value};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_FILE: &str = "mb.toml";
@@ -141,14 +143,37 @@ pub fn parse(text: &str) -> Result<Project, String> {
                     .join(", ")
             ));
         };
-        let number = value.as_integer().ok_or_else(|| {
-            format!(
-                "`{key}` must be a whole number, as in `{key} = {}`",
-                setting.default.template()
-            )
-        })?;
-        let checked = setting.check(number)?;
-        project.settings.set(setting, checked);
+        match setting.allowed {
+            Allowed::Range { .. } | Allowed::OneOf(_) => {
+                let number = value.as_integer().ok_or_else(|| {
+                    format!(
+                        "`{key}` must be a whole number, as in `{key} = {}`",
+                        setting.default.template()
+                    )
+                })?;
+                let checked = setting.check(number)?;
+                project.settings.set(setting, checked);
+            }
+            Allowed::Choice(_) | Allowed::Text(_) => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| format!("`{key}` must be a string, as in `{key} = \"...\"`"))?;
+                let checked = setting.parse_text(text)?;
+                project.settings.set_value(setting, Value::Text(checked));
+            }
+            Allowed::List(_) => {
+                let wrong =
+                    || format!("`{key}` must be a list of strings, as in `{key} = [\"...\"]`");
+                let entries = value
+                    .as_array()
+                    .ok_or_else(wrong)?
+                    .iter()
+                    .map(|v| v.as_str().ok_or_else(wrong))
+                    .collect::<Result<Vec<&str>, String>>()?;
+                let checked = setting.parse_list(entries)?;
+                project.settings.set_value(setting, Value::List(checked));
+            }
+        }
     }
     Ok(project)
 }
@@ -172,6 +197,43 @@ mod tests {
         assert_eq!(project.settings.get("log-retention"), Some(30));
         assert_eq!(project.settings.get("timeout"), None);
         assert_eq!(parse("").unwrap(), Project::default());
+    }
+
+    #[test]
+    fn text_settings_and_lists_are_read() {
+        let project = parse(
+            "auth = \"jwt\"\nissuer = \"https://idp\"\n\
+             allow-origin = [\"https://a.example\", \"https://b.example/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            project.settings.value("auth"),
+            Some(&Value::Text("jwt".into()))
+        );
+        assert_eq!(
+            project.settings.value("allow-origin"),
+            Some(&Value::List(vec![
+                "https://a.example".into(),
+                "https://b.example".into()
+            ]))
+        );
+        assert_eq!(
+            parse("auth = \"maybe\"").unwrap_err(),
+            "auth `maybe` is not one of them: auth is one of none, jwt"
+        );
+        assert_eq!(
+            parse("allow-origin = \"https://a.example\"").unwrap_err(),
+            "`allow-origin` must be a list of strings, as in `allow-origin = [\"...\"]`"
+        );
+        assert!(
+            parse("allow-origin = [\"a.example\"]")
+                .unwrap_err()
+                .contains("https://")
+        );
+        assert_eq!(
+            parse("auth = 1").unwrap_err(),
+            "`auth` must be a string, as in `auth = \"...\"`"
+        );
     }
 
     #[test]

@@ -21,6 +21,105 @@ pub enum Allowed {
     Range { min: u32, max: u32 },
     /// One of these whole numbers.
     OneOf(&'static [u32]),
+    /// One of these words (a template parameter of type String with `AllowedValues`).
+    Choice(&'static [&'static str]),
+    /// A text that passes the check; empty means not set (and clears a deployed value).
+    Text(Check),
+    /// A list (a repeatable flag, an array in `mb.toml`), each entry passing the check;
+    /// the template gets it comma-joined, and an empty list clears a deployed one.
+    List(Check),
+}
+
+/// How a text setting's value (or each entry of a list) is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// An `https://` URL.
+    HttpsUrl,
+    /// A token claim's expected value (`iss`, `aud`): printable, no comma.
+    Claim,
+    /// A browser origin, as [`mb_lambda::origin::parse`] accepts it.
+    Origin,
+}
+
+/// The longest text a text setting takes (CloudFormation allows 4,096 bytes in all).
+const MAX_TEXT: usize = 1024;
+
+impl Check {
+    /// `value` checked: the value to deploy, or why it is wrong.
+    pub fn check(self, value: &str) -> Result<String, String> {
+        let value = value.trim();
+        if value.len() > MAX_TEXT {
+            return Err(format!(
+                "is {} characters, more than {MAX_TEXT}",
+                value.len()
+            ));
+        }
+        match self {
+            Check::HttpsUrl => {
+                let host = value
+                    .strip_prefix("https://")
+                    .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default())
+                    .unwrap_or_default();
+                if host.is_empty() || value.contains(|c: char| c.is_whitespace() || c == ',') {
+                    return Err(format!(
+                        "`{value}` is not an https:// URL (for example \
+                         https://idp.example.com/.well-known/jwks.json)"
+                    ));
+                }
+                Ok(value.to_owned())
+            }
+            Check::Claim => {
+                if value.contains(|c: char| c.is_control() || c == ',') {
+                    return Err(format!(
+                        "`{}` has a comma or a control character",
+                        value.escape_debug()
+                    ));
+                }
+                Ok(value.to_owned())
+            }
+            Check::Origin => mb_lambda::origin::parse(value),
+        }
+    }
+
+    /// What the check admits, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Check::HttpsUrl => "an https:// URL",
+            Check::Claim => "text without commas",
+            Check::Origin => "origins such as https://app.example.com",
+        }
+    }
+
+    /// The flag's value name.
+    fn value_name(self) -> &'static str {
+        match self {
+            Check::HttpsUrl => "URL",
+            Check::Claim => "TEXT",
+            Check::Origin => "ORIGIN",
+        }
+    }
+}
+
+/// A setting's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Number(u32),
+    /// A word of [`Allowed::Choice`] or the text of [`Allowed::Text`] (empty: not set).
+    Text(String),
+    /// The entries of [`Allowed::List`] (none: not set).
+    List(Vec<String>),
+}
+
+impl Value {
+    /// The template parameter's value: the number, the text, or the entries
+    /// comma-joined.
+    pub fn parameter(&self) -> String {
+        match self {
+            Value::Number(n) => n.to_string(),
+            Value::Text(text) => text.clone(),
+            Value::List(entries) => entries.join(","),
+        }
+    }
 }
 
 /// What a create takes for a setting that is not given.
@@ -32,16 +131,19 @@ pub enum DefaultValue {
     /// the docs); `template` is the template's default, for a template deployed without
     /// `mb`.
     Computed { template: u32, how: &'static str },
+    /// The template's default for a text setting (empty: not set).
+    Word(&'static str),
 }
 
 impl DefaultValue {
-    /// The template's default.
-    pub fn template(&self) -> u32 {
+    /// The template's default, as the template writes it.
+    pub fn template(&self) -> String {
         match *self {
             DefaultValue::Template(value)
             | DefaultValue::Computed {
                 template: value, ..
-            } => value,
+            } => value.to_string(),
+            DefaultValue::Word(word) => word.to_owned(),
         }
     }
 }
@@ -149,6 +251,59 @@ pub const SETTINGS: &[Setting] = &[
                runs at once: it cannot starve the account's other functions, nor they it \
                (0: no reservation; the account must keep 100 unreserved)",
     },
+    Setting {
+        key: "auth",
+        parameter: "Auth",
+        default: DefaultValue::Word("none"),
+        allowed: Allowed::Choice(&["none", "jwt"]),
+        unit: "",
+        help: "Who may connect: none (anyone who has the URL) or jwt (a token in \
+               `?token=`, checked by a Lambda authorizer on every connect; docs/security.md)",
+    },
+    Setting {
+        key: "jwks-url",
+        parameter: "JwksUrl",
+        default: DefaultValue::Word(""),
+        allowed: Allowed::Text(Check::HttpsUrl),
+        unit: "",
+        help: "With jwt: an issuer's key set (Cognito, Auth0), whose RS256/ES256 tokens \
+               are accepted; without it, HS256 tokens signed with a secret the stack \
+               generates in Secrets Manager (`mb token`)",
+    },
+    Setting {
+        key: "issuer",
+        parameter: "JwtIssuer",
+        default: DefaultValue::Word(""),
+        allowed: Allowed::Text(Check::Claim),
+        unit: "",
+        help: "With jwt: the `iss` a token must have (empty: not checked)",
+    },
+    Setting {
+        key: "audience",
+        parameter: "JwtAudience",
+        default: DefaultValue::Word(""),
+        allowed: Allowed::Text(Check::Claim),
+        unit: "",
+        help: "With jwt: the `aud` a token must have (empty: not checked)",
+    },
+    Setting {
+        key: "allow-origin",
+        parameter: "AllowedOrigins",
+        default: DefaultValue::Word(""),
+        allowed: Allowed::List(Check::Origin),
+        unit: "",
+        help: "A browser origin a handshake may come from (repeatable; none: any); stops \
+               other sites' pages, not programs, which send any Origin they like",
+    },
+    Setting {
+        key: "max-messages-per-second",
+        parameter: "MaxMessagesPerSecond",
+        default: DefaultValue::Template(0),
+        allowed: Allowed::Range { min: 0, max: 10000 },
+        unit: "messages/s",
+        help: "Messages one connection may send per second, counted in the table (one \
+               UpdateItem per message; 0: no limit); the excess gets an error frame",
+    },
 ];
 
 /// The setting with this key.
@@ -160,6 +315,9 @@ impl Allowed {
     /// The allowed values in words: `from 128 to 10240`, `one of 1, 3, 5`.
     pub fn describe(&self) -> String {
         match self {
+            Allowed::Choice(words) => format!("one of {}", words.join(", ")),
+            Allowed::Text(check) => format!("{}, or empty", check.describe()),
+            Allowed::List(check) => check.describe().to_owned(),
             Allowed::Range { min, max } => format!("from {min} to {max}"),
             Allowed::OneOf(values) => format!(
                 "one of {}",
@@ -176,7 +334,13 @@ impl Allowed {
         match self {
             Allowed::Range { min, max } => (*min..=*max).contains(&value),
             Allowed::OneOf(values) => values.contains(&value),
+            Allowed::Choice(_) | Allowed::Text(_) | Allowed::List(_) => false,
         }
+    }
+
+    /// Whether the values are whole numbers.
+    pub fn is_number(&self) -> bool {
+        matches!(self, Allowed::Range { .. } | Allowed::OneOf(_))
     }
 }
 
@@ -209,17 +373,61 @@ impl Setting {
         self.check(value)
     }
 
+    /// A text value (a word, a text, one entry of a list), checked: the value, or
+    /// why it is wrong, naming the setting and what it allows.
+    pub fn parse_text(&self, text: &str) -> Result<String, String> {
+        let checked = match self.allowed {
+            Allowed::Choice(words) => words
+                .iter()
+                .find(|w| **w == text.trim())
+                .map(|w| (*w).to_owned())
+                .ok_or_else(|| format!("`{text}` is not one of them")),
+            Allowed::Text(_) | Allowed::List(_) if text.trim().is_empty() => Ok(String::new()),
+            Allowed::Text(check) | Allowed::List(check) => check.check(text),
+            Allowed::Range { .. } | Allowed::OneOf(_) => {
+                return self.parse(text).map(|n| n.to_string());
+            }
+        };
+        checked.map_err(|why| {
+            format!(
+                "{} {why}: {} is {}",
+                self.key,
+                self.key,
+                self.allowed.describe()
+            )
+        })
+    }
+
+    /// A list's entries, checked; empty entries are dropped (so `--allow-origin ''`
+    /// alone clears the list).
+    pub fn parse_list<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let checked = self.parse_text(entry)?;
+            if !checked.is_empty() && !out.contains(&checked) {
+                out.push(checked);
+            }
+        }
+        Ok(out)
+    }
+
     /// The default in words: `256 MB`, or how a computed one is worked out.
     pub fn describe_default(&self) -> String {
         match self.default {
             DefaultValue::Template(value) => self.show(&value.to_string()),
             DefaultValue::Computed { how, .. } => how.to_owned(),
+            DefaultValue::Word(word) => self.show(word),
         }
     }
 
-    /// `512 MB`, `100 messages/s`, `256`.
+    /// `512 MB`, `100 messages/s`, `256`; a text not set is `not set`.
     pub fn show(&self, value: &str) -> String {
-        if self.unit.is_empty() {
+        if value.is_empty() {
+            "not set".to_owned()
+        } else if self.unit.is_empty() {
             value.to_owned()
         } else {
             format!("{value} {}", self.unit)
@@ -237,21 +445,34 @@ impl Setting {
 
 /// Settings given for a deploy (by flag or `mb.toml`), by key; absent keys were not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings(BTreeMap<&'static str, u32>);
+pub struct Settings(BTreeMap<&'static str, Value>);
 
 impl Settings {
+    /// A number setting's value, if given.
     pub fn get(&self, key: &str) -> Option<u32> {
-        self.0.get(key).copied()
+        match self.0.get(key) {
+            Some(Value::Number(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Any setting's value, if given.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
     }
 
     pub fn set(&mut self, setting: &'static Setting, value: u32) {
+        self.0.insert(setting.key, Value::Number(value));
+    }
+
+    pub fn set_value(&mut self, setting: &'static Setting, value: Value) {
         self.0.insert(setting.key, value);
     }
 
     /// These settings, with `lower`'s where these have none (flags over the file).
     pub fn over(mut self, lower: &Settings) -> Settings {
         for (key, value) in &lower.0 {
-            self.0.entry(key).or_insert(*value);
+            self.0.entry(key).or_insert_with(|| value.clone());
         }
         self
     }
@@ -268,10 +489,10 @@ impl Settings {
         SETTINGS
             .iter()
             .filter_map(|s| {
-                let value = match self.get(s.key) {
-                    Some(value) => ParameterValue::Given(value.to_string()),
+                let value = match self.value(s.key) {
+                    Some(value) => ParameterValue::Given(value.parameter()),
                     None if deployed.contains(&s.parameter) => ParameterValue::Previous,
-                    None => ParameterValue::Given(computed.get(s.key)?.to_string()),
+                    None => ParameterValue::Given(computed.value(s.key)?.parameter()),
                 };
                 Some((s.parameter.to_owned(), value))
             })
@@ -310,8 +531,23 @@ impl FromArgMatches for SettingsArgs {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut given = Settings::default();
         for setting in SETTINGS {
-            if let Some(value) = matches.get_one::<u32>(setting.key) {
-                given.set(setting, *value);
+            match setting.allowed {
+                Allowed::Range { .. } | Allowed::OneOf(_) => {
+                    if let Some(value) = matches.get_one::<u32>(setting.key) {
+                        given.set(setting, *value);
+                    }
+                }
+                Allowed::Choice(_) | Allowed::Text(_) => {
+                    if let Some(value) = matches.get_one::<String>(setting.key) {
+                        given.set_value(setting, Value::Text(value.clone()));
+                    }
+                }
+                Allowed::List(_) => {
+                    if let Some(values) = matches.get_many::<String>(setting.key) {
+                        let entries = values.filter(|v| !v.is_empty()).cloned().collect();
+                        given.set_value(setting, Value::List(entries));
+                    }
+                }
             }
         }
         Ok(SettingsArgs { given })
@@ -331,19 +567,31 @@ impl Args for SettingsArgs {
             } else {
                 format!(", {}", setting.unit)
             };
-            command = command.arg(
-                Arg::new(setting.key)
-                    .long(setting.key)
+            let arg = Arg::new(setting.key)
+                .long(setting.key)
+                .help_heading("Settings (kept on later deploys until changed)")
+                .help(format!(
+                    "{} ({}{unit}; default {})",
+                    setting.help,
+                    setting.allowed.describe(),
+                    setting.describe_default()
+                ));
+            let arg = match setting.allowed {
+                Allowed::Range { .. } | Allowed::OneOf(_) => arg
                     .value_name("N")
-                    .help_heading("Settings (kept on later deploys until changed)")
-                    .help(format!(
-                        "{} ({}{unit}; default {})",
-                        setting.help,
-                        setting.allowed.describe(),
-                        setting.describe_default()
-                    ))
                     .value_parser(move |text: &str| setting.parse(text)),
-            );
+                Allowed::Choice(_) => arg
+                    .value_name("WORD")
+                    .value_parser(move |text: &str| setting.parse_text(text)),
+                Allowed::Text(check) => arg
+                    .value_name(check.value_name())
+                    .value_parser(move |text: &str| setting.parse_text(text)),
+                Allowed::List(check) => arg
+                    .value_name(check.value_name())
+                    .action(clap::ArgAction::Append)
+                    .value_parser(move |text: &str| setting.parse_text(text)),
+            };
+            command = command.arg(arg);
         }
         command
     }
@@ -363,7 +611,10 @@ pub fn markdown() -> String {
     for s in SETTINGS {
         let allowed = match s.allowed {
             Allowed::Range { min, max } => format!("{min} to {max}"),
-            Allowed::OneOf(_) => s.allowed.describe(),
+            Allowed::List(check) => {
+                format!("{} (repeatable; a list in `mb.toml`)", check.describe())
+            }
+            _ => s.allowed.describe(),
         };
         out.push_str(&format!(
             "| `--{}` / `{}` | `{}` | {} | {allowed} | {} |\n",
@@ -410,7 +661,104 @@ mod tests {
     fn every_default_is_allowed() {
         for s in SETTINGS {
             let default = s.default.template();
-            assert_eq!(s.check(i64::from(default)), Ok(default), "{}", s.key);
+            assert_eq!(s.parse_text(&default), Ok(default.clone()), "{}", s.key);
+        }
+    }
+
+    #[test]
+    fn text_settings_are_checked() {
+        let auth = find("auth").unwrap();
+        assert_eq!(auth.parse_text("jwt"), Ok("jwt".into()));
+        assert_eq!(
+            auth.parse_text("yes").unwrap_err(),
+            "auth `yes` is not one of them: auth is one of none, jwt"
+        );
+        let jwks = find("jwks-url").unwrap();
+        assert!(jwks.parse_text("https://idp.example/keys.json").is_ok());
+        assert_eq!(jwks.parse_text(""), Ok(String::new()));
+        assert!(
+            jwks.parse_text("http://idp.example/keys")
+                .unwrap_err()
+                .contains("not an https:// URL")
+        );
+        assert!(jwks.parse_text("https://").is_err());
+        let issuer = find("issuer").unwrap();
+        assert!(issuer.parse_text("a,b").is_err());
+        let origin = find("allow-origin").unwrap();
+        assert_eq!(
+            origin.parse_list([
+                "https://a.example/",
+                "https://a.example",
+                "",
+                "http://b:8080"
+            ]),
+            Ok(vec!["https://a.example".into(), "http://b:8080".into()])
+        );
+        assert!(
+            origin
+                .parse_list(["https://a.example/app"])
+                .unwrap_err()
+                .starts_with("allow-origin origin")
+        );
+        let rate = find("max-messages-per-second").unwrap();
+        assert_eq!(rate.parse("0"), Ok(0));
+        assert!(rate.parse("10001").is_err());
+    }
+
+    #[test]
+    fn text_flags_and_lists_become_parameters() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: SettingsArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "mb",
+            "--auth",
+            "jwt",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "https://b.example",
+            "--issuer",
+            "https://idp",
+        ])
+        .unwrap();
+        let parameters = cli
+            .settings
+            .given
+            .parameters(&["Auth", "JwksUrl"], &Settings::default());
+        assert_eq!(
+            parameters,
+            vec![
+                ("Auth".into(), ParameterValue::Given("jwt".into())),
+                ("JwksUrl".into(), ParameterValue::Previous),
+                (
+                    "JwtIssuer".into(),
+                    ParameterValue::Given("https://idp".into())
+                ),
+                (
+                    "AllowedOrigins".into(),
+                    ParameterValue::Given("https://a.example,https://b.example".into())
+                ),
+            ]
+        );
+        let cleared = Cli::try_parse_from(["mb", "--allow-origin", ""]).unwrap();
+        assert_eq!(
+            cleared.settings.given.value("allow-origin"),
+            Some(&Value::List(vec![]))
+        );
+        for bad in [
+            &["mb", "--auth", "maybe"][..],
+            &["mb", "--allow-origin", "evil.example"],
+            &["mb", "--jwks-url", "ftp://x"],
+        ] {
+            assert_eq!(
+                Cli::try_parse_from(bad).unwrap_err().exit_code(),
+                2,
+                "{bad:?}"
+            );
         }
     }
 
@@ -523,10 +871,29 @@ mod tests {
             serde_yaml::from_str(&crate::template::SOURCE.replace("!mb ", "")).unwrap();
         for s in SETTINGS {
             let p = &template["Parameters"][s.parameter];
+            if !s.allowed.is_number() {
+                assert_eq!(p["Type"], "String", "{}", s.parameter);
+                assert_eq!(
+                    p["Default"].as_str(),
+                    Some(s.default.template().as_str()),
+                    "{}",
+                    s.key
+                );
+                if let Allowed::Choice(words) = s.allowed {
+                    let listed: Vec<&str> = p["AllowedValues"]
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .filter_map(serde_yaml::Value::as_str)
+                        .collect();
+                    assert_eq!(listed, words, "{}", s.key);
+                }
+                continue;
+            }
             assert_eq!(p["Type"], "Number", "{}", s.parameter);
             assert_eq!(
-                p["Default"].as_u64(),
-                Some(u64::from(s.default.template())),
+                p["Default"].as_u64().map(|d| d.to_string()),
+                Some(s.default.template()),
                 "{}",
                 s.key
             );
@@ -545,6 +912,7 @@ mod tests {
                     let values: Vec<u64> = values.iter().map(|v| u64::from(*v)).collect();
                     assert_eq!(listed, values, "{}", s.key);
                 }
+                Allowed::Choice(_) | Allowed::Text(_) | Allowed::List(_) => {}
             }
         }
     }

@@ -115,6 +115,7 @@ fn lookup<'a>(names: &'a Names, key: &str) -> Option<&'a str> {
         "role" => &names.role,
         "log_group" => &names.log_group,
         "api" => &names.api,
+        "secret" => &names.secret,
         _ => return None,
     })
 }
@@ -393,7 +394,15 @@ Resources:
         let base = deployment_id(&render(&names).unwrap());
         for (from, to) in [
             ("RouteKey: $disconnect", "RouteKey: leave"),
-            ("AuthorizationType: NONE", "AuthorizationType: AWS_IAM"),
+            (
+                "Fn::If: [Jwt, CUSTOM, NONE]",
+                "Fn::If: [Jwt, CUSTOM, AWS_IAM]",
+            ),
+            // The authorizer is part of the deployment too.
+            (
+                "route.request.querystring.token",
+                "route.request.header.token",
+            ),
             ("IntegrationType: AWS_PROXY", "IntegrationType: AWS"),
             ("$request.body.action", "$request.body.type"),
         ] {

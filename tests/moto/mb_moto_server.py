@@ -1,16 +1,29 @@
-"""moto_server with CloudFormation support for `AWS::Lambda::Url`, which mb's template uses.
+"""moto_server with CloudFormation support for `AWS::Lambda::Url` and
+`AWS::SecretsManager::Secret`, which mb's template uses.
 
 moto 5.2.5 implements the Lambda function URL API (CreateFunctionUrlConfig and its
 siblings) but not the CloudFormation resource type: it skips the resource, and then
 fails the whole stack on `Fn::GetAtt: [PublishUrl, FunctionUrl]`. This model maps the
 resource onto moto's own function URL API, so a stack of mb's template is created,
 updated and deleted in moto as on AWS, and its output holds moto's function URL.
+
+moto 5.2.5 has no CloudFormation model for `AWS::SecretsManager::Secret` either (the token
+secret of `--auth jwt`): it would skip the resource and leave `Ref: AuthSecret` unresolved.
+`TokenSecret` maps it onto moto's own Secrets Manager API: `GenerateSecretString` through
+moto's GetRandomPassword, then CreateSecret, so GetSecretValue returns the generated value
+as on AWS (SecretStringTemplate/GenerateStringKey, which mb's template does not use, are
+not modelled). Deletion is immediate (ForceDeleteWithoutRecovery): AWS keeps a deleted
+secret for a recovery window, which no test relies on.
+
 Everything else is moto_server, run with the arguments given (tests/src/moto.rs).
 """
+
+import json
 
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
+from moto.secretsmanager.models import secretsmanager_backends
 from moto.core.common_models import CloudFormationModel
 
 
@@ -92,6 +105,109 @@ class FunctionUrl(CloudFormationModel):
         try:
             backend.delete_function_url_config(name_or_arn=properties["TargetFunctionArn"])
         except Exception:  # the function went first: its URL went with it
+            pass
+
+
+class TokenSecret(CloudFormationModel):
+    __module__ = "moto.secretsmanager.mb_token_secret"
+
+    def __init__(self, arn: str, name: str):
+        self.arn = arn
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @property
+    def physical_resource_id(self) -> str:
+        # CloudFormation's Ref of AWS::SecretsManager::Secret is the secret's ARN.
+        return self.arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name == "Id":
+            return self.arn
+        raise NotImplementedError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "TokenSecret":
+        properties = cloudformation_json["Properties"]
+        backend = secretsmanager_backends[account_id][region_name]
+        value = properties.get("SecretString")
+        generate = properties.get("GenerateSecretString")
+        if generate is not None:
+            flag = lambda key: str(generate.get(key, False)).lower() == "true"
+            value = backend.get_random_password(
+                password_length=int(generate.get("PasswordLength", 32)),
+                exclude_characters=generate.get("ExcludeCharacters", ""),
+                exclude_numbers=flag("ExcludeNumbers"),
+                exclude_punctuation=flag("ExcludePunctuation"),
+                exclude_uppercase=flag("ExcludeUppercase"),
+                exclude_lowercase=flag("ExcludeLowercase"),
+                include_space=flag("IncludeSpace"),
+                require_each_included_type=flag("RequireEachIncludedType"),
+            )
+            value = json.loads(value)["RandomPassword"]
+        name = properties.get("Name") or resource_name
+        created = json.loads(
+            backend.create_secret(
+                name=name,
+                secret_string=value,
+                secret_binary=None,
+                description=properties.get("Description"),
+                tags=properties.get("Tags"),
+                kms_key_id=properties.get("KmsKeyId"),
+                client_request_token=None,
+                replica_regions=[],
+                force_overwrite=False,
+            )
+        )
+        return cls(created["ARN"], name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: "TokenSecret",
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> "TokenSecret":
+        # The value is generated once: an update keeps it, as on AWS when
+        # GenerateSecretString is unchanged.
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = secretsmanager_backends[account_id][region_name]
+        try:
+            backend.delete_secret(
+                secret_id=resource_name,
+                recovery_window_in_days=None,
+                force_delete_without_recovery=True,
+            )
+        except Exception:  # already gone
             pass
 
 

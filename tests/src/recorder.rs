@@ -123,6 +123,8 @@ pub fn operation(
             "DynamoDB"
         } else if scope == "logs" {
             "CloudWatch Logs"
+        } else if scope == "secretsmanager" {
+            "Secrets Manager"
         } else {
             scope
         };

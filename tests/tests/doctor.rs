@@ -212,10 +212,12 @@ async fn an_all_allowed_user_passes_every_check() {
         );
         let resources = fake_iam::members(request, "ResourceArns");
         assert_eq!(resources.len(), 1, "{request:?}");
-        // `*` only for the action IAM cannot scope to a resource.
+        // `*` only for the actions IAM cannot scope to a resource.
         let actions = fake_iam::members(request, "ActionNames");
         assert!(
-            !resources[0].contains('*') || actions == ["lambda:GetAccountSettings"],
+            !resources[0].contains('*')
+                || actions == ["lambda:GetAccountSettings"]
+                || actions == ["secretsmanager:GetRandomPassword"],
             "{request:?}"
         );
         let keys = (1..)

@@ -421,6 +421,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "DynamoDB DescribeTable" => &["dynamodb:DescribeTable"],
         "CloudWatch Logs DescribeLogGroups" => &["logs:DescribeLogGroups"],
         "Lambda GetAccountSettings" => &["lambda:GetAccountSettings"],
+        "Secrets Manager GetSecretValue" => &["secretsmanager:GetSecretValue"],
         "Lambda InvokeFunctionUrl" => &["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
         _ => return None,
     })

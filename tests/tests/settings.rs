@@ -71,7 +71,9 @@ async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
     assert_eq!(info["settings"]["log-retention"], 30);
     let info = world.mb("info", &[]).await;
     assert!(
-        text(&info.stdout).contains("  memory                768 MB\n"),
+        text(&info.stdout)
+            .lines()
+            .any(|l| l.starts_with("  memory ") && l.ends_with(" 768 MB")),
         "{}",
         text(&info.stdout)
     );
@@ -119,6 +121,112 @@ async fn a_value_out_of_range_is_refused_before_any_aws_call() {
         text(&out.stderr)
     );
 
+    assert_eq!(
+        world.recorder.operations(),
+        Vec::<String>::new(),
+        "no AWS call"
+    );
+}
+
+/// The access settings persist like the numbers: given once, kept by a plain deploy,
+/// shown by `mb info`; a list given again replaces the deployed one.
+#[tokio::test(flavor = "multi_thread")]
+async fn access_settings_stay_deployed_until_changed() {
+    let Some((world, cf)) = world().await else {
+        return;
+    };
+    let first = world
+        .deploy(&[
+            "--auth",
+            "jwt",
+            "--jwks-url",
+            "https://idp.example/keys",
+            "--issuer",
+            "https://idp.example/",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "https://b.example/",
+            "--max-messages-per-second",
+            "20",
+        ])
+        .await;
+    assert_ok("the deploy with access settings", &first);
+    let again = world.deploy(&[]).await;
+    assert_ok("the deploy without settings", &again);
+    assert!(
+        text(&again.stderr).contains("no changes"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert!(!text(&again.stderr).contains("warning: auth is none"));
+    assert_eq!(parameter(&cf, "Auth").await, "jwt");
+    assert_eq!(parameter(&cf, "JwksUrl").await, "https://idp.example/keys");
+    assert_eq!(parameter(&cf, "JwtIssuer").await, "https://idp.example/");
+    assert_eq!(
+        parameter(&cf, "AllowedOrigins").await,
+        "https://a.example,https://b.example"
+    );
+    assert_eq!(parameter(&cf, "MaxMessagesPerSecond").await, "20");
+
+    std::fs::write(
+        world.dir.join("mb.toml"),
+        "allow-origin = [\"https://c.example\"]\n",
+    )
+    .expect("write mb.toml");
+    let replaced = world.deploy(&[]).await;
+    assert_ok("the deploy with mb.toml's list", &replaced);
+    assert_eq!(parameter(&cf, "AllowedOrigins").await, "https://c.example");
+    assert_eq!(parameter(&cf, "Auth").await, "jwt", "kept");
+
+    let info = world.mb("info", &["--json"]).await;
+    assert_ok("info", &info);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert_eq!(info["settings"]["auth"], "jwt");
+    assert_eq!(
+        info["settings"]["allow-origin"],
+        serde_json::json!(["https://c.example"])
+    );
+    assert_eq!(info["settings"]["max-messages-per-second"], 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_access_setting_is_refused_before_any_aws_call() {
+    let Some((world, _cf)) = world().await else {
+        return;
+    };
+    for (args, said) in [
+        (&["--auth", "maybe"][..], "not one of them"),
+        (&["--jwks-url", "http://idp.example/keys"], "https://"),
+        (
+            &["--allow-origin", "app.example"],
+            "must start with https://",
+        ),
+        (&["--max-messages-per-second", "10001"], "from 0 to 10000"),
+    ] {
+        let out = world.deploy(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(said),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let file = world.dir.join("bad.toml");
+    std::fs::write(&file, "allow-origin = \"https://a.example\"\n").expect("write");
+    let config = file.to_string_lossy().into_owned();
+    let out = world.deploy(&["--config", &config]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("must be a list"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         world.recorder.operations(),
         Vec::<String>::new(),

@@ -59,7 +59,18 @@ fn statements(template: &Value) -> Vec<&Value> {
         }
     }
     for document in documents {
-        found.extend(document["Statement"].as_array().expect("Statement list"));
+        for statement in document["Statement"].as_array().expect("Statement list") {
+            // A conditional statement: `Fn::If: [Condition, statement, AWS::NoValue]`.
+            match statement["Fn::If"].as_array() {
+                Some(branches) => found.extend(
+                    branches
+                        .iter()
+                        .skip(1)
+                        .filter(|b| b.get("Effect").is_some()),
+                ),
+                None => found.push(statement),
+            }
+        }
     }
     found
 }
@@ -137,6 +148,8 @@ fn the_function_may_do_exactly_what_the_handler_does() {
             "lambda:InvokeFunction",
             "logs:CreateLogStream",
             "logs:PutLogEvents",
+            // With HS256 tokens only: the token secret, at cold start.
+            "secretsmanager:GetSecretValue",
         ]
     );
 }
@@ -200,13 +213,15 @@ fn connections_and_invocations_are_scoped_to_this_api() {
     );
 
     let permissions = resources_of_type(&template, "AWS::Lambda::Permission");
-    assert_eq!(permissions.len(), 1);
-    let source = sub_text(&permissions[0].1["Properties"]["SourceArn"]);
-    assert!(source.contains(":${Api}/"), "{source}");
-    assert_eq!(
-        permissions[0].1["Properties"]["Principal"],
-        "apigateway.amazonaws.com"
-    );
+    assert_eq!(permissions.len(), 2, "the routes' and the authorizer's");
+    for (_, permission) in permissions {
+        let source = sub_text(&permission["Properties"]["SourceArn"]);
+        assert!(source.contains(":${Api}/"), "{source}");
+        assert_eq!(
+            permission["Properties"]["Principal"],
+            "apigateway.amazonaws.com"
+        );
+    }
 
     // The table statement names this table (no index, no other table), and no
     // statement lets the function Scan.
@@ -404,4 +419,292 @@ fn the_publish_url_requires_iam_and_is_an_output() {
             .is_some_and(|d| d.contains("publish")),
         "{output}"
     );
+}
+
+/// `mb template --format json` linted by cfn-lint with these parameter values.
+fn lint_with(cfn_lint: &std::path::Path, parameters: &[&str]) {
+    let text = rendered(&["--service", "broadcaster", "--format", "json"]);
+    let path = std::env::temp_dir().join(format!(
+        "mb-template-{}-{}.json",
+        std::process::id(),
+        parameters.len()
+    ));
+    std::fs::write(&path, &text).expect("write the template");
+    let lint = Command::new(cfn_lint)
+        .arg("--format")
+        .arg("parseable")
+        .arg("--parameters")
+        .args([
+            "ArtifactBucket=mb-artifacts-123456789012-us-east-1",
+            "ArtifactKey=broadcaster/dev/0123.zip",
+        ])
+        .args(parameters)
+        .arg("--")
+        .arg(&path)
+        .output()
+        .expect("run cfn-lint");
+    let _ = std::fs::remove_file(&path);
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        lint.status.success() && report.trim().is_empty(),
+        "cfn-lint with {parameters:?} exited {:?}:\n{report}{}",
+        lint.status.code(),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
+#[test]
+fn cfn_lint_reports_nothing_with_tokens_either_way() {
+    let Some(cfn_lint) = mb_tests::required_tool(mb_tests::venv_bin().join("cfn-lint"), "cfn-lint")
+    else {
+        return;
+    };
+    lint_with(&cfn_lint, &["Auth=jwt"]);
+    lint_with(
+        &cfn_lint,
+        &[
+            "Auth=jwt",
+            "JwksUrl=https://idp.example/.well-known/jwks.json",
+            "JwtIssuer=https://idp.example/",
+            "JwtAudience=app",
+            "AllowedOrigins=https://app.example,https://b.example",
+            "MaxMessagesPerSecond=10",
+        ],
+    );
+    lint_with(&cfn_lint, &["Auth=none"]);
+}
+
+/// The template's conditions evaluated for these parameter values (the rest take their
+/// defaults): `Fn::Equals`, `Fn::And`, `Fn::Not`, `Condition` and `Ref`.
+fn conditions(
+    template: &Value,
+    given: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, bool> {
+    fn value(template: &Value, given: &[(&str, &str)], v: &Value) -> String {
+        match v.get("Ref").and_then(Value::as_str) {
+            Some(name) => given
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+                .unwrap_or_else(|| match &template["Parameters"][name]["Default"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+            None => match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        }
+    }
+    fn eval(template: &Value, given: &[(&str, &str)], c: &Value) -> bool {
+        if let Some(name) = c.get("Condition").and_then(Value::as_str) {
+            return eval(template, given, &template["Conditions"][name]);
+        }
+        if let Some([a, b]) = c
+            .get("Fn::Equals")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            return value(template, given, a) == value(template, given, b);
+        }
+        if let Some(all) = c.get("Fn::And").and_then(Value::as_array) {
+            return all.iter().all(|c| eval(template, given, c));
+        }
+        if let Some([one]) = c
+            .get("Fn::Not")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            return !eval(template, given, one);
+        }
+        panic!("a condition this test cannot evaluate: {c}");
+    }
+    template["Conditions"]
+        .as_object()
+        .expect("Conditions")
+        .iter()
+        .map(|(name, c)| (name.clone(), eval(template, given, c)))
+        .collect()
+}
+
+/// The logical ids of the resources a deploy with these values creates.
+fn created(template: &Value, given: &[(&str, &str)]) -> Vec<String> {
+    let conditions = conditions(template, given);
+    template["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| {
+            r["Condition"]
+                .as_str()
+                .is_none_or(|c| conditions.get(c).copied().unwrap_or(false))
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[test]
+fn auth_none_has_no_authorizer_and_no_secret() {
+    let template = template(&["--service", "broadcaster"]);
+    assert_eq!(template["Parameters"]["Auth"]["Default"], "none");
+    let open = created(&template, &[]);
+    for id in ["Authorizer", "AuthorizerPermission", "AuthSecret"] {
+        assert!(!open.contains(&id.to_owned()), "{id} in {open:?}");
+    }
+    let hs256 = created(&template, &[("Auth", "jwt")]);
+    for id in ["Authorizer", "AuthorizerPermission", "AuthSecret"] {
+        assert!(
+            hs256.contains(&id.to_owned()),
+            "{id} missing from {hs256:?}"
+        );
+    }
+    let jwks = created(
+        &template,
+        &[("Auth", "jwt"), ("JwksUrl", "https://idp.example/keys")],
+    );
+    assert!(jwks.contains(&"Authorizer".to_owned()));
+    assert!(
+        !jwks.contains(&"AuthSecret".to_owned()),
+        "no secret with a key set"
+    );
+    // The secret's output exists exactly when the secret does.
+    assert_eq!(template["Outputs"]["AuthSecret"]["Condition"], "Hs256");
+    // $connect: CUSTOM with the authorizer under jwt, NONE (and no authorizer) otherwise.
+    let connect = &template["Resources"]["ConnectRoute"]["Properties"];
+    assert_eq!(
+        connect["AuthorizationType"],
+        serde_json::json!({"Fn::If": ["Jwt", "CUSTOM", "NONE"]})
+    );
+    assert_eq!(
+        connect["AuthorizerId"],
+        serde_json::json!({"Fn::If": ["Jwt", {"Ref": "Authorizer"}, {"Ref": "AWS::NoValue"}]})
+    );
+    for route in ["DisconnectRoute", "DefaultRoute"] {
+        let properties = &template["Resources"][route]["Properties"];
+        assert!(properties.get("AuthorizerId").is_none(), "{route}");
+    }
+}
+
+#[test]
+fn the_authorizer_reads_the_token_from_the_query_and_invokes_the_function() {
+    let template = template(&["--service", "broadcaster"]);
+    let authorizer = &template["Resources"]["Authorizer"];
+    assert_eq!(authorizer["Type"], "AWS::ApiGatewayV2::Authorizer");
+    assert_eq!(authorizer["Condition"], "Jwt");
+    let properties = &authorizer["Properties"];
+    assert_eq!(properties["AuthorizerType"], "REQUEST");
+    assert_eq!(
+        properties["IdentitySource"],
+        serde_json::json!(["route.request.querystring.token"])
+    );
+    assert_eq!(
+        sub_text(&properties["AuthorizerUri"]),
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Function.Arn}/invocations"
+    );
+    // WebSocket authorizers have no result cache; the property is HTTP-API only.
+    assert!(properties.get("AuthorizerResultTtlInSeconds").is_none());
+}
+
+#[test]
+fn the_authorizers_permission_names_this_apis_authorizers() {
+    let template = template(&["--service", "broadcaster"]);
+    let permission = &template["Resources"]["AuthorizerPermission"];
+    assert_eq!(permission["Type"], "AWS::Lambda::Permission");
+    assert_eq!(permission["Condition"], "Jwt");
+    let properties = &permission["Properties"];
+    assert_eq!(properties["Principal"], "apigateway.amazonaws.com");
+    assert_eq!(properties["Action"], "lambda:InvokeFunction");
+    assert_eq!(
+        properties["FunctionName"],
+        serde_json::json!({"Fn::GetAtt": ["Function", "Arn"]})
+    );
+    assert_eq!(
+        sub_text(&properties["SourceArn"]),
+        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/authorizers/${Authorizer}"
+    );
+}
+
+#[test]
+fn the_secret_is_generated_and_only_the_function_may_read_it() {
+    let template = template(&["--service", "broadcaster"]);
+    let secret = &template["Resources"]["AuthSecret"];
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    assert_eq!(secret["Condition"], "Hs256");
+    assert_eq!(secret["DeletionPolicy"], "Delete");
+    let properties = &secret["Properties"];
+    assert_eq!(properties["Name"], "mb-broadcaster-dev-token-key");
+    let generate = &properties["GenerateSecretString"];
+    assert!(
+        generate["PasswordLength"].as_u64().unwrap_or(0) >= 32,
+        "{generate}"
+    );
+    // No value anywhere: neither on the secret nor in any parameter or output.
+    let text = serde_json::to_string(&template).unwrap();
+    for value_field in ["\"SecretString\"", "SecretBinary", "SecretStringTemplate"] {
+        assert!(!text.contains(value_field), "{value_field} in the template");
+    }
+    assert_eq!(
+        template["Outputs"]["AuthSecret"]["Value"],
+        serde_json::json!({"Ref": "AuthSecret"}),
+        "the output is the ARN"
+    );
+    // The role reads this secret, only under HS256, and does nothing else with secrets.
+    let secret_statements: Vec<&Value> = statements(&template)
+        .into_iter()
+        .filter(|s| actions(s).iter().any(|a| a.starts_with("secretsmanager:")))
+        .collect();
+    assert_eq!(secret_statements.len(), 1, "{secret_statements:?}");
+    assert_eq!(
+        actions(secret_statements[0]),
+        ["secretsmanager:GetSecretValue"]
+    );
+    assert_eq!(
+        secret_statements[0]["Resource"],
+        serde_json::json!({"Ref": "AuthSecret"})
+    );
+    let policy = &template["Resources"]["FunctionRole"]["Properties"]["Policies"][0];
+    let conditional = policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("Fn::If").is_some())
+        .expect("the secret's statement is conditional");
+    assert_eq!(conditional["Fn::If"][0], "Hs256");
+    assert_eq!(
+        conditional["Fn::If"][2],
+        serde_json::json!({"Ref": "AWS::NoValue"})
+    );
+}
+
+#[test]
+fn the_function_gets_every_access_setting_by_the_names_it_reads() {
+    let template = template(&["--service", "broadcaster"]);
+    let variables = &template["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
+    for (name, parameter) in [
+        ("MB_AUTH", "Auth"),
+        ("MB_JWKS_URL", "JwksUrl"),
+        ("MB_JWT_ISSUER", "JwtIssuer"),
+        ("MB_JWT_AUDIENCE", "JwtAudience"),
+        ("MB_ALLOWED_ORIGINS", "AllowedOrigins"),
+        ("MB_MAX_MESSAGES_PER_SECOND", "MaxMessagesPerSecond"),
+    ] {
+        assert_eq!(
+            variables[name],
+            serde_json::json!({"Ref": parameter}),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        variables["MB_AUTH_SECRET_ARN"],
+        serde_json::json!({"Fn::If": ["Hs256", {"Ref": "AuthSecret"}, {"Ref": "AWS::NoValue"}]})
+    );
+    // The names are the function's own (lambda/src/config.rs documents each).
+    let config = std::fs::read_to_string(mb_tests::workspace_root().join("lambda/src/config.rs"))
+        .expect("read lambda/src/config.rs");
+    for name in variables.as_object().unwrap().keys() {
+        assert!(
+            config.contains(&format!("\"{name}\"")),
+            "{name} is not read by the function"
+        );
+    }
 }

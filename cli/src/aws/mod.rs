@@ -176,6 +176,11 @@ impl Aws {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
+    /// Secrets Manager, for `mb token`: the deployed token secret (GetSecretValue).
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.config)
+    }
+
     /// Lambda, for the account's concurrency (GetAccountSettings) before a deploy
     /// reserves some; `AWS_ENDPOINT_URL_LAMBDA` points it elsewhere, as the SDK reads it.
     pub fn lambda(&self) -> aws_sdk_lambda::Client {

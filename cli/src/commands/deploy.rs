@@ -88,6 +88,9 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         return Err(refused);
     }
     let computed = reservation(args, &aws, current.as_ref(), ui).await?;
+    if let Some(warning) = open_warning(&args.settings.given, current.as_ref()) {
+        ui.line(&warning);
+    }
 
     // 2. The package.
     let artifact = build::artifact(&args.build, ui)?;
@@ -214,6 +217,22 @@ async fn reservation(
         computed.set(setting, plan.computed);
     }
     Ok(computed)
+}
+
+/// The one-line warning of a deploy that leaves the endpoint open: `auth` given as
+/// `none`, or not given and neither deployed as `jwt` (pure).
+pub fn open_warning(given: &Settings, current: Option<&Stack>) -> Option<String> {
+    let auth = match given.value("auth") {
+        Some(value) => value.parameter(),
+        None => current
+            .and_then(|s| s.parameters.iter().find(|(k, _)| k == "Auth"))
+            .map_or_else(|| "none".to_owned(), |(_, v)| v.clone()),
+    };
+    (auth != "jwt").then(|| {
+        "warning: auth is none: anyone who learns the wss:// URL can connect and send \
+         messages you pay for; require tokens with `--auth jwt` (docs/security.md)"
+            .to_owned()
+    })
 }
 
 /// The stack part of a deploy, with what every step needs.
@@ -565,6 +584,27 @@ mod tests {
         assert!(lines[2].contains("wscat -c wss://abc123.execute-api.eu-west-1.amazonaws.com/dev"));
         assert_eq!(lines[4], "  ApiId  abc123");
         assert_eq!(lines[5], "  Table  mb-a-dev-rooms");
+    }
+
+    #[test]
+    fn an_open_endpoint_is_warned_about() {
+        let auth = settings::find("auth").unwrap();
+        let jwt = |value: &str| {
+            let mut given = Settings::default();
+            given.set_value(auth, settings::Value::Text(value.into()));
+            given
+        };
+        let mut deployed = stack(&[]);
+        assert!(open_warning(&Settings::default(), None).is_some());
+        assert!(open_warning(&jwt("jwt"), None).is_none());
+        assert!(
+            open_warning(&jwt("none"), None)
+                .unwrap()
+                .contains("--auth jwt")
+        );
+        deployed.parameters = vec![("Auth".into(), "jwt".into())];
+        assert!(open_warning(&Settings::default(), Some(&deployed)).is_none());
+        assert!(open_warning(&jwt("none"), Some(&deployed)).is_some());
     }
 
     #[test]

@@ -90,15 +90,24 @@ pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_
         .iter()
         .map(|(k, v, _)| (k.clone(), json!(v)))
         .collect();
-    // Numbers as numbers; a value this mb cannot read as one stays the text deployed.
+    // Numbers as numbers (a value this mb cannot read as one stays the text deployed),
+    // lists as arrays, text as text.
     let settings: serde_json::Map<String, serde_json::Value> =
         settings::deployed(&stack.parameters)
             .into_iter()
             .map(|(s, v)| {
-                (
-                    s.key.to_owned(),
-                    v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)),
-                )
+                let value = match s.allowed {
+                    settings::Allowed::List(_) => json!(
+                        v.split(',')
+                            .filter(|e| !e.is_empty())
+                            .collect::<Vec<&str>>()
+                    ),
+                    _ if s.allowed.is_number() => {
+                        v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n))
+                    }
+                    _ => json!(v),
+                };
+                (s.key.to_owned(), value)
             })
             .collect();
     json!({

@@ -407,9 +407,11 @@ mod tests {
             // `*` only for the action IAM cannot scope to a resource.
             assert!(
                 !resource.contains('*')
-                    || group
-                        .iter()
-                        .all(|p| p.resource == crate::permissions::Resource::LambdaAccount),
+                    || group.iter().all(|p| matches!(
+                        p.resource,
+                        crate::permissions::Resource::LambdaAccount
+                            | crate::permissions::Resource::SecretsAccount
+                    )),
                 "{resource}"
             );
             assert!(group.iter().all(|p| p.needs_grant()));
