@@ -794,9 +794,9 @@ fn success_steps(changes: &[Change], template: Template) -> Vec<Step> {
 /// whose update requires replacement ([`replaces`]). Otherwise (a test's `{}` body, or
 /// only parameters changed) the change is the function's code: `Modify Function`.
 fn changes(old: &Template, new: &Template) -> Vec<Change> {
-    let resources = |body: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
-        let value: serde_json::Value = serde_json::from_str(body).ok()?;
-        value.get("Resources")?.as_object().cloned()
+    let resources = |template: &Template| -> Option<serde_json::Map<String, serde_json::Value>> {
+        let value: serde_json::Value = serde_json::from_str(&template.body).ok()?;
+        Some(present(&value, &template.parameters))
     };
     let function = || Change {
         action: "Modify",
@@ -804,7 +804,7 @@ fn changes(old: &Template, new: &Template) -> Vec<Change> {
         resource_type: "AWS::Lambda::Function".into(),
         replacement: Some("False"),
     };
-    let (Some(before), Some(after)) = (resources(&old.body), resources(&new.body)) else {
+    let (Some(before), Some(after)) = (resources(old), resources(new)) else {
         return vec![function()];
     };
     let kind = |r: &serde_json::Value| r["Type"].as_str().unwrap_or_default().to_owned();
@@ -990,6 +990,96 @@ fn pairs(params: &Params, list: &str, key: &str, value: &str) -> Vec<(String, St
 
 /// The template a create or update sends, with `UsePreviousTemplate` and
 /// `UsePreviousValue` taken from `previous`.
+/// The resources a template creates with `parameters`: those whose `Condition` holds, as
+/// CloudFormation evaluates `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or` and `Condition`
+/// over parameter values (defaults where none is given). A condition this cannot
+/// evaluate counts as true.
+fn present(
+    template: &serde_json::Value,
+    parameters: &[(String, String)],
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let empty = serde_json::Map::new();
+    let conditions = template
+        .get("Conditions")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let value_of = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(o) => {
+                let name = o.get("Ref")?.as_str()?;
+                parameters
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| {
+                        let default = template.pointer(&format!("/Parameters/{name}/Default"))?;
+                        match default {
+                            Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        }
+                    })
+            }
+            _ => None,
+        }
+    };
+    fn truth(
+        expr: &Value,
+        conditions: &serde_json::Map<String, Value>,
+        value_of: &dyn Fn(&Value) -> Option<String>,
+        depth: usize,
+    ) -> Option<bool> {
+        if depth > 20 {
+            return None;
+        }
+        let object = expr.as_object()?;
+        let (function, args) = object.iter().next()?;
+        let all = |args: &Value| -> Option<Vec<bool>> {
+            args.as_array()?
+                .iter()
+                .map(|a| truth(a, conditions, value_of, depth + 1))
+                .collect()
+        };
+        match function.as_str() {
+            "Fn::Equals" => {
+                let pair = args.as_array()?;
+                Some(value_of(pair.first()?)? == value_of(pair.get(1)?)?)
+            }
+            "Fn::Not" => Some(!*all(args)?.first()?),
+            "Fn::And" => Some(all(args)?.iter().all(|b| *b)),
+            "Fn::Or" => Some(all(args)?.iter().any(|b| *b)),
+            "Condition" => truth(
+                conditions.get(args.as_str()?)?,
+                conditions,
+                value_of,
+                depth + 1,
+            ),
+            _ => None,
+        }
+    }
+    template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .map(|resources| {
+            resources
+                .iter()
+                .filter(
+                    |(_, resource)| match resource.get("Condition").and_then(Value::as_str) {
+                        None => true,
+                        Some(name) => conditions
+                            .get(name)
+                            .and_then(|c| truth(c, conditions, &value_of, 0))
+                            .unwrap_or(true),
+                    },
+                )
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn template_of(params: &Params, previous: Option<&Template>) -> Result<Template, Fault> {
     let flag = |name: &str| params.get(name).is_some_and(|v| v == "true");
     let body = match (params.get("TemplateBody"), params.get("TemplateURL")) {
