@@ -912,7 +912,7 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     // deployment, which follows its routes, with the stage that points at it.
     let others: Vec<&str> = rows
         .iter()
-        .map(|w| &*w[1])
+        .map(|w| w[1])
         .filter(|id| !["Rooms", "Table", "PublishUrl", "Function", "FunctionRole"].contains(id))
         .filter(|id| !id.starts_with("Deployment"))
         .collect();
