@@ -91,24 +91,41 @@ fn cfn_lint_reports_nothing() {
     };
     for format in ["yaml", "json"] {
         let text = rendered(&["--service", "broadcaster", "--format", format]);
-        let path =
-            std::env::temp_dir().join(format!("mb-template-{}.{format}", std::process::id()));
-        std::fs::write(&path, &text).expect("write the template");
-        let lint = Command::new(&cfn_lint)
-            .arg("--format")
-            .arg("parseable")
-            .arg(&path)
-            .output()
-            .expect("run cfn-lint");
-        let _ = std::fs::remove_file(&path);
-        let report = String::from_utf8_lossy(&lint.stdout);
-        assert!(
-            lint.status.success() && report.trim().is_empty(),
-            "cfn-lint ({format}) exited {:?}:\n{report}{}",
-            lint.status.code(),
-            String::from_utf8_lossy(&lint.stderr)
-        );
+        assert_lints_clean(&cfn_lint, &text, format, &[], format);
     }
+}
+
+/// cfn-lint (parseable output) on `text`, written as a `.{extension}` file, with `args`
+/// before the file: no finding and a zero exit, else the report (`what` names the run).
+fn assert_lints_clean(
+    cfn_lint: &std::path::Path,
+    text: &[u8],
+    extension: &str,
+    args: &[&str],
+    what: &str,
+) {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!(
+        "mb-template-{}-{run}.{extension}",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("write the template");
+    let lint = Command::new(cfn_lint)
+        .arg("--format")
+        .arg("parseable")
+        .args(args)
+        .arg(&path)
+        .output()
+        .expect("run cfn-lint");
+    let _ = std::fs::remove_file(&path);
+    let report = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        lint.status.success() && report.trim().is_empty(),
+        "cfn-lint ({what}) exited {:?}:\n{report}{}",
+        lint.status.code(),
+        String::from_utf8_lossy(&lint.stderr)
+    );
 }
 
 #[test]
@@ -424,32 +441,19 @@ fn the_publish_url_requires_iam_and_is_an_output() {
 /// `mb template --format json` linted by cfn-lint with these parameter values.
 fn lint_with(cfn_lint: &std::path::Path, parameters: &[&str]) {
     let text = rendered(&["--service", "broadcaster", "--format", "json"]);
-    let path = std::env::temp_dir().join(format!(
-        "mb-template-{}-{}.json",
-        std::process::id(),
-        parameters.len()
-    ));
-    std::fs::write(&path, &text).expect("write the template");
-    let lint = Command::new(cfn_lint)
-        .arg("--format")
-        .arg("parseable")
-        .arg("--parameters")
-        .args([
-            "ArtifactBucket=mb-artifacts-123456789012-us-east-1",
-            "ArtifactKey=broadcaster/dev/0123.zip",
-        ])
-        .args(parameters)
-        .arg("--")
-        .arg(&path)
-        .output()
-        .expect("run cfn-lint");
-    let _ = std::fs::remove_file(&path);
-    let report = String::from_utf8_lossy(&lint.stdout);
-    assert!(
-        lint.status.success() && report.trim().is_empty(),
-        "cfn-lint with {parameters:?} exited {:?}:\n{report}{}",
-        lint.status.code(),
-        String::from_utf8_lossy(&lint.stderr)
+    let mut args = vec![
+        "--parameters",
+        "ArtifactBucket=mb-artifacts-123456789012-us-east-1",
+        "ArtifactKey=broadcaster/dev/0123.zip",
+    ];
+    args.extend_from_slice(parameters);
+    args.push("--");
+    assert_lints_clean(
+        cfn_lint,
+        &text,
+        "json",
+        &args,
+        &format!("with {parameters:?}"),
     );
 }
 
