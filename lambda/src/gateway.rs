@@ -1,21 +1,31 @@
 //! The delivery client: posts a message to one connection through the API Gateway
-//! Management API (`POST {endpoint}/@connections/{id}`), with the real SDK client.
+//! Management API (`POST {endpoint}/@connections/{id}`).
+//!
+//! Two implementations of one [`Gateway`] trait:
+//! - [`DirectGateway`], what the function ships with: each post signed with `aws-sigv4`
+//!   and sent over `hyper` on a pool that never opens more connections than posts in
+//!   flight. It costs a fraction of the SDK client's CPU per post (docs/benchmarks.md).
+//! - [`SdkGateway`], the real `aws-sdk-apigatewaymanagement` client: the reference the
+//!   direct one is tested against (same signature, same failures).
 //!
 //! This module only performs calls and reports what happened as a [`PostFailure`]; what a
 //! failure means for the connection (gone or not) is decided in [`crate::fanout`].
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 
-use aws_sdk_apigatewaymanagement::Client;
-use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
-use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
-use aws_smithy_types::Blob;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
+
+mod credentials;
+mod direct;
+mod pool;
+mod sdk;
+
+pub use credentials::CredentialCache;
+pub use direct::{
+    DirectGateway, DirectOptions, DirectPoster, SIGNING_NAME, failure_of, signed_post,
+};
+pub use pool::{Answer, Target};
+pub use sdk::{SdkGateway, SdkPoster};
 
 /// How one post failed, as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,84 +84,6 @@ pub fn management_endpoint(
             Some(format!("https://{domain}/{stage}"))
         }
         _ => None,
-    }
-}
-
-/// The SDK-backed gateway: one `aws-sdk-apigatewaymanagement` client per endpoint, all
-/// sharing the HTTP connection pool of the [`aws_config::SdkConfig`] they came from.
-pub struct SdkGateway {
-    config: aws_config::SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
-}
-
-impl SdkGateway {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            config: config.clone(),
-            clients: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl Gateway for SdkGateway {
-    type Poster = SdkPoster;
-
-    fn poster(&self, endpoint: &str) -> SdkPoster {
-        // A poisoned lock only means another invocation panicked mid-insert; the map is
-        // still a valid cache.
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        let client = clients
-            .entry(endpoint.to_owned())
-            .or_insert_with(|| {
-                // Posts carry a few hundred bytes under an attempt timeout; the SDK's
-                // stalled-stream protection only adds work per request (measured in
-                // docs/benchmarks.md). No SDK retries: the fan-out paces and retries
-                // itself (crate::pacing), within a budget for the whole broadcast; the
-                // SDK's own 3 attempts per post would multiply a 429 storm.
-                let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
-                    .endpoint_url(endpoint)
-                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                Client::from_conf(config)
-            })
-            .clone();
-        SdkPoster { client }
-    }
-}
-
-/// Posts through one SDK client.
-#[derive(Clone, Debug)]
-pub struct SdkPoster {
-    client: Client,
-}
-
-impl Poster for SdkPoster {
-    async fn post(&self, connection_id: &str, data: Bytes) -> Result<(), PostFailure> {
-        self.client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(Blob::new(data))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| failure_of(&err))
-    }
-}
-
-fn failure_of(err: &SdkError<PostToConnectionError>) -> PostFailure {
-    match err {
-        SdkError::ServiceError(service) => PostFailure::Service {
-            status: service.raw().status().as_u16(),
-            code: service.err().code().map(str::to_owned),
-        },
-        SdkError::TimeoutError(_) => PostFailure::Timeout,
-        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => PostFailure::Timeout,
-        SdkError::ResponseError(response) => PostFailure::Service {
-            status: response.raw().status().as_u16(),
-            code: None,
-        },
-        other => PostFailure::Transport(DisplayErrorContext(other).to_string()),
     }
 }
 

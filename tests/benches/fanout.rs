@@ -1,8 +1,9 @@
-//! Fan-out benchmark: one message to N recipients through the broadcast handler and the
-//! real `aws-sdk-apigatewaymanagement` client, against a loopback HTTPS stand-in of the
-//! Management API with injected latency; and, in the same run, a raw keep-alive HTTP/1.1
-//! client posting the same N requests to the same endpoint with the same concurrency
-//! (the machine's limit).
+//! Fan-out benchmark: one message to N recipients through the broadcast handler, against
+//! a loopback HTTPS stand-in of the Management API with injected latency, in the same run
+//! with each Management API client: `handler` (the direct client the function ships
+//! with), `handler-sdk` (the real `aws-sdk-apigatewaymanagement` client) and `raw`, a
+//! keep-alive HTTP/1.1 client posting the same N requests to the same endpoint with the
+//! same concurrency, unsigned and with no handler (the machine's limit).
 //!
 //! Each case runs in a fresh worker process, so its peak RSS is its own, and the
 //! endpoint runs in another process, so its CPU is not counted. Reported per case:
@@ -27,14 +28,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use mb_lambda::Handler;
 use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
-use mb_lambda::gateway::SdkGateway;
+use mb_lambda::gateway::{DirectGateway, DirectOptions, SdkGateway};
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{FakeGateway, Options};
+use mb_tests::post_client::AnyGateway;
 use tokio_rustls::rustls;
 
 const RECIPIENTS: [usize; 2] = [1_000, 10_000];
 const LATENCIES_MS: [u64; 2] = [0, 20];
 const WORKER_LIMIT: Duration = Duration::from_secs(120);
+/// The clients of every case, the raw one last (the ratios' reference).
+const CLIENTS: [&str; 3] = ["handler", "handler-sdk", "raw"];
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -232,14 +236,14 @@ fn drive(args: &[String]) {
     );
     println!();
     println!(
-        "| recipients | latency | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | handler / raw |"
+        "| recipients | latency | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | post / raw | CPU / raw |"
     );
-    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     for latency in LATENCIES_MS {
         let mut server = start_server(latency, transport);
         for n in RECIPIENTS {
-            let mut medians = Vec::new();
-            for client in ["handler", "raw"] {
+            let mut rows = Vec::new();
+            for client in CLIENTS {
                 let runs: Vec<Measured> = (0..reps)
                     .map(|_| run_worker(&mut server, client, n, concurrency))
                     .collect();
@@ -254,14 +258,21 @@ fn drive(args: &[String]) {
                 let cpu = median(runs.iter().map(|r| r.cpu_s).collect());
                 let rss = runs.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max);
                 let connections = median(runs.iter().map(|r| r.connections as f64).collect());
-                medians.push(post);
-                let ratio = if client == "raw" {
-                    format!("{:.2}x", medians[0] / post)
+                rows.push((client, post, cpu, rss, connections));
+            }
+            // Ratios to the raw client of the same case (the last row).
+            let (_, raw_post, raw_cpu, _, _) = rows[rows.len() - 1];
+            for (client, post, cpu, rss, connections) in rows {
+                let (post_ratio, cpu_ratio) = if client == "raw" {
+                    (String::new(), String::new())
                 } else {
-                    String::new()
+                    (
+                        format!("{:.2}x", post / raw_post),
+                        format!("{:.2}x", cpu / raw_cpu),
+                    )
                 };
                 println!(
-                    "| {n} | {latency} ms | {client} | {post:.3} | {cpu:.3} | {rss:.1} | {connections} | {ratio} |"
+                    "| {n} | {latency} ms | {client} | {post:.3} | {cpu:.3} | {rss:.1} | {connections} | {post_ratio} | {cpu_ratio} |"
                 );
             }
         }
@@ -281,6 +292,7 @@ fn serve(args: &[String]) {
             record: false,
             http2: transport == Transport::HttpsH2,
             throttle: None,
+            keys: None,
         })
         .await;
         let ca_path = std::env::temp_dir().join(format!("mb-bench-ca-{}.pem", std::process::id()));
@@ -337,7 +349,8 @@ fn worker(args: &[String]) {
     .expect("a runtime");
     let (post_s, cpu_s, delivered) = runtime.block_on(async {
         match client.as_str() {
-            "handler" => through_handler(n, concurrency, &endpoint, ca.as_deref()).await,
+            "handler" => through_handler(n, concurrency, &endpoint, ca.as_deref(), false).await,
+            "handler-sdk" => through_handler(n, concurrency, &endpoint, ca.as_deref(), true).await,
             "raw" => raw_keep_alive(n, concurrency, &endpoint, ca.as_deref()).await,
             other => panic!("unknown --client {other}"),
         }
@@ -374,6 +387,7 @@ async fn through_handler(
     concurrency: usize,
     endpoint: &str,
     ca: Option<&[u8]>,
+    sdk_client: bool,
 ) -> (f64, f64, usize) {
     let store = MemoryStore::new();
     for i in 0..n {
@@ -386,9 +400,21 @@ async fn through_handler(
             .expect("memory store");
     }
     let sdk = mb_tests::sdk_config(None, ca).await;
+    let gateway = if sdk_client {
+        AnyGateway::Sdk(Box::new(SdkGateway::new(&sdk)))
+    } else {
+        AnyGateway::Direct(DirectGateway::with_options(
+            &sdk,
+            DirectOptions {
+                max_connections: concurrency,
+                extra_root_pem: ca.map(<[u8]>::to_vec),
+                ..DirectOptions::default()
+            },
+        ))
+    };
     let handler = Handler::new(
         store,
-        SdkGateway::new(&sdk),
+        gateway,
         Settings {
             concurrency,
             management_endpoint: Some(endpoint.to_owned()),

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::post_client::{AnyGateway, PostClient};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -24,7 +25,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use mb_lambda::Handler;
 use mb_lambda::config::Settings;
-use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::ConnectionStore;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
@@ -94,6 +94,45 @@ pub struct Options {
     pub http2: bool,
     /// A token bucket over every post: (requests per second, burst); above it, 429.
     pub throttle: Option<(f64, f64)>,
+    /// Only these access keys, each until its moment, may post; others get 403 as
+    /// expired credentials do.
+    pub keys: Option<Arc<KeyRing>>,
+}
+
+/// Access keys the fake accepts, and how often each signed a post.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    valid_until: Mutex<HashMap<String, std::time::Instant>>,
+    used: Mutex<HashMap<String, usize>>,
+}
+
+impl KeyRing {
+    pub fn allow(&self, access_key: &str, until: std::time::Instant) {
+        self.valid_until
+            .lock()
+            .unwrap()
+            .insert(access_key.to_owned(), until);
+    }
+
+    /// Posts signed by each key, accepted or not.
+    pub fn used(&self) -> HashMap<String, usize> {
+        self.used.lock().unwrap().clone()
+    }
+
+    /// Whether a request with this `authorization` header is signed by a valid key.
+    fn admits(&self, authorization: Option<&str>) -> bool {
+        let key = authorization
+            .and_then(|a| a.split_once("Credential="))
+            .and_then(|(_, rest)| rest.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        *self.used.lock().unwrap().entry(key.clone()).or_default() += 1;
+        self.valid_until
+            .lock()
+            .unwrap()
+            .get(&key)
+            .is_some_and(|until| std::time::Instant::now() < *until)
+    }
 }
 
 impl Default for Options {
@@ -104,6 +143,7 @@ impl Default for Options {
             record: true,
             http2: false,
             throttle: None,
+            keys: None,
         }
     }
 }
@@ -175,26 +215,54 @@ impl FakeGateway {
         }
     }
 
-    /// A broadcast handler over `store` whose real SDK client posts here.
+    /// A broadcast handler over `store` whose direct client (the one the function ships
+    /// with) posts here.
     pub async fn handler<S: ConnectionStore>(
         &self,
         store: S,
         concurrency: usize,
-    ) -> Handler<S, SdkGateway> {
-        let sdk = crate::sdk_config(None, self.ca_pem.as_deref()).await;
-        self.handler_with(&sdk, store, concurrency)
+    ) -> Handler<S, AnyGateway> {
+        self.handler_using(PostClient::Direct, store, concurrency)
+            .await
     }
 
-    /// [`FakeGateway::handler`] with SDK configuration of the caller's (timeouts, say).
+    /// [`FakeGateway::handler`] posting with `client`.
+    pub async fn handler_using<S: ConnectionStore>(
+        &self,
+        client: PostClient,
+        store: S,
+        concurrency: usize,
+    ) -> Handler<S, AnyGateway> {
+        let sdk = crate::sdk_config(None, self.ca_pem.as_deref()).await;
+        self.handler_with(client, &sdk, store, concurrency)
+    }
+
+    /// [`FakeGateway::handler_using`] with SDK configuration of the caller's (timeouts,
+    /// credentials).
     pub fn handler_with<S: ConnectionStore>(
         &self,
+        client: PostClient,
         sdk: &aws_config::SdkConfig,
         store: S,
         concurrency: usize,
-    ) -> Handler<S, SdkGateway> {
+    ) -> Handler<S, AnyGateway> {
+        self.handler_over(
+            client.gateway(sdk, self.ca_pem.as_deref(), concurrency),
+            store,
+            concurrency,
+        )
+    }
+
+    /// A broadcast handler over `store` posting here through `gateway`.
+    pub fn handler_over<S: ConnectionStore>(
+        &self,
+        gateway: AnyGateway,
+        store: S,
+        concurrency: usize,
+    ) -> Handler<S, AnyGateway> {
         Handler::new(
             store,
-            SdkGateway::new(sdk),
+            gateway,
             Settings {
                 concurrency,
                 management_endpoint: Some(self.endpoint.clone()),
@@ -351,6 +419,19 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Byt
         return error(404, "NotFoundException", "no such route");
     };
     let is_post = request.method() == http::Method::POST;
+    if let Some(keys) = &state.options.keys {
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !keys.admits(authorization) {
+            return error(
+                403,
+                "ForbiddenException",
+                "The security token included in the request is expired",
+            );
+        }
+    }
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return error(400, "BadRequestException", "unreadable body"),

@@ -18,6 +18,7 @@ pub mod issuer;
 pub mod loopback;
 pub mod mb;
 pub mod moto;
+pub mod post_client;
 pub mod pty;
 pub mod recorder;
 pub mod runtime_api;

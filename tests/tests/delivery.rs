@@ -1,5 +1,6 @@
-//! Delivery under AWS's real behaviour, through the real SDK clients against loopback
-//! stand-ins that speak the AWS wire protocols:
+//! Delivery under AWS's real behaviour, through the function's Management API client
+//! (the connect window and throttling also through the SDK's, its reference) and the real
+//! `aws-sdk-lambda` client, against loopback stand-ins that speak the AWS wire protocols:
 //!
 //! - the connect window: a Management API answering 410 for a new connection's first
 //!   200 ms; a broadcast in that window deletes nothing, the next one reaches it, and an
@@ -18,10 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mb_lambda::continuation::LambdaHandOn;
-use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 use mb_tests::invoke_api::{FUNCTION, InvokeApi};
+use mb_tests::post_client::{AnyGateway, PostClient};
 
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("c{i:05}+/=")).collect()
@@ -42,8 +43,31 @@ async fn remaining(store: &MemoryStore) -> BTreeSet<String> {
     store.scan().await.unwrap().into_iter().collect()
 }
 
-#[tokio::test]
-async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes() {
+/// Runs `case` once with each client, as two tests: `case::direct` and `case::sdk`.
+macro_rules! with_both_clients {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+
+            #[tokio::test]
+            async fn direct() {
+                super::$case(PostClient::Direct).await;
+            }
+
+            #[tokio::test]
+            async fn sdk() {
+                super::$case(PostClient::Sdk).await;
+            }
+        }
+    )*};
+}
+
+with_both_clients!(
+    the_connect_window_deletes_nothing_and_an_old_gone_row_goes,
+    a_throttled_broadcast_paces_itself_and_reaches_everyone_once,
+);
+
+async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes(client: PostClient) {
     let fake = FakeGateway::start(Options::default()).await;
     let old = ids(4);
     let store = stored(&old, mb_tests::a_minute_ago()).await;
@@ -59,7 +83,7 @@ async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes() {
     );
     // And a client that really left, long ago.
     fake.set(&old[3], Behaviour::gone());
-    let handler = fake.handler(store, 8).await;
+    let handler = fake.handler_using(client, store, 8).await;
 
     let first = handler
         .invoke(
@@ -89,8 +113,7 @@ async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes() {
     assert_eq!(remaining(handler.store()).await, expected);
 }
 
-#[tokio::test]
-async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once() {
+async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once(client: PostClient) {
     let fake = FakeGateway::start(Options {
         throttle: Some((2_000.0, 500.0)),
         record: false,
@@ -99,7 +122,7 @@ async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once() {
     .await;
     let all = ids(5_000);
     let handler = fake
-        .handler(stored(&all, mb_tests::a_minute_ago()).await, 256)
+        .handler_using(client, stored(&all, mb_tests::a_minute_ago()).await, 256)
         .await;
     let report = handler
         .invoke(
@@ -154,7 +177,7 @@ async fn a_broadcast_past_its_deadline_continues_until_everyone_has_it_once() {
     for id in gone {
         fake.set(id, Behaviour::gone());
     }
-    let invoke: InvokeApi<MemoryStore, SdkGateway> = InvokeApi::start(Duration::from_secs(2)).await;
+    let invoke: InvokeApi<MemoryStore, AnyGateway> = InvokeApi::start(Duration::from_secs(2)).await;
     let lambda = mb_tests::sdk_config(Some(&invoke.endpoint), None).await;
     let handler = Arc::new(
         fake.handler(stored(&all, mb_tests::a_minute_ago()).await, 64)

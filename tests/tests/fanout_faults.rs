@@ -1,5 +1,6 @@
-//! Delivery faults through the real `aws-sdk-apigatewaymanagement` client against a
-//! loopback stand-in of the Management API: only 410 removes a connection; throttling,
+//! Delivery faults against a loopback stand-in of the Management API, each case through
+//! both clients (the direct one the function ships with and the real
+//! `aws-sdk-apigatewaymanagement` client): only 410 removes a connection; throttling,
 //! server errors, 403 and timeouts keep it; a slow recipient holds one slot of the
 //! concurrency bound and nothing more.
 
@@ -9,17 +10,46 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use mb_lambda::Handler;
-use mb_lambda::gateway::SdkGateway;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
+use mb_tests::post_client::{AnyGateway, PostClient};
 
-/// The connections `ids`, in memory, broadcast to through the real SDK client.
+/// Runs `case` once with each client, as two tests: `case::direct` and `case::sdk`.
+macro_rules! with_both_clients {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            use super::*;
+
+            #[tokio::test]
+            async fn direct() {
+                super::$case(PostClient::Direct).await;
+            }
+
+            #[tokio::test]
+            async fn sdk() {
+                super::$case(PostClient::Sdk).await;
+            }
+        }
+    )*};
+}
+
+with_both_clients!(
+    gone_connections_and_only_they_are_removed,
+    throttling_and_server_errors_remove_nobody,
+    a_timeout_keeps_the_connection,
+    a_slow_recipient_does_not_stall_the_others,
+    https_endpoints_work_with_a_trusted_certificate,
+);
+
+/// The connections `ids`, in memory, broadcast to through `client`.
 async fn handler_for(
     fake: &FakeGateway,
+    client: PostClient,
     ids: &[String],
     concurrency: usize,
-) -> Handler<MemoryStore, SdkGateway> {
-    fake.handler(stored(ids).await, concurrency).await
+) -> Handler<MemoryStore, AnyGateway> {
+    fake.handler_using(client, stored(ids).await, concurrency)
+        .await
 }
 
 async fn stored(ids: &[String]) -> MemoryStore {
@@ -38,19 +68,18 @@ fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("c{i:02}+/x=")).collect()
 }
 
-async fn remaining(handler: &Handler<MemoryStore, SdkGateway>) -> BTreeSet<String> {
+async fn remaining(handler: &Handler<MemoryStore, AnyGateway>) -> BTreeSet<String> {
     handler.store().scan().await.unwrap().into_iter().collect()
 }
 
-#[tokio::test]
-async fn gone_connections_and_only_they_are_removed() {
+async fn gone_connections_and_only_they_are_removed(client: PostClient) {
     let fake = FakeGateway::start(Options::default()).await;
     let all = ids(20);
     let gone = [&all[3], &all[7], &all[11]];
     for id in gone {
         fake.set(id, Behaviour::gone());
     }
-    let handler = handler_for(&fake, &all, 8).await;
+    let handler = handler_for(&fake, client, &all, 8).await;
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;
@@ -69,8 +98,7 @@ async fn gone_connections_and_only_they_are_removed() {
     assert_eq!(reached, all.iter().cloned().collect());
 }
 
-#[tokio::test]
-async fn throttling_and_server_errors_remove_nobody() {
+async fn throttling_and_server_errors_remove_nobody(client: PostClient) {
     let fake = FakeGateway::start(Options::default()).await;
     let all = ids(12);
     for id in &all[1..5] {
@@ -80,7 +108,7 @@ async fn throttling_and_server_errors_remove_nobody() {
         fake.set(id, Behaviour::server_error());
     }
     fake.set(&all[8], Behaviour::forbidden());
-    let handler = handler_for(&fake, &all, 4).await;
+    let handler = handler_for(&fake, client, &all, 4).await;
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;
@@ -94,8 +122,7 @@ async fn throttling_and_server_errors_remove_nobody() {
     }
 }
 
-#[tokio::test]
-async fn a_timeout_keeps_the_connection() {
+async fn a_timeout_keeps_the_connection(client: PostClient) {
     let fake = FakeGateway::start(Options::default()).await;
     let all = ids(3);
     fake.set(&all[1], Behaviour::Hold);
@@ -108,7 +135,7 @@ async fn a_timeout_keeps_the_connection() {
                 .build(),
         )
         .build();
-    let handler = fake.handler_with(&sdk, stored(&all).await, 4);
+    let handler = fake.handler_with(client, &sdk, stored(&all).await, 4);
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;
@@ -116,14 +143,13 @@ async fn a_timeout_keeps_the_connection() {
     assert_eq!(fake.received_by(&all[2]).len(), 1);
 }
 
-#[tokio::test]
-async fn a_slow_recipient_does_not_stall_the_others() {
+async fn a_slow_recipient_does_not_stall_the_others(client: PostClient) {
     let fake = Arc::new(FakeGateway::start(Options::default()).await);
     let all = ids(41);
     let slow = all[5].clone();
     fake.set(&slow, Behaviour::Hold);
     let concurrency = 4;
-    let handler = Arc::new(handler_for(&fake, &all, concurrency).await);
+    let handler = Arc::new(handler_for(&fake, client, &all, concurrency).await);
     let broadcast = tokio::spawn({
         let handler = Arc::clone(&handler);
         let sender = all[0].clone();
@@ -172,8 +198,7 @@ async fn a_slow_recipient_does_not_stall_the_others() {
     assert_eq!(remaining(&handler).await.len(), 41);
 }
 
-#[tokio::test]
-async fn https_endpoints_work_with_a_trusted_certificate() {
+async fn https_endpoints_work_with_a_trusted_certificate(client: PostClient) {
     let fake = FakeGateway::start(Options {
         tls: true,
         ..Options::default()
@@ -182,7 +207,7 @@ async fn https_endpoints_work_with_a_trusted_certificate() {
     assert!(fake.endpoint.starts_with("https://"));
     let all = ids(5);
     fake.set(&all[2], Behaviour::gone());
-    let handler = handler_for(&fake, &all, 2).await;
+    let handler = handler_for(&fake, client, &all, 2).await;
     handler
         .handle(mb_tests::event("$default", &all[0], Some("hi")))
         .await;

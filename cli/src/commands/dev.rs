@@ -13,7 +13,7 @@ use mb_lambda::auth::Verifier;
 use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
 use mb_lambda::continuation::LambdaHandOn;
-use mb_lambda::gateway::SdkGateway;
+use mb_lambda::gateway::DirectGateway;
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -200,8 +200,12 @@ async fn serve<S: ConnectionStore + 'static>(
         dev::invoke::FUNCTION,
     );
     let dev = Arc::new(Dev {
-        handler: Handler::new(store, SdkGateway::new(sdk), settings)
-            .with_hand_on(Arc::new(hand_on)),
+        handler: Handler::new(
+            store,
+            DirectGateway::new(sdk, settings.concurrency),
+            settings,
+        )
+        .with_hand_on(Arc::new(hand_on)),
         timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
         connect_delay: std::time::Duration::from_millis(u64::from(args.connect_delay)),
         connections: Connections::default(),

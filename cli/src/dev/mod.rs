@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use mb_lambda::Handler;
-use mb_lambda::gateway::SdkGateway;
+use mb_lambda::gateway::DirectGateway;
 use mb_lambda::store::ConnectionStore;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// The state every request of the dev server shares.
 pub struct Dev<S> {
-    pub handler: Handler<S, SdkGateway>,
+    pub handler: Handler<S, DirectGateway>,
     pub connections: Connections,
     /// `domainName` in events: the address clients use.
     pub domain_name: String,

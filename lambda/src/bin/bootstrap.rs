@@ -9,7 +9,7 @@ use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use mb_lambda::config::Auth;
 use mb_lambda::continuation::LambdaHandOn;
-use mb_lambda::gateway::SdkGateway;
+use mb_lambda::gateway::DirectGateway;
 use mb_lambda::handler::deadline_from_epoch_ms;
 use mb_lambda::store::DynamoStore;
 use mb_lambda::{Config, Handler};
@@ -46,7 +46,7 @@ async fn main() -> Result<(), Error> {
         .map(|verifier| Auth(Arc::new(verifier)));
     let mut handler = Handler::new(
         DynamoStore::new(&sdk, config.table_name),
-        SdkGateway::new(&sdk),
+        DirectGateway::new(&sdk, settings.concurrency),
         settings,
     );
     if let Some(function) = config.function_name {
