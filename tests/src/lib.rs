@@ -273,6 +273,20 @@ pub fn a_minute_ago() -> i64 {
 }
 
 /// `POST url` with `body` over plain HTTP/1.1 on loopback: the status and the body.
+/// The peak resident set (`VmHWM` in `/proc/PID/status`) of process `pid`, in MiB.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 pub async fn http_post(url: &str, body: &str) -> (u16, String) {
     use http_body_util::{BodyExt, Full};
     let rest = url.strip_prefix("http://").expect("an http:// URL");

@@ -330,6 +330,11 @@ impl DevServer {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// The most memory `mb dev` has held so far (its peak resident set, `VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        crate::peak_rss_mib(self.child.id()).expect("mb dev's /proc status")
+    }
+
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()
     }

@@ -818,3 +818,69 @@ async fn bad_channel_names_and_strangers_publishing_get_their_documented_errors(
     assert_eq!(status, 400);
     assert!(answer.contains("bad_channel"), "{answer}");
 }
+
+/// The id in a `connection opened` log line (`connection_id=ID`).
+fn logged_connection_id(line: &str) -> String {
+    let rest = line
+        .split_once("connection_id")
+        .unwrap_or_else(|| panic!("no connection_id in {line:?}"))
+        .1
+        .trim_start_matches(['=', '"', ':']);
+    rest.chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_cannot_grow_mb_devs_memory() {
+    use mb_lambda::gateway::{DirectGateway, Gateway, PostFailure, Poster};
+    let dev = DevServer::start(&[]);
+    // A client that completes its handshake and then never reads again.
+    let stuck = Client::connect(&dev.url).await;
+    let line = dev
+        .log_line(&["connection opened"], Duration::from_secs(10))
+        .await
+        .expect("mb dev logs the connection");
+    let stuck_id = logged_connection_id(&line);
+    let baseline = dev.peak_rss_mib();
+
+    // 4,000 posts of 64 KiB (250 MiB) through the function's own Management API client.
+    let sdk = mb_tests::sdk_config(None, None).await;
+    let poster = DirectGateway::new(&sdk, 1).poster(&dev.http);
+    let data = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    let (mut queued, mut throttled) = (0, 0);
+    let started = std::time::Instant::now();
+    for _ in 0..4_000 {
+        match poster.post(&stuck_id, data.clone()).await {
+            Ok(()) => queued += 1,
+            Err(PostFailure::Service { status: 429, code }) => {
+                assert_eq!(code.as_deref(), Some("LimitExceededException"));
+                throttled += 1;
+            }
+            Err(other) => panic!("post to the stuck client: {other}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "4,000 posts took over 2 minutes"
+        );
+    }
+    let peak = dev.peak_rss_mib();
+    eprintln!(
+        "stuck reader: {queued} queued, {throttled} throttled; mb dev peak RSS {baseline:.1} -> {peak:.1} MiB"
+    );
+    assert!(throttled > 0, "the stuck client's queue never filled");
+    // At most its outbox (1,024 messages, 64 MiB here) and the socket's buffers are held,
+    // not the 250 MiB posted.
+    assert!(
+        peak - baseline < 100.0,
+        "mb dev grew from {baseline:.1} to {peak:.1} MiB for one stuck client"
+    );
+
+    // Everyone else is still served.
+    let mut a = Client::connect(&dev.url).await;
+    let mut b = Client::connect(&dev.url).await;
+    a.send_text("still here").await;
+    assert_eq!(a.recv_json().await["data"], "still here");
+    assert_eq!(b.recv_json().await["data"], "still here");
+    drop(stuck);
+}
