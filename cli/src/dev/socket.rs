@@ -44,6 +44,9 @@ enum Ending {
     Shutdown,
 }
 
+/// Each connection's read buffer: clients send small, infrequent messages.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// `GET` with `Upgrade: websocket` on any path other than `/@connections`.
 pub async fn upgrade<S: ConnectionStore + 'static>(
     State(dev): State<Arc<Dev<S>>>,
@@ -136,6 +139,9 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
     let failed_dev = Arc::clone(&dev);
     let failed_ctx = ctx.clone();
     ws.max_message_size(MAX_MESSAGE_BYTES)
+        // tungstenite allocates its read buffer up front, 128 KiB by default: 1.4 GB for
+        // 10,000 clients (docs/benchmarks.md). Frames larger than it are still read whole.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_failed_upgrade(move |_| {
             // $connect stored the connection; the socket never opened.
             failed_dev.connections.remove(&failed_ctx.connection_id);
