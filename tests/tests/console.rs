@@ -7,6 +7,12 @@
 //!
 //! Without chromium or chromedriver (./scripts/test installs them where it may) the test
 //! skips, and fails under CI. Every wait is bounded.
+//!
+//! `mb console` runs against the CloudFormation wire fake's stack: it prints a loopback
+//! address whose page (a plain HTTP GET) points at the stack's `wss://` URL, asks for a
+//! token when the stack requires one, warns about an allowlist without its origin, opens
+//! the browser `BROWSER` names with `--open`, and stops on Ctrl-C; without a stack it
+//! fails with one clear sentence.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +20,8 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
-use mb_tests::mb::DevServer;
+use mb_tests::fake_cloudformation::{FakeCloudFormation, StackSetup};
+use mb_tests::mb::{self, DevServer};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -311,4 +318,205 @@ async fn two_pages_see_each_message_and_the_sender_sees_its_own_marked() {
         screenshot.starts_with(b"\x89PNG"),
         "the screenshot is a PNG"
     );
+}
+
+/// A running `mb console`, killed at the end whatever happens.
+struct Console {
+    child: Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The CloudFormation fake's endpoint and test credentials: `mb console` reads nothing else.
+fn fake_vars(fake: &FakeCloudFormation) -> Vec<(&str, &str)> {
+    let mut vars = mb::loopback_aws_env();
+    vars.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", &fake.endpoint));
+    vars
+}
+
+/// The JSON block the page reads its settings from.
+fn page_config(page: &str) -> Value {
+    let open = r#"<script type="application/json" id="mb-config">"#;
+    let start = page.find(open).expect("the page's config block") + open.len();
+    let end = start + page[start..].find("</script>").expect("its end");
+    serde_json::from_str(&page[start..end]).expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mb_console_serves_the_page_pointed_at_the_deployed_stack() {
+    let mut setup = StackSetup::new("mb-chat-dev", "UPDATE_COMPLETE");
+    setup.parameters = vec![
+        ("Auth".into(), "jwt".into()),
+        ("AllowedOrigins".into(), "https://app.example".into()),
+    ];
+    let fake = FakeCloudFormation::start(Some(setup)).await;
+    // `--open` runs the browser BROWSER names: here, a script that writes down the URL.
+    let dir = TempDir(std::env::temp_dir().join(format!("mb-console-open-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let opened = dir.0.join("opened");
+    let browser = dir.0.join("browser");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut vars = fake_vars(&fake);
+    let browser_var = browser.display().to_string();
+    vars.push(("BROWSER", &browser_var));
+    let args = [
+        "console",
+        "--service",
+        "chat",
+        "--region",
+        "us-east-1",
+        "--port",
+        "0",
+        "--open",
+    ];
+    let mut child = mb::command(&args, &vars)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mb console");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        text
+    });
+    let mut console = Console {
+        child,
+        stdout: rx,
+        stderr: Some(stderr),
+    };
+
+    // It prints where the page is (on loopback), and that a token is needed.
+    let mut printed = Vec::new();
+    let page = tokio::task::block_in_place(|| {
+        loop {
+            let line = console
+                .stdout
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no `open http://` line within 30 s: {printed:?}"));
+            printed.push(line.clone());
+            if let Some(rest) = line.trim().strip_prefix("open ") {
+                break rest.trim_end_matches(" in a browser").to_owned();
+            }
+        }
+    });
+    assert!(page.starts_with("http://127.0.0.1:"), "{page}");
+    assert!(
+        printed[0].starts_with("mb console: service chat, stage dev (us-east-1) on wss://abc123.execute-api.us-east-1.amazonaws.com/dev"),
+        "{printed:?}"
+    );
+    let next = console.stdout.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        next.contains("tokens are required: `mb token --service chat --stage dev`"),
+        "{next}"
+    );
+
+    // The page, fetched as a browser does first, points at the stack's URL.
+    let (status, content_type, body) = mb_tests::http_get(&format!("{page}/")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    let config = page_config(&body);
+    assert_eq!(
+        config["url"],
+        "wss://abc123.execute-api.us-east-1.amazonaws.com/dev"
+    );
+    assert_eq!(config["tokenRequired"], true);
+    assert_eq!(config["publish"], false);
+    assert!(
+        config["tokenHint"]
+            .as_str()
+            .unwrap()
+            .contains("mb token --service chat --stage dev"),
+        "{config}"
+    );
+
+    // --open handed the page's address to the browser.
+    let handed = mb_tests::eventually(Duration::from_secs(10), || {
+        let opened = opened.clone();
+        async move { opened.exists() }
+    })
+    .await;
+    assert!(handed, "the BROWSER program was not run within 10 s");
+    assert_eq!(std::fs::read_to_string(&opened).unwrap().trim(), page);
+
+    // Ctrl-C stops it, as it stops mb dev: exit 0.
+    let _ = Command::new("kill")
+        .args(["-INT", &console.child.id().to_string()])
+        .status();
+    let status = mb_tests::eventually(Duration::from_secs(10), || {
+        let done = matches!(console.child.try_wait(), Ok(Some(_)));
+        async move { done }
+    })
+    .await;
+    assert!(status, "mb console did not stop within 10 s of Ctrl-C");
+    let code = console.child.wait().unwrap().code();
+    assert_eq!(code, Some(0));
+    // The rest of what it printed (the reader ends with the process's stdout).
+    let rest: Vec<String> =
+        std::iter::from_fn(|| console.stdout.recv_timeout(Duration::from_secs(5)).ok()).collect();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("mb console: stopped"),
+        "{rest:?}"
+    );
+    // The allowlist leaves out the console's origin: a warning names it.
+    let stderr = console.stderr.take().unwrap().join().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "the allowed origins (https://app.example) do not include the console's, {page}"
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mb_console_without_a_stack_is_one_clear_error() {
+    let fake = FakeCloudFormation::start(None).await;
+    let out = mb::run_async(
+        &[
+            "console",
+            "--service",
+            "chat",
+            "--region",
+            "us-east-1",
+            "--port",
+            "0",
+        ],
+        &fake_vars(&fake),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = mb_tests::text(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: no stack mb-chat-dev in us-east-1: service `chat` stage `dev` is not deployed \
+         there (deploy it with `mb deploy --service chat --stage dev`)",
+    );
+    assert!(out.stdout.is_empty(), "{}", mb_tests::text(&out.stdout));
 }
