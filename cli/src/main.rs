@@ -8,6 +8,7 @@ mod aws;
 mod build;
 mod commands;
 mod concurrency;
+mod console;
 mod dev;
 #[cfg(test)]
 mod docs;
@@ -69,6 +70,8 @@ enum Command {
     Doctor(commands::doctor::DoctorArgs),
     /// Mint a token a client connects with (`?token=`) when tokens are required
     Token(commands::token::TokenArgs),
+    /// Serve the browser console on 127.0.0.1, pointed at the deployed service
+    Console(commands::console::ConsoleArgs),
 }
 
 fn main() -> ExitCode {
@@ -125,6 +128,8 @@ fn main() -> ExitCode {
             Command::Token(args) => {
                 until_ctrl_c(commands::token::run(&args, &ui::Ui::detect())).await
             }
+            // Ctrl-C stops the console's server with exit code 0, as for `mb dev`.
+            Command::Console(args) => commands::console::run(&args, &ui::Ui::detect()).await,
         }
     });
     match result {
@@ -193,6 +198,9 @@ fn with_project(
         Command::Doctor(args) => {
             project.fill_aws(&on_command_line, &mut args.service, &mut args.aws);
             args.settings = project.settings.clone();
+        }
+        Command::Console(args) => {
+            project.fill_aws(&on_command_line, &mut args.service, &mut args.aws)
         }
     }
     Ok(command)

@@ -1,4 +1,4 @@
-//! Every IAM action `mb deploy`, `mb info`, `mb logs`, `mb publish`, `mb token` and `mb destroy` need, on which
+//! Every IAM action `mb deploy`, `mb info`, `mb logs`, `mb publish`, `mb token`, `mb console` and `mb destroy` need, on which
 //! resource, and why: the one list that `mb doctor` simulates, `mb doctor --policy` prints
 //! as a policy, and docs/deploy.md shows (a test keeps the document equal to [`markdown`]).
 //!
@@ -221,7 +221,7 @@ pub const PERMISSIONS: &[Permission] = &[
         "cloudformation:DescribeStacks",
         R::Stack,
         &["CloudFormation DescribeStacks"],
-        ALL,
+        "deploy, info, destroy, console",
     ),
     mb(
         "cloudformation:DescribeStackEvents",

@@ -321,3 +321,50 @@ pub async fn http_post(url: &str, body: &str) -> (u16, String) {
         .await
         .expect("an answer within 30 s")
 }
+
+/// `GET url` over plain HTTP/1.1 on loopback, as a browser's first request (no upgrade):
+/// the status, the `Content-Type` and the body.
+pub async fn http_get(url: &str) -> (u16, String, String) {
+    use http_body_util::{BodyExt, Empty};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("connect");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .expect("HTTP handshake");
+        tokio::spawn(connection);
+        let request = http::Request::get(path)
+            .header("host", authority)
+            .body(Empty::<bytes::Bytes>::new())
+            .expect("a request");
+        let response = sender.send_request(request).await.expect("a response");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the body")
+            .to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .expect("an answer within 30 s")
+}

@@ -418,6 +418,42 @@ async fn the_startup_lines_say_where_to_connect() {
     );
 }
 
+/// A browser's plain `GET /` gets the console page (announced among the startup lines),
+/// while a WebSocket upgrade on the same `/` still connects and broadcasts; other paths
+/// and methods keep their errors.
+#[tokio::test]
+async fn a_plain_get_of_the_root_is_the_console_and_an_upgrade_still_connects() {
+    let dev = DevServer::start(&[]);
+    let open = format!("open {} in a browser", dev.http);
+    let printed = mb_tests::eventually(Duration::from_secs(10), || {
+        let found = dev.stdout().iter().any(|l| l.contains(&open));
+        async move { found }
+    })
+    .await;
+    assert!(printed, "{:?}", dev.stdout());
+
+    let (status, content_type, body) = mb_tests::http_get(&format!("{}/", dev.http)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(body.contains("<title>mb console</title>"), "{body}");
+    // The page is mb dev's: it connects to the server that served it, and may publish.
+    assert!(body.contains(r#""url":null"#) && body.contains(r#""publish":true"#));
+
+    let mut a = Client::connect(&dev.url).await;
+    let mut b = Client::connect(&format!("{}/", dev.url)).await;
+    a.send_text("after the page").await;
+    assert_eq!(a.recv_json().await["_me"], true);
+    let theirs = b.recv_json().await;
+    assert_eq!(theirs["data"], "after the page");
+    assert_eq!(theirs["_me"], false);
+
+    // Anything else that is not an upgrade is refused as before.
+    let (status, _, _) = mb_tests::http_get(&format!("{}/elsewhere", dev.http)).await;
+    assert_eq!(status, 400);
+    let (status, _) = mb_tests::http_post(&format!("{}/", dev.http), "x").await;
+    assert_eq!(status, 405);
+}
+
 /// On a wildcard address `mb dev` warns that the network can reach its unauthenticated
 /// Management API; on loopback it does not. (The test only binds 0.0.0.0; it talks to
 /// 127.0.0.1.)

@@ -222,6 +222,7 @@ async fn serve<S: ConnectionStore + 'static>(
     let _ = writeln!(
         out,
         "mb dev: broadcasting on ws://{reachable} (store: {store_label})\n  \
+         console:           open http://{reachable} in a browser\n  \
          connect a client:  wscat -c ws://{reachable}   (a channel: ws://{reachable}/?channel=NAME)\n  \
          publish:           mb publish --url http://{reachable} [--channel NAME] MESSAGE\n  \
                             (POST http://{reachable}{publish_path}?channel=NAME)\n  \
@@ -232,6 +233,11 @@ async fn serve<S: ConnectionStore + 'static>(
         publish_path = dev::publish::PATH,
     );
     let _ = out.flush();
+    if let Some(warning) =
+        crate::console::origin_warning(&args.allow_origins, &format!("http://{reachable}"))
+    {
+        eprintln!("{warning}");
+    }
 
     let shutdown = dev.shutdown.clone();
     tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! One file per subcommand; each reads like the README's steps for it.
 
 pub mod build;
+pub mod console;
 pub mod deploy;
 pub mod destroy;
 pub mod dev;

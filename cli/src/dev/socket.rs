@@ -3,16 +3,18 @@
 //! to it are queued, not 410) from the moment `$connect` returns 200, before the client
 //! even reads the handshake's answer, and not a moment earlier; each frame is a
 //! `$default` invocation (one at a time per connection); the end of the socket is a
-//! `$disconnect`.
+//! `$disconnect`. A plain `GET /` (no upgrade) gets the browser console instead: API
+//! Gateway answers it with an error, and it is the one place `mb dev` differs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
@@ -47,14 +49,30 @@ enum Ending {
 /// Each connection's read buffer: clients send small, infrequent messages.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-/// `GET` with `Upgrade: websocket` on any path other than `/@connections`.
+/// `GET` with `Upgrade: websocket` on any path other than `/@connections`; a plain
+/// `GET /` gets the console page.
 pub async fn upgrade<S: ConnectionStore + 'static>(
     State(dev): State<Arc<Dev<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<Vec<(String, String)>>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        // Only a request that asks for no upgrade at all: a failed one keeps its error.
+        Err(_)
+            if method == Method::GET
+                && uri.path() == "/"
+                && !headers.contains_key(header::UPGRADE) =>
+        {
+            let token_required = dev.handler.settings().auth.is_some();
+            return crate::console::response(&crate::console::Config::dev(token_required));
+        }
+        Err(rejection) => return rejection.into_response(),
+    };
     if dev.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "mb dev is stopping").into_response();
     }
