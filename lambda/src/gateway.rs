@@ -24,7 +24,7 @@ pub use credentials::CredentialCache;
 pub use direct::{
     DirectGateway, DirectOptions, DirectPoster, SIGNING_NAME, failure_of, signed_post,
 };
-pub use pool::{Answer, Target};
+pub use pool::Target;
 pub use sdk::{SdkGateway, SdkPoster};
 
 /// How one post failed, as plain values.

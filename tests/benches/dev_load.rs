@@ -7,9 +7,11 @@
 //! 2. `--many` (10,000) clients connect to a fresh `mb dev` and receive one broadcast:
 //!    how long connecting and delivering took, and `mb dev`'s peak RSS.
 //!
-//!     cargo build --release --bin mb
-//!     cargo bench -p mb-tests --bench dev_load
-//!     cargo bench -p mb-tests --bench dev_load -- --clients 500 --broadcasts 50 --many 2000
+//! ```sh
+//! cargo build --release --bin mb
+//! cargo bench -p mb-tests --bench dev_load
+//! cargo bench -p mb-tests --bench dev_load -- --clients 500 --broadcasts 50 --many 2000
+//! ```
 //!
 //! `MB_BIN` names another `mb` binary, `MB_DEV_ARGS` adds options to `mb dev`. Every loop is bounded in count, and every wait in
 //! time.

@@ -13,7 +13,6 @@ use mb_lambda::auth::Verifier;
 use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
 use mb_lambda::continuation::LambdaHandOn;
-use mb_lambda::gateway::DirectGateway;
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -199,16 +198,17 @@ async fn serve<S: ConnectionStore + 'static>(
         &aws::with_endpoint(sdk, &format!("http://{reachable}")),
         dev::invoke::FUNCTION,
     );
+    let connections = Arc::new(Connections::default());
     let dev = Arc::new(Dev {
         handler: Handler::new(
             store,
-            DirectGateway::new(sdk, settings.concurrency),
+            dev::local_gateway::LocalGateway::new(Arc::clone(&connections)),
             settings,
         )
         .with_hand_on(Arc::new(hand_on)),
         timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
         connect_delay: std::time::Duration::from_millis(u64::from(args.connect_delay)),
-        connections: Connections::default(),
+        connections,
         domain_name: reachable.to_owned(),
         stage: args.stage.clone(),
         api_id: "mbdev".to_owned(),

@@ -1,6 +1,6 @@
 //! The API Gateway Management API of `mb dev` (`POST`/`GET`/`DELETE /@connections/{id}`),
-//! answering as API Gateway does, so the handler's real SDK client works unchanged:
-//! errors carry `x-amzn-ErrorType` and a JSON `message`, a closed connection is 410.
+//! answering as API Gateway does, so AWS clients work unchanged: errors carry
+//! `x-amzn-ErrorType` and a JSON `message`, a closed connection is 410.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,12 +16,47 @@ use mb_lambda::store::ConnectionStore;
 use serde_json::json;
 
 use super::Dev;
-use super::connections::Posted;
+use super::connections::{Connections, Posted};
 
 type Params = Path<HashMap<String, String>>;
 
 fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
+}
+
+/// Why a post was not queued: API Gateway's status, error code and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+const GONE: Refused = Refused {
+    status: StatusCode::GONE,
+    code: "GoneException",
+    message: "Connection is gone",
+};
+
+/// `PostToConnection`'s decision, for HTTP callers and the handler alike
+/// (`local_gateway.rs`): queue `data` for the client, or say why not.
+pub fn post_to(connections: &Connections, id: &str, data: Bytes) -> Result<(), Refused> {
+    if data.len() > MAX_MESSAGE_BYTES {
+        return Err(Refused {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "PayloadTooLargeException",
+            message: "Message too long",
+        });
+    }
+    match connections.post(id, data) {
+        Posted::Queued => Ok(()),
+        Posted::Gone => Err(GONE),
+        Posted::Throttled => Err(Refused {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "LimitExceededException",
+            message: "The client's buffer is full",
+        }),
+    }
 }
 
 /// `PostToConnection`: queue `data` for the client.
@@ -30,21 +65,9 @@ pub async fn post<S: ConnectionStore + 'static>(
     Path(params): Params,
     data: Bytes,
 ) -> Response {
-    if data.len() > MAX_MESSAGE_BYTES {
-        return aws_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLargeException",
-            "Message too long",
-        );
-    }
-    match dev.connections.post(connection_id(&params), data) {
-        Posted::Queued => StatusCode::OK.into_response(),
-        Posted::Gone => gone(),
-        Posted::Throttled => aws_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "LimitExceededException",
-            "The client's buffer is full",
-        ),
+    match post_to(&dev.connections, connection_id(&params), data) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(refused) => aws_error(refused.status, refused.code, refused.message),
     }
 }
 
@@ -91,7 +114,7 @@ fn iso(ms: i64) -> String {
 }
 
 fn gone() -> Response {
-    aws_error(StatusCode::GONE, "GoneException", "Connection is gone")
+    aws_error(GONE.status, GONE.code, GONE.message)
 }
 
 fn aws_error(status: StatusCode, code: &'static str, message: &str) -> Response {

@@ -10,6 +10,7 @@
 pub mod connections;
 pub mod events;
 pub mod invoke;
+pub mod local_gateway;
 pub mod management;
 pub mod publish;
 pub mod socket;
@@ -22,7 +23,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use mb_lambda::Handler;
-use mb_lambda::gateway::DirectGateway;
 use mb_lambda::store::ConnectionStore;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
@@ -35,8 +35,8 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 /// The state every request of the dev server shares.
 pub struct Dev<S> {
-    pub handler: Handler<S, DirectGateway>,
-    pub connections: Connections,
+    pub handler: Handler<S, local_gateway::LocalGateway>,
+    pub connections: std::sync::Arc<Connections>,
     /// `domainName` in events: the address clients use.
     pub domain_name: String,
     pub stage: String,

@@ -266,11 +266,6 @@ impl DirectPoster {
         Self { shared, pool }
     }
 
-    /// Connections opened to this endpoint so far.
-    pub fn connections_opened(&self) -> usize {
-        self.pool.as_ref().map_or(0, |p| p.opened())
-    }
-
     async fn attempt(&self, connection_id: &str, data: Bytes) -> Result<(), PostFailure> {
         let pool = self
             .pool

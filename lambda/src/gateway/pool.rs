@@ -8,7 +8,6 @@
 //! (the server had closed it) is sent again on a new one; nothing that may have reached
 //! the server is sent twice.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -94,7 +93,6 @@ pub struct Pool {
     connect_timeout: Duration,
     permits: Semaphore,
     idle: std::sync::Mutex<Vec<Idle>>,
-    opened: AtomicUsize,
 }
 
 impl Pool {
@@ -111,17 +109,11 @@ impl Pool {
             connect_timeout,
             permits: Semaphore::new(max.max(1)),
             idle: std::sync::Mutex::new(Vec::new()),
-            opened: AtomicUsize::new(0),
         }
     }
 
     pub fn target(&self) -> &Target {
         &self.target
-    }
-
-    /// Connections this pool has opened so far.
-    pub fn opened(&self) -> usize {
-        self.opened.load(Ordering::Relaxed)
     }
 
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
@@ -177,7 +169,6 @@ impl Pool {
         let sender = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| PostFailure::Timeout)??;
-        self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(sender)
     }
 
