@@ -34,7 +34,7 @@ pub const INCREASE_EVERY: Duration = Duration::from_millis(100);
 const BUCKET: Duration = Duration::from_millis(20);
 
 /// Attempts per recipient, first included, for throttling (429).
-pub const THROTTLED_ATTEMPTS: u32 = 6;
+pub const THROTTLED_ATTEMPTS: u32 = 10;
 /// Attempts per recipient, first included, for server and connection errors.
 pub const ERROR_ATTEMPTS: u32 = 3;
 /// The first retry waits up to this long; each further one doubles it, up to [`BACKOFF_CAP`].

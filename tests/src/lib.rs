@@ -288,6 +288,19 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 pub async fn http_post(url: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_exchange(http::Method::POST, url, body).await;
+    (status, body)
+}
+
+/// `GET url` over plain HTTP/1.1 on loopback, as a browser's first request (no upgrade):
+/// the status, the `Content-Type` and the body.
+pub async fn http_get(url: &str) -> (u16, String, String) {
+    http_exchange(http::Method::GET, url, "").await
+}
+
+/// One request over plain HTTP/1.1 on loopback, within 30 s: the status, the
+/// `Content-Type` and the body.
+async fn http_exchange(method: http::Method, url: &str, body: &str) -> (u16, String, String) {
     use http_body_util::{BodyExt, Full};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = match rest.find('/') {
@@ -303,46 +316,11 @@ pub async fn http_post(url: &str, body: &str) -> (u16, String) {
                 .await
                 .expect("HTTP handshake");
         tokio::spawn(connection);
-        let request = http::Request::post(path)
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", authority)
             .body(Full::new(bytes::Bytes::from(body.to_owned())))
-            .expect("a request");
-        let response = sender.send_request(request).await.expect("a response");
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body")
-            .to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
-        .await
-        .expect("an answer within 30 s")
-}
-
-/// `GET url` over plain HTTP/1.1 on loopback, as a browser's first request (no upgrade):
-/// the status, the `Content-Type` and the body.
-pub async fn http_get(url: &str) -> (u16, String, String) {
-    use http_body_util::{BodyExt, Empty};
-    let rest = url.strip_prefix("http://").expect("an http:// URL");
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(authority)
-            .await
-            .expect("connect");
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .expect("HTTP handshake");
-        tokio::spawn(connection);
-        let request = http::Request::get(path)
-            .header("host", authority)
-            .body(Empty::<bytes::Bytes>::new())
             .expect("a request");
         let response = sender.send_request(request).await.expect("a response");
         let status = response.status().as_u16();

@@ -9,6 +9,25 @@ use mb_lambda::gateway::{
     DirectGateway, DirectOptions, DirectPoster, Gateway, PostFailure, Poster, SdkGateway, SdkPoster,
 };
 
+/// Runs each `case` (an `async fn case(client: PostClient)` of the calling test file)
+/// once with each client, as two tests: `case::direct` and `case::sdk`.
+#[macro_export]
+macro_rules! with_both_clients {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn direct() {
+                super::$case($crate::post_client::PostClient::Direct).await;
+            }
+
+            #[tokio::test]
+            async fn sdk() {
+                super::$case($crate::post_client::PostClient::Sdk).await;
+            }
+        }
+    )*};
+}
+
 /// Which client posts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostClient {

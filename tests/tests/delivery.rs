@@ -43,26 +43,7 @@ async fn remaining(store: &MemoryStore) -> BTreeSet<String> {
     store.scan().await.unwrap().into_iter().collect()
 }
 
-/// Runs `case` once with each client, as two tests: `case::direct` and `case::sdk`.
-macro_rules! with_both_clients {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[tokio::test]
-            async fn direct() {
-                super::$case(PostClient::Direct).await;
-            }
-
-            #[tokio::test]
-            async fn sdk() {
-                super::$case(PostClient::Sdk).await;
-            }
-        }
-    )*};
-}
-
-with_both_clients!(
+mb_tests::with_both_clients!(
     the_connect_window_deletes_nothing_and_an_old_gone_row_goes,
     a_throttled_broadcast_paces_itself_and_reaches_everyone_once,
 );

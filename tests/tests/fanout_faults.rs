@@ -14,26 +14,7 @@ use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 use mb_tests::post_client::{AnyGateway, PostClient};
 
-/// Runs `case` once with each client, as two tests: `case::direct` and `case::sdk`.
-macro_rules! with_both_clients {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[tokio::test]
-            async fn direct() {
-                super::$case(PostClient::Direct).await;
-            }
-
-            #[tokio::test]
-            async fn sdk() {
-                super::$case(PostClient::Sdk).await;
-            }
-        }
-    )*};
-}
-
-with_both_clients!(
+mb_tests::with_both_clients!(
     gone_connections_and_only_they_are_removed,
     throttling_and_server_errors_remove_nobody,
     a_timeout_keeps_the_connection,
