@@ -20,7 +20,7 @@ use crate::dev::{self, DevError};
 use crate::error::Failure;
 use crate::naming::Names;
 use crate::settings;
-use crate::stack::{self, Stack};
+use crate::stack::Stack;
 use crate::ui::Ui;
 
 /// The stack output holding the WebSocket URL.
@@ -104,14 +104,7 @@ pub async fn run(args: &ConsoleArgs, ui: &Ui) -> Result<(), Failure> {
 /// The service's names and its stack; a missing stack is a failure that says how to
 /// deploy it.
 async fn deployed(args: &ConsoleArgs, ui: &Ui) -> Result<(Names, Stack), Failure> {
-    let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
-    let Some(stack) = stack::describe(&aws.cloudformation(), &names.stack).await? else {
-        return Err(Failure::new(format!(
-            "no stack {} in {}: service `{}` stage `{}` is not deployed there (deploy it with \
-             `mb deploy --service {} --stage {}`)",
-            names.stack, names.region, names.service, names.stage, names.service, names.stage
-        )));
-    };
+    let (names, _, stack) = service::deployed(&args.service, &args.aws, ui).await?;
     Ok((names, stack))
 }
 

@@ -30,14 +30,7 @@ pub struct InfoArgs {
 }
 
 pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
-    let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
-    let Some(stack) = stack::describe(&aws.cloudformation(), &names.stack).await? else {
-        return Err(Failure::new(format!(
-            "no stack {} in {}: service `{}` stage `{}` is not deployed there (deploy it with \
-             `mb deploy --service {} --stage {}`)",
-            names.stack, names.region, names.service, names.stage, names.service, names.stage
-        )));
-    };
+    let (names, aws, stack) = service::deployed(&args.service, &args.aws, ui).await?;
     let table = stack.output("Table").unwrap_or(&names.table).to_owned();
     let connections = match count_connections(&aws.dynamodb(), &table).await {
         Ok(count) => Some(count),

@@ -79,20 +79,7 @@ pub async fn run(args: &PublishArgs, ui: &Ui) -> Result<(), Failure> {
             (endpoint, aws)
         }
         None => {
-            let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
-            let Some(stack) = crate::stack::describe(&aws.cloudformation(), &names.stack).await?
-            else {
-                return Err(Failure::new(format!(
-                    "no stack {} in {}: service `{}` stage `{}` is not deployed there (deploy \
-                     it with `mb deploy --service {} --stage {}`)",
-                    names.stack,
-                    names.region,
-                    names.service,
-                    names.stage,
-                    names.service,
-                    names.stage
-                )));
-            };
+            let (names, aws, stack) = service::deployed(&args.service, &args.aws, ui).await?;
             let Some(url) = stack.output(OUTPUT) else {
                 return Err(Failure::new(format!(
                     "stack {} has no {OUTPUT} output: it was deployed by an mb without \

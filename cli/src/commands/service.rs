@@ -71,3 +71,21 @@ pub async fn connect(
     let region = Region::parse(aws.region())?;
     Ok((Names::derive(&name, &stage, &region)?, aws))
 }
+
+/// [`connect`], then the service's stack; a missing stack is a failure that says how to
+/// deploy it.
+pub async fn deployed(
+    service: &ServiceArgs,
+    aws: &AwsArgs,
+    ui: &Ui,
+) -> Result<(Names, Aws, crate::stack::Stack), Failure> {
+    let (names, aws) = connect(service, aws, ui).await?;
+    let Some(stack) = crate::stack::describe(&aws.cloudformation(), &names.stack).await? else {
+        return Err(Failure::new(format!(
+            "no stack {} in {}: service `{}` stage `{}` is not deployed there (deploy it with \
+             `mb deploy --service {} --stage {}`)",
+            names.stack, names.region, names.service, names.stage, names.service, names.stage
+        )));
+    };
+    Ok((names, aws, stack))
+}
