@@ -45,7 +45,8 @@ pub enum KeyError {
     NoUsableKey,
 }
 
-/// Checks tokens: signature, `exp` (required), and the issuer and audience if set.
+/// Checks tokens: signature, `exp` (required), and the issuer and audience if set (then
+/// required too).
 #[derive(Clone)]
 pub struct Verifier {
     keys: Keys,
@@ -131,13 +132,13 @@ impl Verifier {
         }
     }
 
-    /// Requires `iss` to be `issuer`.
+    /// Requires `iss` to be `issuer`: a token without `iss` is refused.
     pub fn issuer(mut self, issuer: Option<String>) -> Verifier {
         self.issuer = issuer.filter(|i| !i.is_empty());
         self
     }
 
-    /// Requires `aud` to hold `audience`.
+    /// Requires `aud` to hold `audience`: a token without `aud` is refused.
     pub fn audience(mut self, audience: Option<String>) -> Verifier {
         self.audience = audience.filter(|a| !a.is_empty());
         self
@@ -178,7 +179,12 @@ impl Verifier {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = self.leeway;
-        validation.set_required_spec_claims(&["exp"]);
+        // A claim that is configured is required: `jsonwebtoken` compares `iss` and `aud`
+        // only when the token carries them, so a token without one would pass.
+        let mut required = vec!["exp"];
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
         validation.validate_nbf = true;
         match &self.issuer {
             Some(issuer) => validation.set_issuer(&[issuer]),
@@ -218,7 +224,11 @@ fn denied(kind: &ErrorKind) -> Denied {
             ErrorKind::InvalidSignature => "the token's signature does not verify",
             ErrorKind::InvalidIssuer => "the token's issuer (iss) is not the one configured",
             ErrorKind::InvalidAudience => "the token's audience (aud) is not the one configured",
-            ErrorKind::MissingRequiredClaim(_) => "the token has no expiry (exp)",
+            ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+                "iss" => "the token has no issuer (iss), and one is configured",
+                "aud" => "the token has no audience (aud), and one is configured",
+                _ => "the token has no expiry (exp)",
+            },
             ErrorKind::InvalidAlgorithm => "the token is signed with another algorithm",
             _ => "the token is not a well-formed JWT",
         }
@@ -338,6 +348,134 @@ mod tests {
         assert!(strict.verify(&token).is_ok());
         let wrong = verifier.issuer(Some("https://other".into()));
         assert!(wrong.verify(&token).unwrap_err().0.contains("issuer"));
+    }
+
+    /// The RSA key of `lambda/testdata` (tests only): its signing key and its key set,
+    /// under the id `r1`.
+    fn rsa() -> (EncodingKey, String) {
+        use base64::Engine;
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../testdata/rsa-test-key.json")).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(fixture["pkcs1_der_base64"].as_str().unwrap())
+            .unwrap();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "RSA", "kid": "r1", "alg": "RS256", "use": "sig",
+            "n": fixture["n"], "e": fixture["e"],
+        }]});
+        (EncodingKey::from_rsa_der(&der), jwks.to_string())
+    }
+
+    /// An HS256 verifier and an RS256 (key set) one, each with the signer of its tokens.
+    fn both_kinds() -> Vec<(
+        &'static str,
+        Verifier,
+        Box<dyn Fn(&serde_json::Value) -> String>,
+    )> {
+        let (rsa_key, jwks) = rsa();
+        vec![
+            (
+                "HS256",
+                Verifier::secret(SECRET).unwrap(),
+                Box::new(|claims: &serde_json::Value| {
+                    jsonwebtoken::encode(
+                        &Header::new(Algorithm::HS256),
+                        claims,
+                        &EncodingKey::from_secret(SECRET),
+                    )
+                    .unwrap()
+                }),
+            ),
+            (
+                "RS256",
+                Verifier::key_set(&jwks).unwrap(),
+                Box::new(move |claims: &serde_json::Value| {
+                    let mut header = Header::new(Algorithm::RS256);
+                    header.kid = Some("r1".into());
+                    jsonwebtoken::encode(&header, claims, &rsa_key).unwrap()
+                }),
+            ),
+        ]
+    }
+
+    /// `jsonwebtoken` compares `iss` and `aud` only when a token has them: a configured
+    /// one must also be present, or a token that leaves it out gets in.
+    #[test]
+    fn a_configured_issuer_or_audience_must_be_in_the_token() {
+        let exp = now_seconds() + 60;
+        for (kind, verifier, sign) in both_kinds() {
+            let strict = verifier
+                .clone()
+                .issuer(Some("https://idp".into()))
+                .audience(Some("app".into()));
+            let full = sign(&serde_json::json!({"exp": exp, "iss": "https://idp", "aud": "app"}));
+            assert!(strict.verify(&full).is_ok(), "{kind}");
+            let listed =
+                sign(&serde_json::json!({"exp": exp, "iss": "https://idp", "aud": ["web", "app"]}));
+            assert!(strict.verify(&listed).is_ok(), "{kind}: aud may be a list");
+            let no_iss = sign(&serde_json::json!({"exp": exp, "aud": "app"}));
+            let no_aud = sign(&serde_json::json!({"exp": exp, "iss": "https://idp"}));
+            let neither = sign(&serde_json::json!({"exp": exp}));
+            assert_eq!(
+                strict.verify(&no_iss).unwrap_err().0,
+                "the token has no issuer (iss), and one is configured",
+                "{kind}"
+            );
+            assert_eq!(
+                strict.verify(&no_aud).unwrap_err().0,
+                "the token has no audience (aud), and one is configured",
+                "{kind}"
+            );
+            assert!(strict.verify(&neither).is_err(), "{kind}");
+            // A claim of the wrong type is no claim.
+            let odd = sign(&serde_json::json!({"exp": exp, "iss": 7, "aud": {"x": 1}}));
+            assert!(strict.verify(&odd).is_err(), "{kind}");
+            // Only what is configured is required.
+            let issuer_only = verifier.clone().issuer(Some("https://idp".into()));
+            assert!(issuer_only.verify(&no_aud).is_ok(), "{kind}");
+            assert!(issuer_only.verify(&no_iss).is_err(), "{kind}");
+            let audience_only = verifier.clone().audience(Some("app".into()));
+            assert!(audience_only.verify(&no_iss).is_ok(), "{kind}");
+            assert!(audience_only.verify(&no_aud).is_err(), "{kind}");
+            assert!(
+                verifier.verify(&neither).is_ok(),
+                "{kind}: nothing configured"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever a token carries, it passes exactly when each configured claim is in it
+        /// with the configured value.
+        #[test]
+        fn a_token_passes_only_with_every_configured_claim(
+            iss in proptest::option::of("[a-c]{0,2}"),
+            aud in proptest::option::of("[a-c]{0,2}"),
+            issuer in proptest::option::of("[a-c]{1,2}"),
+            audience in proptest::option::of("[a-c]{1,2}"),
+        ) {
+            let mut claims = serde_json::json!({"exp": now_seconds() + 60});
+            if let Some(iss) = &iss {
+                claims["iss"] = iss.clone().into();
+            }
+            if let Some(aud) = &aud {
+                claims["aud"] = aud.clone().into();
+            }
+            let token = jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap();
+            let verifier = Verifier::secret(SECRET)
+                .unwrap()
+                .issuer(issuer.clone())
+                .audience(audience.clone());
+            let wanted = issuer.as_ref().is_none_or(|i| iss.as_ref() == Some(i))
+                && audience.as_ref().is_none_or(|a| aud.as_ref() == Some(a));
+            proptest::prop_assert_eq!(verifier.verify(&token).is_ok(), wanted);
+        }
     }
 
     #[test]

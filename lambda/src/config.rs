@@ -11,7 +11,7 @@
 //! | `MB_AUTH` | `none`, or `jwt`: `$connect` needs a token (see [`crate::auth`]) | `none` |
 //! | `MB_AUTH_SECRET_ARN` | with `jwt`: the Secrets Manager secret HS256 tokens are signed with | unset |
 //! | `MB_JWKS_URL` | with `jwt`: an issuer's key set (RS256/ES256), instead of a secret | unset |
-//! | `MB_JWT_ISSUER`, `MB_JWT_AUDIENCE` | with `jwt`: the `iss` and `aud` tokens must have | unset |
+//! | `MB_JWT_ISSUER`, `MB_JWT_AUDIENCE` | with `jwt`: the `iss` and `aud` tokens must have (the issuer is required with `MB_JWKS_URL`) | unset |
 //! | `MB_ALLOWED_ORIGINS` | comma-separated origins a browser handshake must come from | any |
 //! | `MB_MAX_MESSAGES_PER_SECOND` | messages one connection may send per second (0: no limit) | 0 |
 
@@ -111,6 +111,10 @@ pub enum ConfigError {
         "MB_AUTH=jwt needs MB_AUTH_SECRET_ARN (HS256 tokens) or MB_JWKS_URL (an issuer's keys), and not both"
     )]
     NoKeys,
+    #[error(
+        "MB_JWKS_URL is set without MB_JWT_ISSUER: a key set may sign tokens for other issuers' applications too; set MB_JWT_ISSUER to the `iss` its tokens carry (mb deploy --issuer URL)"
+    )]
+    KeySetWithoutIssuer,
     #[error("MB_ALLOWED_ORIGINS: {0}")]
     BadOrigin(String),
     #[error("MB_MAX_MESSAGES_PER_SECOND={0:?} is not a whole number from 0 to 10000")]
@@ -143,6 +147,9 @@ impl Config {
             None | Some("none") => KeySource::None,
             Some("jwt") => match (set("MB_AUTH_SECRET_ARN"), set("MB_JWKS_URL")) {
                 (Some(arn), None) => KeySource::Secret(arn),
+                (None, Some(_)) if set("MB_JWT_ISSUER").is_none() => {
+                    return Err(ConfigError::KeySetWithoutIssuer);
+                }
                 (None, Some(url)) => KeySource::KeySetUrl(url),
                 _ => return Err(ConfigError::NoKeys),
             },
@@ -231,6 +238,19 @@ mod tests {
             (vec![("MB_AUTH", "jwt")], ConfigError::NoKeys),
             (vec![("MB_AUTH", "yes")], ConfigError::BadAuth("yes".into())),
             (
+                vec![("MB_AUTH", "jwt"), ("MB_JWKS_URL", "https://idp/keys")],
+                ConfigError::KeySetWithoutIssuer,
+            ),
+            (
+                vec![
+                    ("MB_AUTH", "jwt"),
+                    ("MB_JWKS_URL", "https://idp/keys"),
+                    ("MB_JWT_ISSUER", " "),
+                    ("MB_JWT_AUDIENCE", "app"),
+                ],
+                ConfigError::KeySetWithoutIssuer,
+            ),
+            (
                 vec![("MB_MAX_MESSAGES_PER_SECOND", "-1")],
                 ConfigError::BadRate("-1".into()),
             ),
@@ -239,6 +259,30 @@ mod tests {
             all.extend(vars);
             assert_eq!(config(&all), Err(wanted));
         }
+        assert!(
+            ConfigError::KeySetWithoutIssuer
+                .to_string()
+                .contains("set MB_JWT_ISSUER")
+        );
+        // With an issuer, a key set is fine; without tokens, a key set is not used.
+        let keyed = config(&[
+            ("MB_TABLE_NAME", "t"),
+            ("MB_AUTH", "jwt"),
+            ("MB_JWKS_URL", "https://idp/keys"),
+            ("MB_JWT_ISSUER", "https://idp"),
+        ])
+        .unwrap();
+        assert_eq!(
+            keyed.auth.keys,
+            KeySource::KeySetUrl("https://idp/keys".into())
+        );
+        let unused = config(&[
+            ("MB_TABLE_NAME", "t"),
+            ("MB_AUTH", "none"),
+            ("MB_JWKS_URL", "https://idp/keys"),
+        ])
+        .unwrap();
+        assert_eq!(unused.auth.keys, KeySource::None);
         let err = config(&[
             ("MB_TABLE_NAME", "t"),
             ("MB_ALLOWED_ORIGINS", "app.example"),
