@@ -276,7 +276,8 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Word(""),
         allowed: Allowed::Text(Check::Claim),
         unit: "",
-        help: "With jwt: the `iss` a token must have (empty: not checked)",
+        help: "With jwt: the `iss` a token must have (a token without one is refused); \
+               required with jwks-url (empty: not checked)",
     },
     Setting {
         key: "audience",
@@ -284,7 +285,8 @@ pub const SETTINGS: &[Setting] = &[
         default: DefaultValue::Word(""),
         allowed: Allowed::Text(Check::Claim),
         unit: "",
-        help: "With jwt: the `aud` a token must have (empty: not checked)",
+        help: "With jwt: the `aud` a token must have (a token without one is refused, \
+               and Cognito access tokens have none: docs/security.md; empty: not checked)",
     },
     Setting {
         key: "allow-origin",
@@ -519,6 +521,37 @@ pub fn deployed(parameters: &[(String, String)]) -> Vec<(&'static Setting, &str)
                 .map(|(_, v)| (s, v.as_str()))
         })
         .collect()
+}
+
+/// Refuses access settings that would accept tokens from applications other than yours
+/// (pure): `auth` jwt with a key set (`jwks-url`) and no `issuer`. A key set is often
+/// shared (a Cognito user pool's keys sign for every app client, an Auth0 tenant's for
+/// every application), so its tokens must at least be checked for their issuer. Each
+/// setting is taken as given, else as `deployed` (the stack's parameters; none on a
+/// create), else at its default. The error is a usage error's sentence, naming the fix.
+pub fn key_set_needs_issuer(given: &Settings, deployed: &[(String, String)]) -> Result<(), String> {
+    let effective = |key: &str| -> String {
+        let Some(setting) = find(key) else {
+            return String::new();
+        };
+        match given.value(key) {
+            Some(value) => value.parameter(),
+            None => deployed
+                .iter()
+                .find(|(k, _)| k == setting.parameter)
+                .map_or_else(|| setting.default.template(), |(_, v)| v.clone()),
+        }
+    };
+    let is_set = |key: &str| !effective(key).trim().is_empty();
+    if effective("auth").trim() == "jwt" && is_set("jwks-url") && !is_set("issuer") {
+        return Err(
+            "jwks-url is set without an issuer, so tokens the key set signs for any other \
+             application would be accepted: add --issuer with the `iss` its tokens carry \
+             (Cognito: https://cognito-idp.REGION.amazonaws.com/POOL_ID; docs/security.md)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// The settings flags of `mb deploy`, one per row of [`SETTINGS`].
@@ -760,6 +793,48 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_key_set_needs_an_issuer_given_or_deployed() {
+        let text = |pairs: &[(&str, &str)]| {
+            let mut given = Settings::default();
+            for (key, value) in pairs {
+                given.set_value(find(key).unwrap(), Value::Text((*value).into()));
+            }
+            given
+        };
+        let stack = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let keys = [("auth", "jwt"), ("jwks-url", "https://idp/keys")];
+        // A create with a key set and no issuer is refused, naming the fix.
+        let refused = key_set_needs_issuer(&text(&keys), &[]).unwrap_err();
+        assert!(refused.contains("add --issuer"), "{refused}");
+        assert!(
+            key_set_needs_issuer(&text(&[keys[0], keys[1], ("issuer", "https://idp")]), &[])
+                .is_ok()
+        );
+        // The issuer (or the key set) deployed counts; a value given wins over it.
+        let deployed = stack(&[("Auth", "jwt"), ("JwksUrl", "https://idp/keys")]);
+        assert!(key_set_needs_issuer(&Settings::default(), &deployed).is_err());
+        assert!(key_set_needs_issuer(&text(&[("issuer", "https://idp")]), &deployed).is_ok());
+        let with_issuer = stack(&[
+            ("Auth", "jwt"),
+            ("JwksUrl", "https://idp/keys"),
+            ("JwtIssuer", "https://idp"),
+        ]);
+        assert!(key_set_needs_issuer(&Settings::default(), &with_issuer).is_ok());
+        assert!(key_set_needs_issuer(&text(&[("issuer", "")]), &with_issuer).is_err());
+        assert!(key_set_needs_issuer(&text(&keys[1..]), &with_issuer).is_ok());
+        // Clearing the key set (HS256 then) or the tokens lifts it.
+        assert!(key_set_needs_issuer(&text(&[("jwks-url", "")]), &deployed).is_ok());
+        assert!(key_set_needs_issuer(&text(&[("auth", "none")]), &deployed).is_ok());
+        assert!(key_set_needs_issuer(&text(&[("auth", "jwt")]), &[]).is_ok());
+        assert!(key_set_needs_issuer(&Settings::default(), &[]).is_ok());
     }
 
     #[test]

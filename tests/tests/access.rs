@@ -251,3 +251,92 @@ async fn mb_dev_checks_an_issuers_tokens_against_a_local_key_set() {
     }
     let _ = std::fs::remove_file(jwks);
 }
+
+/// `--issuer` and `--audience` require the claims: a token that leaves either out is
+/// refused (403), HS256 (what `mb token` mints has neither) and RS256 alike.
+#[tokio::test]
+async fn a_token_without_the_configured_issuer_or_audience_is_refused() {
+    let exp = auth::now_seconds() + 600;
+    let issuer = "https://idp.example";
+    let full = serde_json::json!({"sub": "dana", "exp": exp, "iss": issuer, "aud": "app"});
+    let no_iss = serde_json::json!({"sub": "dana", "exp": exp, "aud": "app"});
+    let no_aud = serde_json::json!({"sub": "dana", "exp": exp, "iss": issuer});
+    let checked = ["--issuer", issuer, "--audience", "app"];
+
+    let secret = file("claims-secret", SECRET);
+    let secret_path = secret.to_str().unwrap();
+    let hs256 = |claims: &serde_json::Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let by_secret =
+        DevServer::start(&[&["--auth-secret-file", secret_path][..], &checked].concat());
+    let minted = mb_token(&["--secret-file", secret_path, "--sub", "dana"])[0].clone();
+
+    let rsa = mb_tests::issuer::Issuer::rsa("r1");
+    let jwks = file("claims-jwks.json", &rsa.jwks());
+    let by_key_set =
+        DevServer::start(&[&["--jwks-file", jwks.to_str().unwrap()][..], &checked].concat());
+
+    for (kind, dev, good, refused) in [
+        (
+            "HS256",
+            &by_secret,
+            hs256(&full),
+            [hs256(&no_iss), hs256(&no_aud), minted],
+        ),
+        (
+            "RS256",
+            &by_key_set,
+            rsa.sign(&full, "r1"),
+            [
+                rsa.sign(&no_iss, "r1"),
+                rsa.sign(&no_aud, "r1"),
+                rsa.sign(&serde_json::json!({"exp": exp}), "r1"),
+            ],
+        ),
+    ] {
+        let mut dana = Client::connect(&format!("{}/?token={good}", dev.url)).await;
+        dana.send_text("with both claims").await;
+        assert_eq!(dana.recv_json().await["_me"], true, "{kind}");
+        for (what, token) in ["no iss", "no aud", "neither"].iter().zip(refused) {
+            let (status, _) = Client::refused(&format!("{}/?token={token}", dev.url)).await;
+            assert_eq!(status, 403, "{kind}, {what}");
+        }
+        for reason in ["no issuer (iss)", "no audience (aud)"] {
+            assert!(
+                dev.log_line(&["authorizer", "deny", reason], Duration::from_secs(5))
+                    .await
+                    .is_some(),
+                "{kind}: a denial for {reason} is logged"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(secret);
+    let _ = std::fs::remove_file(jwks);
+}
+
+/// A key set may sign for other applications too: `mb dev --jwks-file` without
+/// `--issuer` is a usage error that names the fix.
+#[test]
+fn mb_dev_refuses_a_key_set_without_an_issuer() {
+    let issuer = mb_tests::issuer::Issuer::new("k1");
+    let jwks = file("no-issuer.json", &issuer.jwks());
+    let out = mb::run(
+        &["dev", "--port", "0", "--jwks-file", jwks.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        mb_tests::text(&out.stderr)
+    );
+    let err = mb_tests::text(&out.stderr);
+    assert!(err.contains("add --issuer"), "{err}");
+    let _ = std::fs::remove_file(jwks);
+}

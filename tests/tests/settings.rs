@@ -233,3 +233,50 @@ async fn a_bad_access_setting_is_refused_before_any_aws_call() {
         "no AWS call"
     );
 }
+
+/// Fails unless every operation the recorder saw only reads: nothing was uploaded, created
+/// or changed.
+fn assert_only_reads(world: &Deploying) {
+    for operation in world.recorder.operations() {
+        let name = operation.split(' ').next_back().unwrap_or_default();
+        assert!(
+            ["Describe", "Get", "Head", "List"]
+                .iter()
+                .any(|read| name.starts_with(read)),
+            "{operation} changes something"
+        );
+    }
+}
+
+/// A key set (`--jwks-url`) often signs for many applications: a deploy that would accept
+/// its tokens without an issuer, given or deployed, is refused with exit 2 naming
+/// `--issuer`, before anything is uploaded or changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_set_without_an_issuer_is_refused_before_any_change() {
+    let Some((world, cf)) = world().await else {
+        return;
+    };
+    let keys = ["--auth", "jwt", "--jwks-url", "https://idp.example/keys"];
+    let refused = world.deploy(&keys).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("add --issuer"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_only_reads(&world);
+
+    let deployed = world
+        .deploy(&[&keys[..], &["--issuer", "https://idp.example/"]].concat())
+        .await;
+    assert_ok("the deploy with a key set and its issuer", &deployed);
+    // Clearing the deployed issuer would leave the deployed key set without one.
+    let cleared = world.deploy(&["--issuer", ""]).await;
+    assert_eq!(cleared.status.code(), Some(2), "{}", text(&cleared.stderr));
+    assert!(
+        text(&cleared.stderr).contains("add --issuer"),
+        "{}",
+        text(&cleared.stderr)
+    );
+    assert_eq!(parameter(&cf, "JwtIssuer").await, "https://idp.example/");
+}

@@ -76,6 +76,10 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
     ));
     // Described once here for both decisions; the deploy proper describes it afresh.
     let current = stack::describe(&aws.cloudformation(), &names.stack).await?;
+    let deployed = current
+        .as_ref()
+        .map_or(&[][..], |s| s.parameters.as_slice());
+    settings::key_set_needs_issuer(&args.settings.given, deployed).map_err(Failure::usage)?;
     let found = preflight::look(
         &aws,
         &names,

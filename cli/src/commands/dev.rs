@@ -66,10 +66,11 @@ pub struct DevArgs {
     /// Require a token signed (RS256/ES256) by a key of this JWKS file
     #[arg(long, value_name = "FILE")]
     pub jwks_file: Option<std::path::PathBuf>,
-    /// The issuer (`iss`) tokens must have
+    /// The issuer (`iss`) tokens must have (a token without one is refused); required
+    /// with --jwks-file
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
-    /// The audience (`aud`) tokens must have
+    /// The audience (`aud`) tokens must have (a token without one is refused)
     #[arg(long)]
     pub audience: Option<String>,
     /// Refuse (403) a browser handshake whose Origin is not this one (repeatable)
@@ -102,6 +103,13 @@ fn auth(args: &DevArgs) -> Result<Option<Auth>, Failure> {
                 .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
         }
         (None, Some(path)) => {
+            if args.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+                return Err(Failure::usage(
+                    "--jwks-file without --issuer would accept tokens the key set signs for \
+                     any other application: add --issuer with the `iss` its tokens carry \
+                     (docs/security.md)",
+                ));
+            }
             let text = String::from_utf8(read(path, "key set file")?)
                 .map_err(|_| Failure::usage(format!("{} is not UTF-8 text", path.display())))?;
             Verifier::key_set(&text)
