@@ -4,7 +4,7 @@
 //! deployment's secret (which `mb token` also signs with, [`mint`]), or RS256/ES256
 //! against an issuer's key set (JWKS: Cognito, Auth0 and similar). `exp` is required and
 //! the clock skew allowed is at most [`MAX_LEEWAY_SECONDS`]. Verifying is pure: the keys
-//! are loaded at start-up. A token is never logged: [`Denied`] says why without it.
+//! are loaded and kept by [`crate::keys`]. A token is never logged: [`Denied`] says why without it.
 
 use std::collections::BTreeSet;
 
@@ -150,6 +150,24 @@ impl Verifier {
         self
     }
 
+    /// Whether the keys are an issuer's key set (which may change), not a secret.
+    pub fn is_key_set(&self) -> bool {
+        matches!(self.keys, Keys::KeySet(_))
+    }
+
+    /// Whether a newer key set could check `token` when this one cannot (pure): its header
+    /// names a key (`kid`) this key set does not have. A secret, or a token that names no
+    /// key or is no JWT at all, is not helped by other keys.
+    pub fn lacks_key_of(&self, token: &str) -> bool {
+        let Keys::KeySet(set) = &self.keys else {
+            return false;
+        };
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid)
+            .is_some_and(|kid| set.find(&kid).is_none())
+    }
+
     /// The identity in `token`, if the token is valid now (pure but for the clock
     /// `jsonwebtoken` reads).
     pub fn verify(&self, token: &str) -> Result<Identity, Denied> {
@@ -269,7 +287,7 @@ pub fn now_seconds() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
@@ -350,29 +368,41 @@ mod tests {
         assert!(wrong.verify(&token).unwrap_err().0.contains("issuer"));
     }
 
-    /// The RSA key of `lambda/testdata` (tests only): its signing key and its key set,
-    /// under the id `r1`.
-    fn rsa() -> (EncodingKey, String) {
+    /// The RSA key of `lambda/testdata` (tests only): its signing key and a key set
+    /// holding it under each of `kids`.
+    pub(crate) fn rsa_under(kids: &[&str]) -> (EncodingKey, String) {
         use base64::Engine;
         let fixture: serde_json::Value =
             serde_json::from_str(include_str!("../testdata/rsa-test-key.json")).unwrap();
         let der = base64::engine::general_purpose::STANDARD
             .decode(fixture["pkcs1_der_base64"].as_str().unwrap())
             .unwrap();
-        let jwks = serde_json::json!({"keys": [{
-            "kty": "RSA", "kid": "r1", "alg": "RS256", "use": "sig",
-            "n": fixture["n"], "e": fixture["e"],
-        }]});
+        let keys: Vec<serde_json::Value> = kids
+            .iter()
+            .map(|kid| {
+                serde_json::json!({
+                    "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+                    "n": fixture["n"], "e": fixture["e"],
+                })
+            })
+            .collect();
+        let jwks = serde_json::json!({ "keys": keys });
         (EncodingKey::from_rsa_der(&der), jwks.to_string())
     }
 
+    /// `claims` signed RS256 with `key`, the header naming `kid`.
+    pub(crate) fn rs256(key: &EncodingKey, kid: &str, claims: &serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
+    /// A signer of test tokens: claims in, token out.
+    type Sign = Box<dyn Fn(&serde_json::Value) -> String>;
+
     /// An HS256 verifier and an RS256 (key set) one, each with the signer of its tokens.
-    fn both_kinds() -> Vec<(
-        &'static str,
-        Verifier,
-        Box<dyn Fn(&serde_json::Value) -> String>,
-    )> {
-        let (rsa_key, jwks) = rsa();
+    fn both_kinds() -> Vec<(&'static str, Verifier, Sign)> {
+        let (rsa_key, jwks) = rsa_under(&["r1"]);
         vec![
             (
                 "HS256",
@@ -389,11 +419,7 @@ mod tests {
             (
                 "RS256",
                 Verifier::key_set(&jwks).unwrap(),
-                Box::new(move |claims: &serde_json::Value| {
-                    let mut header = Header::new(Algorithm::RS256);
-                    header.kid = Some("r1".into());
-                    jsonwebtoken::encode(&header, claims, &rsa_key).unwrap()
-                }),
+                Box::new(move |claims: &serde_json::Value| rs256(&rsa_key, "r1", claims)),
             ),
         ]
     }
@@ -442,6 +468,22 @@ mod tests {
                 "{kind}: nothing configured"
             );
         }
+    }
+
+    #[test]
+    fn only_a_key_set_missing_the_tokens_kid_could_be_helped_by_newer_keys() {
+        let (key, jwks) = rsa_under(&["r1"]);
+        let set = Verifier::key_set(&jwks).unwrap();
+        let claims = serde_json::json!({"exp": now_seconds() + 60});
+        assert!(!set.lacks_key_of(&rs256(&key, "r1", &claims)));
+        assert!(set.lacks_key_of(&rs256(&key, "r2", &claims)));
+        let no_kid = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap();
+        assert!(!set.lacks_key_of(&no_kid));
+        assert!(!set.lacks_key_of("not.a.jwt"));
+        assert!(set.is_key_set());
+        let secret = Verifier::secret(SECRET).unwrap();
+        assert!(!secret.is_key_set());
+        assert!(!secret.lacks_key_of(&rs256(&key, "r2", &claims)));
     }
 
     proptest::proptest! {

@@ -29,19 +29,28 @@ pub fn token(event: &Value) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The authorizer's answer to `event`: Allow with the identity as context, or Deny.
-/// Without a verifier (auth not configured) every request is denied: fail closed.
+/// The token of `event` to check with `keys`, or why there is none: without keys (token
+/// authentication not configured) every request is denied (fail closed).
+pub fn token_to_check<K>(event: &Value, keys: Option<K>) -> Result<(&str, K), Denied> {
+    let keys = keys.ok_or_else(|| Denied("token authentication is not configured".into()))?;
+    let token = token(event).ok_or_else(|| Denied("no token".into()))?;
+    Ok((token, keys))
+}
+
+/// The authorizer's answer to `event` with `verifier` at hand: Allow with the identity as
+/// context, or Deny (also without a verifier).
 pub fn respond(event: &Value, verifier: Option<&Verifier>) -> (Value, Result<Identity, Denied>) {
+    let verdict = token_to_check(event, verifier).and_then(|(token, v)| v.verify(token));
+    (answer(event, &verdict), verdict)
+}
+
+/// The IAM policy for `verdict` on `event`: Allow with the identity as context, or Deny.
+pub fn answer(event: &Value, verdict: &Result<Identity, Denied>) -> Value {
     let method_arn = event
         .get("methodArn")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let verdict = match (verifier, token(event)) {
-        (None, _) => Err(Denied("token authentication is not configured".into())),
-        (_, None) => Err(Denied("no token".into())),
-        (Some(verifier), Some(token)) => verifier.verify(token),
-    };
-    let (principal, effect, context) = match &verdict {
+    let (principal, effect, context) = match verdict {
         Ok(identity) => (
             identity.sub.clone().unwrap_or_else(|| "anonymous".into()),
             "Allow",
@@ -49,7 +58,7 @@ pub fn respond(event: &Value, verifier: Option<&Verifier>) -> (Value, Result<Ide
         ),
         Err(_) => ("anonymous".to_owned(), "Deny", json!({})),
     };
-    let policy = json!({
+    json!({
         "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
@@ -60,8 +69,7 @@ pub fn respond(event: &Value, verifier: Option<&Verifier>) -> (Value, Result<Ide
             }],
         },
         "context": context,
-    });
-    (policy, verdict)
+    })
 }
 
 /// Whether an authorizer answer allows the connection.

@@ -19,13 +19,22 @@ use std::sync::Arc;
 
 use crate::auth::Verifier;
 use crate::connect_window::DEFAULT_GRACE_SECONDS;
+use crate::keys::KeyProvider;
 
 /// Posts in flight at once during one broadcast, unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
-/// The token check `$connect` needs (its keys are loaded at start-up).
+/// The token check `$connect` needs: the keys, loaded by the authorizer when it first
+/// needs them ([`crate::keys`]).
 #[derive(Debug, Clone)]
-pub struct Auth(pub Arc<Verifier>);
+pub struct Auth(pub Arc<KeyProvider>);
+
+impl Auth {
+    /// Tokens checked with exactly `verifier`'s keys (tests, `mb dev`'s secret file).
+    pub fn fixed(verifier: Verifier) -> Auth {
+        Auth(Arc::new(KeyProvider::fixed(verifier)))
+    }
+}
 
 impl PartialEq for Auth {
     fn eq(&self, other: &Self) -> bool {
@@ -89,7 +98,7 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
-    /// Everything but `auth`, which the keys' loading fills in.
+    /// Everything but `auth`, which the key provider fills in ([`crate::keys::provider`]).
     pub settings: Settings,
     pub auth: AuthConfig,
     /// The function's own name, to hand a broadcast on to (`None`: no hand-on).

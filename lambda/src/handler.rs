@@ -142,7 +142,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             return (serde_json::json!({}), report);
         }
         if authorizer::is_authorizer_event(&event) {
-            return (self.authorize(&event), Report::default());
+            return (self.authorize(&event).await, Report::default());
         }
         if let Some((method, query, body, encoded)) = publish::from_function_url(&event) {
             let (status, body, report) =
@@ -261,12 +261,16 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         (200, publish::answer(&report), report)
     }
 
-    /// The `$connect` authorizer's answer to `event` ([`authorizer::respond`]): one log
-    /// line with the verdict and, for a denial, why; never the token.
-    pub fn authorize(&self, event: &serde_json::Value) -> serde_json::Value {
+    /// The `$connect` authorizer's answer to `event` ([`authorizer::answer`]), the keys
+    /// loaded first if they are due ([`crate::keys`]): one log line with the verdict and,
+    /// for a denial, why; never the token.
+    pub async fn authorize(&self, event: &serde_json::Value) -> serde_json::Value {
         let started = Instant::now();
-        let verifier = self.settings.auth.as_ref().map(|auth| auth.0.as_ref());
-        let (answer, verdict) = authorizer::respond(event, verifier);
+        let verdict = match authorizer::token_to_check(event, self.settings.auth.as_ref()) {
+            Ok((token, auth)) => auth.0.verify(token).await,
+            Err(denied) => Err(denied),
+        };
+        let answer = authorizer::answer(event, &verdict);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         match verdict {
             Ok(_) => tracing::info!(
@@ -1454,7 +1458,7 @@ mod tests {
         let secret = b"0123456789abcdef0123456789abcdef".to_vec();
         let verifier = crate::auth::Verifier::secret(secret).unwrap();
         let (h, rec) = with_settings(Settings {
-            auth: Some(crate::config::Auth(Arc::new(verifier))),
+            auth: Some(crate::config::Auth::fixed(verifier)),
             ..Settings::default()
         });
         let limited = serde_json::json!({"sub": "u1", "channels": "a", "limited": "true", "exp": "9999999999", "principalId": "u1"});
@@ -1498,7 +1502,7 @@ mod tests {
         let verifier =
             crate::auth::Verifier::secret(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap();
         let (h, rec) = with_settings(Settings {
-            auth: Some(crate::config::Auth(Arc::new(verifier))),
+            auth: Some(crate::config::Auth::fixed(verifier)),
             ..Settings::default()
         });
         let open = serde_json::json!({"exp": "9999999999", "principalId": "anonymous"});

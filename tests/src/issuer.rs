@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 enum Key {
-    Ec(rcgen::KeyPair),
+    Ec(Box<rcgen::KeyPair>),
     /// PKCS#1 DER, and the public modulus and exponent as a JWK writes them.
     Rsa {
         der: Vec<u8>,
@@ -25,9 +25,9 @@ impl Issuer {
     /// An ES256 issuer with a key of its own.
     pub fn new(kid: &str) -> Issuer {
         Issuer {
-            key: Key::Ec(
+            key: Key::Ec(Box::new(
                 rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("an EC key"),
-            ),
+            )),
             kid: kid.to_owned(),
         }
     }

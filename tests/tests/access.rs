@@ -340,3 +340,43 @@ fn mb_dev_refuses_a_key_set_without_an_issuer() {
     assert!(err.contains("add --issuer"), "{err}");
     let _ = std::fs::remove_file(jwks);
 }
+
+/// `mb dev --jwks-file` reads its file again when a token names a key the file lacked: a
+/// key rotated in is tried locally as on AWS.
+#[tokio::test]
+async fn mb_dev_reads_its_key_set_file_again_for_a_new_key() {
+    let (old, new) = (
+        mb_tests::issuer::Issuer::new("k-old"),
+        mb_tests::issuer::Issuer::new("k-new"),
+    );
+    let jwks = file("rotating.json", &old.jwks());
+    let dev = DevServer::start(&[
+        "--jwks-file",
+        jwks.to_str().unwrap(),
+        "--issuer",
+        "https://idp.example",
+    ]);
+    let claims =
+        serde_json::json!({"exp": auth::now_seconds() + 600, "iss": "https://idp.example"});
+    let mut before = Client::connect(&format!(
+        "{}/?token={}",
+        dev.url,
+        old.sign(&claims, "k-old")
+    ))
+    .await;
+    std::fs::write(
+        &jwks,
+        serde_json::json!({"keys": [old.jwk(), new.jwk()]}).to_string(),
+    )
+    .expect("rotate the key set file");
+    let mut after = Client::connect(&format!(
+        "{}/?token={}",
+        dev.url,
+        new.sign(&claims, "k-new")
+    ))
+    .await;
+    after.send_text("signed with the new key").await;
+    assert_eq!(after.recv_json().await["_me"], true);
+    assert_eq!(before.recv_json().await["data"], "signed with the new key");
+    let _ = std::fs::remove_file(jwks);
+}

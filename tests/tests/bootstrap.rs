@@ -349,8 +349,8 @@ async fn bootstrap_reads_its_token_secret_from_secrets_manager() {
     }
 }
 
-/// The real binary with `MB_JWKS_URL`: it fetches the issuer's key set at cold start and
-/// verifies an ES256 token by its `kid`, with the issuer checked.
+/// The real binary with `MB_JWKS_URL`: it fetches the issuer's key set at its first
+/// authorizer request and verifies an ES256 token by its `kid`, with the issuer checked.
 #[tokio::test]
 async fn bootstrap_fetches_an_issuers_key_set() {
     let keys = mb_tests::issuer::Issuer::new("k1");
@@ -413,4 +413,172 @@ async fn bootstrap_fetches_an_issuers_key_set() {
             "{id}"
         );
     }
+}
+
+/// A loopback issuer whose key set can change, counting the requests for it; its
+/// `answer` of `None` stands for an issuer that is down (HTTP 503).
+struct KeyServer {
+    jwks: Arc<Mutex<Option<String>>>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    server: loopback::Server,
+}
+
+impl KeyServer {
+    async fn start(jwks: Option<String>) -> KeyServer {
+        let served = Arc::new(Mutex::new(jwks));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (answer, counted) = (Arc::clone(&served), Arc::clone(&requests));
+        let server = loopback::serve(move |_request: http::Request<hyper::body::Incoming>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let jwks = answer.lock().unwrap().clone();
+            async move {
+                let response = http::Response::builder().header("content-type", "application/json");
+                match jwks {
+                    Some(jwks) => {
+                        response.body(http_body_util::Full::new(bytes::Bytes::from(jwks)))
+                    }
+                    None => response
+                        .status(503)
+                        .body(http_body_util::Full::new(bytes::Bytes::new())),
+                }
+                .unwrap()
+            }
+        })
+        .await;
+        KeyServer {
+            jwks: served,
+            requests,
+            server,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.server.endpoint)
+    }
+
+    fn serve(&self, jwks: String) {
+        *self.jwks.lock().unwrap() = Some(jwks);
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The issuer rotates a key in: the real binary fetches the key set again for the first
+/// token that names it, and lets it in. A burst of tokens naming made-up keys right after
+/// costs no further fetch (at most one per interval).
+#[tokio::test]
+async fn bootstrap_fetches_a_rotated_key_again_at_most_once_per_interval() {
+    let (old, new) = (
+        mb_tests::issuer::Issuer::new("k-old"),
+        mb_tests::issuer::Issuer::new("k-new"),
+    );
+    let keys = KeyServer::start(Some(old.jwks())).await;
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "unused"),
+            ("MB_AUTH", "jwt"),
+            ("MB_JWKS_URL", &keys.url()),
+            ("MB_JWT_ISSUER", "https://idp.example"),
+        ],
+    );
+    let claims = serde_json::json!({
+        "sub": "u-8", "exp": mb_lambda::auth::now_seconds() + 600, "iss": "https://idp.example",
+    });
+    runtime.invoke("r1", authorizer_request(&old.sign(&claims, "k-old")));
+    assert_eq!(verdict(&mut runtime, "r1", &function.logs).await.0, "Allow");
+    assert_eq!(keys.requests(), 1);
+
+    keys.serve(serde_json::json!({"keys": [old.jwk(), new.jwk()]}).to_string());
+    runtime.invoke("r2", authorizer_request(&new.sign(&claims, "k-new")));
+    assert_eq!(
+        verdict(&mut runtime, "r2", &function.logs).await,
+        ("Allow".to_owned(), "u-8".to_owned()),
+        "the rotated key is fetched and used"
+    );
+    assert_eq!(keys.requests(), 2);
+
+    for i in 0..20 {
+        let id = format!("burst-{i}");
+        runtime.invoke(
+            &id,
+            authorizer_request(&new.sign(&claims, &format!("made-up-{i}"))),
+        );
+        assert_eq!(verdict(&mut runtime, &id, &function.logs).await.0, "Deny");
+    }
+    assert_eq!(keys.requests(), 2, "no fetch within the interval");
+    // The old key is still in the set.
+    runtime.invoke("r3", authorizer_request(&old.sign(&claims, "k-old")));
+    assert_eq!(verdict(&mut runtime, "r3", &function.logs).await.0, "Allow");
+}
+
+/// The issuer is down: the function starts anyway, denies every connect (API Gateway
+/// answers 403), tries the key set again at most once per interval, and connections
+/// already open still send ($default) and leave ($disconnect).
+#[tokio::test]
+async fn a_key_set_out_of_reach_refuses_connects_and_nothing_else() {
+    let Some(moto) = Moto::start() else { return };
+    let store = DynamoStore::new(&moto.sdk_config().await, "keyless-connections");
+    store.ensure_table().await.unwrap();
+    for id in ["a=", "b/"] {
+        store
+            .put(&Connection::new(id, mb_tests::a_minute_ago()))
+            .await
+            .unwrap();
+    }
+    let fake = FakeGateway::start(Options::default()).await;
+    let keys = KeyServer::start(None).await;
+    let issuer = mb_tests::issuer::Issuer::new("k1");
+    let mut runtime = RuntimeApi::start().await;
+    let function = start(
+        &runtime,
+        &[
+            ("MB_TABLE_NAME", "keyless-connections"),
+            ("MB_MANAGEMENT_ENDPOINT", &fake.endpoint),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &moto.endpoint),
+            ("MB_AUTH", "jwt"),
+            ("MB_JWKS_URL", &keys.url()),
+            ("MB_JWT_ISSUER", "https://idp.example"),
+        ],
+    );
+    let token = issuer.sign(
+        &serde_json::json!({"exp": mb_lambda::auth::now_seconds() + 600, "iss": "https://idp.example"}),
+        "k1",
+    );
+    for id in ["c1", "c2", "c3"] {
+        runtime.invoke(id, authorizer_request(&token));
+        assert_eq!(
+            verdict(&mut runtime, id, &function.logs).await.0,
+            "Deny",
+            "{id}"
+        );
+    }
+    assert_eq!(
+        keys.requests(),
+        1,
+        "tried once, not again within the interval"
+    );
+
+    runtime.invoke("m1", event("$default", "a=", Some("still-here-5e1f")));
+    assert_eq!(status_of(&mut runtime, "m1", &function.logs).await, 200);
+    let to_b: serde_json::Value = serde_json::from_slice(&fake.received_by("b/")[0]).unwrap();
+    assert_eq!(to_b["data"], "still-here-5e1f");
+    runtime.invoke("d1", event("$disconnect", "b/", None));
+    assert_eq!(status_of(&mut runtime, "d1", &function.logs).await, 200);
+    assert_eq!(store.scan().await.unwrap(), vec!["a="]);
+
+    let logs = function.logs.lock().unwrap().clone();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("cannot load the token keys") && l.contains("503")),
+        "the failed fetch is logged with why: {logs:?}"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains(&token)),
+        "a token in the log"
+    );
+    assert_eq!(keys.requests(), 1, "no other route touched the keys");
 }

@@ -13,6 +13,7 @@ use mb_lambda::auth::Verifier;
 use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
 use mb_lambda::continuation::LambdaHandOn;
+use mb_lambda::keys::{KeyProvider, KeySetFile};
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,7 +64,8 @@ pub struct DevArgs {
     /// with a bad one, as API Gateway's authorizer
     #[arg(long, value_name = "FILE", conflicts_with = "jwks_file")]
     pub auth_secret_file: Option<std::path::PathBuf>,
-    /// Require a token signed (RS256/ES256) by a key of this JWKS file
+    /// Require a token signed (RS256/ES256) by a key of this JWKS file, read again (at
+    /// most every 30 s) when a token names a key it lacks
     #[arg(long, value_name = "FILE")]
     pub jwks_file: Option<std::path::PathBuf>,
     /// The issuer (`iss`) tokens must have (a token without one is refused); required
@@ -86,49 +88,51 @@ fn parse_origin(entry: &str) -> Result<String, String> {
     mb_lambda::origin::parse(entry)
 }
 
-/// The token check `--auth-secret-file` or `--jwks-file` asks for.
+/// The token check `--auth-secret-file` or `--jwks-file` asks for. Either file is read
+/// now, so that a bad one is a usage error; a key set file is read again, as a URL would
+/// be fetched, when a token names a key it lacks (`mb_lambda::keys`).
 fn auth(args: &DevArgs) -> Result<Option<Auth>, Failure> {
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path)
-            .map_err(|e| Failure::usage(format!("cannot read the {what} {}: {e}", path.display())))
-    };
-    let verifier = match (&args.auth_secret_file, &args.jwks_file) {
+    let (issuer, audience) = (args.issuer.clone(), args.audience.clone());
+    match (&args.auth_secret_file, &args.jwks_file) {
         (Some(path), _) => {
-            let mut secret = read(path, "token secret file")?;
+            let mut secret = std::fs::read(path).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read the token secret file {}: {e}",
+                    path.display()
+                ))
+            })?;
             // A trailing newline is the file's, not the secret's.
             while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 secret.pop();
             }
-            Verifier::secret(secret)
-                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+            let verifier = Verifier::secret(secret)
+                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            Ok(Some(Auth::fixed(
+                verifier.issuer(issuer).audience(audience),
+            )))
         }
         (None, Some(path)) => {
-            if args.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            if issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
                 return Err(Failure::usage(
                     "--jwks-file without --issuer would accept tokens the key set signs for \
                      any other application: add --issuer with the `iss` its tokens carry \
                      (docs/security.md)",
                 ));
             }
-            let text = String::from_utf8(read(path, "key set file")?)
-                .map_err(|_| Failure::usage(format!("{} is not UTF-8 text", path.display())))?;
-            Verifier::key_set(&text)
-                .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+            let file = KeySetFile(path.clone());
+            let verifier = file.read().map_err(Failure::usage)?;
+            let provider = KeyProvider::seeded(verifier, file, issuer, audience);
+            Ok(Some(Auth(Arc::new(provider))))
         }
         (None, None) => {
-            if args.issuer.is_some() || args.audience.is_some() {
+            if issuer.is_some() || audience.is_some() {
                 return Err(Failure::usage(
                     "--issuer and --audience check tokens: add --auth-secret-file or --jwks-file",
                 ));
             }
-            return Ok(None);
+            Ok(None)
         }
-    };
-    Ok(Some(Auth(Arc::new(
-        verifier
-            .issuer(args.issuer.clone())
-            .audience(args.audience.clone()),
-    ))))
+    }
 }
 
 pub async fn run(args: DevArgs) -> Result<(), Failure> {

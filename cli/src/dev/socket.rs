@@ -105,7 +105,7 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         }
         let request =
             events::authorizer(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
-        let answer = dev.handler.authorize(&request);
+        let answer = dev.handler.authorize(&request).await;
         if !mb_lambda::authorizer::allows(&answer) {
             return (StatusCode::FORBIDDEN, "Forbidden").into_response();
         }

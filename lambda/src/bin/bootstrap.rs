@@ -1,5 +1,6 @@
 //! The Lambda entry point (`provided.al2023` runs the binary named `bootstrap`): reads
-//! the configuration from the environment, builds the SDK clients once, and serves
+//! the configuration from the environment (a bad variable stops it), builds the SDK
+//! clients once, and serves
 //! API Gateway WebSocket events, `$connect` authorizer requests, continuations and
 //! function URL publishes through the Lambda Runtime API.
 
@@ -36,14 +37,11 @@ async fn main() -> Result<(), Error> {
         .timeout_config(mb_lambda::aws::interactive_timeouts())
         .load()
         .await;
+    // The token keys load at the first authorizer request, not here: a secret or key set
+    // out of reach refuses connections and nothing else.
     let mut settings = config.settings;
-    settings.auth = mb_lambda::keys::load(&config.auth, &sdk, None)
-        .await
-        .map_err(|err| {
-            tracing::error!(%err, "cannot load the token keys");
-            err
-        })?
-        .map(|verifier| Auth(Arc::new(verifier)));
+    settings.auth = mb_lambda::keys::provider(&config.auth, &sdk, None)
+        .map(|provider| Auth(Arc::new(provider)));
     let mut handler = Handler::new(
         DynamoStore::new(&sdk, config.table_name),
         DirectGateway::new(&sdk, settings.concurrency),
