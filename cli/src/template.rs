@@ -6,10 +6,15 @@
 //! 1. replaces every `!mb` tag with the derived name (an unknown key or any other tag is
 //!    an error, so nothing unrendered can reach CloudFormation), and
 //! 2. renames the `Deployment` resource to `Deployment<hash>`, the hash taken over the API,
-//!    its routes, integrations and every other API Gateway resource but the stage:
-//!    CloudFormation only creates a new API Gateway
-//!    deployment when its logical id changes, so edited routes would otherwise stay
-//!    undeployed (docs/package.md, "Resources").
+//!    its routes, integrations and every other API Gateway resource but the stage, **and
+//!    over the values of the parameters those resources depend on** (through `Ref`,
+//!    `Fn::Sub`, `Fn::If` and `Condition`): a stage serves a deployment's snapshot, and
+//!    CloudFormation only creates a new API Gateway deployment when its logical id
+//!    changes, so edited routes, or routes a parameter switches (`Auth` turns the
+//!    `$connect` authorizer on and off), would otherwise stay undeployed
+//!    (docs/package.md, "Resources").
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::{Mapping, Value};
 use sha2::{Digest, Sha256};
@@ -43,15 +48,25 @@ pub enum TemplateError {
     LogicalId(Value),
 }
 
-/// The shipped template rendered for `names`.
-pub fn render(names: &Names) -> Result<Value, TemplateError> {
-    render_source(SOURCE, names)
+/// The value of each template parameter a create or update passes (by parameter name);
+/// a parameter left out takes the template's `Default`.
+pub type ParameterValues = BTreeMap<String, String>;
+
+/// The shipped template rendered for `names`, its deployment named for the parameter
+/// `values` it will be deployed with.
+pub fn render(names: &Names, values: &ParameterValues) -> Result<Value, TemplateError> {
+    render_source(SOURCE, names, values)
 }
 
-/// `source` rendered for `names`.
-pub fn render_source(source: &str, names: &Names) -> Result<Value, TemplateError> {
+/// `source` rendered for `names` and parameter `values`.
+pub fn render_source(
+    source: &str,
+    names: &Names,
+    values: &ParameterValues,
+) -> Result<Value, TemplateError> {
     let mut template: Value = serde_yaml::from_str(source)?;
     substitute(&mut template, names)?;
+    let parameters = snapshot_parameters(&template, values);
     let resources = template
         .get_mut("Resources")
         .and_then(Value::as_mapping_mut)
@@ -64,7 +79,7 @@ pub fn render_source(source: &str, names: &Names) -> Result<Value, TemplateError
     if !is_deployment {
         return Err(TemplateError::NoDeployment);
     }
-    let renamed = format!("{DEPLOYMENT}{}", deployed_hash(resources)?);
+    let renamed = format!("{DEPLOYMENT}{}", deployed_hash(resources, &parameters)?);
     // Rebuilt rather than removed and re-inserted, so the resources keep their order.
     *resources = std::mem::take(resources)
         .into_iter()
@@ -116,6 +131,7 @@ fn lookup<'a>(names: &'a Names, key: &str) -> Option<&'a str> {
         "log_group" => &names.log_group,
         "api" => &names.api,
         "secret" => &names.secret,
+        "lost_queue" => &names.lost_queue,
         _ => return None,
     })
 }
@@ -145,16 +161,131 @@ fn substitute(value: &mut Value, names: &Names) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// Whether a resource of this type is part of what a deployment snapshots.
+fn is_deployed(resource: &Value) -> bool {
+    let kind = resource
+        .get("Type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    kind.starts_with(DEPLOYED_FAMILY) && !NOT_DEPLOYED.contains(&kind)
+}
+
+/// (name, value) of every parameter the snapshotted resources depend on, directly (`Ref`,
+/// `${Name}` in `Fn::Sub`) or through a condition (`Condition`, `Fn::If`, and the
+/// conditions those use), with the value `values` gives or else the template's default.
+fn snapshot_parameters(template: &Value, values: &ParameterValues) -> Vec<(String, String)> {
+    let empty = Mapping::new();
+    let declared = template
+        .get("Parameters")
+        .and_then(Value::as_mapping)
+        .unwrap_or(&empty);
+    let conditions = template
+        .get("Conditions")
+        .and_then(Value::as_mapping)
+        .unwrap_or(&empty);
+    let mut found = Dependencies::default();
+    if let Some(resources) = template.get("Resources").and_then(Value::as_mapping) {
+        for resource in resources.values().filter(|r| is_deployed(r)) {
+            found.walk(resource);
+        }
+    }
+    // Conditions use other conditions: follow them until no new one turns up.
+    let mut seen = BTreeSet::new();
+    while let Some(name) = found
+        .conditions
+        .iter()
+        .find(|c| !seen.contains(*c))
+        .cloned()
+    {
+        if let Some(expression) = conditions.get(name.as_str()) {
+            found.walk(expression);
+        }
+        seen.insert(name);
+    }
+    found
+        .names
+        .into_iter()
+        .filter_map(|name| {
+            let declaration = declared.get(name.as_str())?;
+            let value = match values.get(&name) {
+                Some(value) => value.clone(),
+                None => match declaration.get("Default") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    Some(Value::Bool(b)) => b.to_string(),
+                    _ => String::new(),
+                },
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The names (parameters or resources: the caller keeps the parameters) and conditions
+/// a part of a template refers to.
+#[derive(Default)]
+struct Dependencies {
+    names: BTreeSet<String>,
+    conditions: BTreeSet<String>,
+}
+
+impl Dependencies {
+    fn walk(&mut self, value: &Value) {
+        match value {
+            Value::Mapping(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        (Some("Ref"), Value::String(name)) => {
+                            self.names.insert(name.clone());
+                        }
+                        (Some("Condition"), Value::String(name)) => {
+                            self.conditions.insert(name.clone());
+                        }
+                        (Some("Fn::If"), Value::Sequence(items)) => {
+                            if let Some(name) = items.first().and_then(Value::as_str) {
+                                self.conditions.insert(name.to_owned());
+                            }
+                        }
+                        (Some("Fn::Sub"), Value::String(text)) => self.sub(text),
+                        (Some("Fn::Sub"), Value::Sequence(items)) => {
+                            if let Some(text) = items.first().and_then(Value::as_str) {
+                                self.sub(text);
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.walk(inner);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|item| self.walk(item)),
+            _ => {}
+        }
+    }
+
+    /// `${Name}` and `${Name.Attribute}` in an `Fn::Sub` string (`${!Literal}` is text).
+    fn sub(&mut self, text: &str) {
+        for part in text.split("${").skip(1) {
+            let Some(name) = part.split('}').next() else {
+                continue;
+            };
+            if !name.starts_with('!') {
+                let name = name.split('.').next().unwrap_or(name);
+                self.names.insert(name.to_owned());
+            }
+        }
+    }
+}
+
 /// 10 hex digits of sha256 over the resources a deployment snapshots, in logical-id
-/// order (serde_yaml keeps the source order; sorting makes moving a resource harmless).
-fn deployed_hash(resources: &Mapping) -> Result<String, TemplateError> {
+/// order (serde_yaml keeps the source order; sorting makes moving a resource harmless),
+/// then over the parameters they depend on, `name=value`.
+fn deployed_hash(
+    resources: &Mapping,
+    parameters: &[(String, String)],
+) -> Result<String, TemplateError> {
     let mut deployed = Vec::new();
     for (id, resource) in resources {
-        let kind = resource
-            .get("Type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !kind.starts_with(DEPLOYED_FAMILY) || NOT_DEPLOYED.contains(&kind) {
+        if !is_deployed(resource) {
             continue;
         }
         let id = id
@@ -168,6 +299,13 @@ fn deployed_hash(resources: &Mapping) -> Result<String, TemplateError> {
         hasher.update(id.as_bytes());
         hasher.update([0]);
         hasher.update(body.as_bytes());
+        hasher.update([0]);
+    }
+    for (name, value) in parameters {
+        hasher.update([1]);
+        hasher.update(name.as_bytes());
+        hasher.update(b"=");
+        hasher.update(value.as_bytes());
         hasher.update([0]);
     }
     Ok(hasher
@@ -253,6 +391,11 @@ mod tests {
         .unwrap()
     }
 
+    /// Every parameter at its default.
+    fn defaults() -> ParameterValues {
+        ParameterValues::new()
+    }
+
     const SMALL: &str = r#"
 Resources:
   Api:
@@ -292,7 +435,7 @@ Resources:
 
     #[test]
     fn resources_are_listed_in_order_with_the_renamed_deployment() {
-        let t = render_source(SMALL, &names("chat")).unwrap();
+        let t = render_source(SMALL, &names("chat"), &defaults()).unwrap();
         let listed = resources(&t);
         let ids: Vec<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids[..2], ["Api", "DefaultRoute"]);
@@ -303,7 +446,7 @@ Resources:
 
     #[test]
     fn names_replace_tags() {
-        let t = render_source(SMALL, &names("chat")).unwrap();
+        let t = render_source(SMALL, &names("chat"), &defaults()).unwrap();
         assert_eq!(t["Resources"]["Api"]["Properties"]["Name"], "mb-chat-dev");
         assert_eq!(
             t["Resources"]["Table"]["Properties"]["TableName"],
@@ -315,7 +458,7 @@ Resources:
 
     #[test]
     fn resources_keep_the_source_order() {
-        let t = render_source(SMALL, &names("chat")).unwrap();
+        let t = render_source(SMALL, &names("chat"), &defaults()).unwrap();
         let ids: Vec<&str> = t["Resources"]
             .as_mapping()
             .unwrap()
@@ -330,7 +473,7 @@ Resources:
 
     #[test]
     fn the_deployment_and_every_reference_to_it_are_renamed() {
-        let t = render_source(SMALL, &names("chat")).unwrap();
+        let t = render_source(SMALL, &names("chat"), &defaults()).unwrap();
         let id = deployment_id(&t);
         assert_eq!(id.len(), DEPLOYMENT.len() + 10, "{id}");
         let stage = &t["Resources"]["Stage"];
@@ -347,25 +490,25 @@ Resources:
 
     #[test]
     fn changing_a_route_changes_the_deployment_and_nothing_else_does() {
-        let base = deployment_id(&render_source(SMALL, &names("chat")).unwrap());
+        let base = deployment_id(&render_source(SMALL, &names("chat"), &defaults()).unwrap());
         assert_eq!(
             base,
-            deployment_id(&render_source(SMALL, &names("chat")).unwrap())
+            deployment_id(&render_source(SMALL, &names("chat"), &defaults()).unwrap())
         );
         let table_renamed = SMALL.replace("TableName: !mb table", "TableName: !mb function");
         assert_eq!(
             base,
-            deployment_id(&render_source(&table_renamed, &names("chat")).unwrap())
+            deployment_id(&render_source(&table_renamed, &names("chat"), &defaults()).unwrap())
         );
         let route_changed = SMALL.replace("RouteKey: $default", "RouteKey: $connect");
         assert_ne!(
             base,
-            deployment_id(&render_source(&route_changed, &names("chat")).unwrap())
+            deployment_id(&render_source(&route_changed, &names("chat"), &defaults()).unwrap())
         );
         // Another service's API has another name, hence its own deployment id.
         assert_ne!(
             base,
-            deployment_id(&render_source(SMALL, &names("game")).unwrap())
+            deployment_id(&render_source(SMALL, &names("game"), &defaults()).unwrap())
         );
     }
 
@@ -373,17 +516,17 @@ Resources:
     fn refuses_unknown_keys_and_short_form_tags() {
         let unknown = SMALL.replace("!mb table", "!mb tabel");
         assert!(matches!(
-            render_source(&unknown, &names("chat")),
+            render_source(&unknown, &names("chat"), &defaults()),
             Err(TemplateError::UnknownKey(k)) if k == "tabel"
         ));
         let short = SMALL.replace("{Ref: Api}}", "!Ref Api}");
         assert!(matches!(
-            render_source(&short, &names("chat")),
+            render_source(&short, &names("chat"), &defaults()),
             Err(TemplateError::UnexpectedTag(t)) if t == "!Ref"
         ));
         let no_deployment = SMALL.replace("Deployment:\n", "Deploy:\n");
         assert!(matches!(
-            render_source(&no_deployment, &names("chat")),
+            render_source(&no_deployment, &names("chat"), &defaults()),
             Err(TemplateError::NoDeployment)
         ));
     }
@@ -391,7 +534,7 @@ Resources:
     #[test]
     fn editing_a_route_of_the_shipped_template_redeploys() {
         let names = names("broadcaster");
-        let base = deployment_id(&render(&names).unwrap());
+        let base = deployment_id(&render(&names, &defaults()).unwrap());
         for (from, to) in [
             ("RouteKey: $disconnect", "RouteKey: leave"),
             (
@@ -410,7 +553,7 @@ Resources:
             let edited = SOURCE.replacen(from, to, 1);
             assert_ne!(
                 base,
-                deployment_id(&render_source(&edited, &names).unwrap()),
+                deployment_id(&render_source(&edited, &names, &defaults()).unwrap()),
                 "{from}"
             );
         }
@@ -418,13 +561,85 @@ Resources:
         let edited = SOURCE.replacen("Default: 256", "Default: 512", 1);
         assert_eq!(
             base,
-            deployment_id(&render_source(&edited, &names).unwrap())
+            deployment_id(&render_source(&edited, &names, &defaults()).unwrap())
         );
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> ParameterValues {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The stage serves a snapshot: turning tokens on or off changes only `Fn::If`s and a
+    /// `Condition`, so the deployment must follow the parameter, not just the text.
+    #[test]
+    fn the_auth_parameter_changes_the_deployment() {
+        let names = names("broadcaster");
+        let id = |values: &ParameterValues| deployment_id(&render(&names, values).unwrap());
+        let open = id(&defaults());
+        assert_eq!(open, id(&with(&[("Auth", "none")])), "none is the default");
+        let jwt = id(&with(&[("Auth", "jwt")]));
+        assert_ne!(open, jwt);
+        assert_eq!(
+            jwt,
+            id(&with(&[("Auth", "jwt")])),
+            "the same values, the same id"
+        );
+        // Parameters the routes do not depend on leave the deployment alone, or every
+        // code upload would redeploy the API.
+        for (name, value) in [
+            ("ArtifactKey", "chat/dev/abc.zip"),
+            ("MemorySize", "1024"),
+            ("ThrottlingRateLimit", "500"),
+            ("JwtIssuer", "https://issuer.example"),
+        ] {
+            assert_eq!(open, id(&with(&[(name, value)])), "{name}");
+        }
+    }
+
+    #[test]
+    fn parameters_reached_through_conditions_and_subs_count() {
+        let source = r#"
+Parameters:
+  Mode: {Type: String, Default: a}
+  Other: {Type: String, Default: x}
+  Path: {Type: String, Default: p}
+  Unused: {Type: String, Default: u}
+Conditions:
+  IsB: {Fn::Equals: [{Ref: Mode}, b]}
+  Either: {Fn::Or: [{Condition: IsB}, {Fn::Equals: [{Ref: Other}, y]}]}
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: {Fn::Sub: "api-${Path}-${!Literal}"}}
+  Route:
+    Type: AWS::ApiGatewayV2::Route
+    Condition: Either
+    Properties: {ApiId: {Ref: Api}, RouteKey: $default}
+  Deployment:
+    Type: AWS::ApiGatewayV2::Deployment
+    Properties: {ApiId: {Ref: Api}}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties: {TableName: {Ref: Unused}}
+"#;
+        let names = names("chat");
+        let id = |pairs: &[(&str, &str)]| {
+            deployment_id(&render_source(source, &names, &with(pairs)).unwrap())
+        };
+        let base = id(&[]);
+        assert_ne!(base, id(&[("Mode", "b")]), "through IsB inside Either");
+        assert_ne!(base, id(&[("Other", "y")]), "through Either");
+        assert_ne!(base, id(&[("Path", "q")]), "through Fn::Sub");
+        assert_eq!(base, id(&[("Unused", "v")]), "only the table uses it");
+        assert_eq!(base, id(&[("Mode", "a")]), "the default given explicitly");
     }
 
     #[test]
     fn the_shipped_template_renders_to_yaml_and_json() {
-        let t = render(&names("broadcaster")).unwrap();
+        let t = render(&names("broadcaster"), &defaults()).unwrap();
         let json: serde_json::Value = serde_json::from_str(&to_json(&t).unwrap()).unwrap();
         assert_eq!(
             json["Resources"]["Function"]["Properties"]["FunctionName"],

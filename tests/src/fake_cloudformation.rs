@@ -50,6 +50,20 @@ pub struct EventSpec {
     pub reason: Option<String>,
 }
 
+/// What a stage serves ([`FakeCloudFormation::served`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// The logical id of the deployment the stage points at.
+    pub deployment: String,
+    /// When that deployment was created (the fake's clock); `None` if the fake never
+    /// created it.
+    pub created: Option<i64>,
+    /// The API's routes, integrations, authorizers (and the API itself) changed after the
+    /// deployment was created: the live endpoint does not serve them. Any entry is a
+    /// failure in this model, whatever CloudFormation said.
+    pub stale: Vec<String>,
+}
+
 /// The stack the fake starts with.
 #[derive(Debug, Clone)]
 pub struct StackSetup {
@@ -147,6 +161,9 @@ struct Stack {
     outputs: Vec<(String, String)>,
     /// Resources that exist now, in creation order.
     resources: Vec<(String, String)>,
+    /// When each resource that exists was last created or updated (the fake's clock):
+    /// what tells a deployment older than a route it snapshots.
+    changed: BTreeMap<String, i64>,
     change_set_id: Option<String>,
 }
 
@@ -390,6 +407,42 @@ impl FakeCloudFormation {
             .collect()
     }
 
+    /// What the API's stage serves, in the fake's model of API Gateway: a stage serves
+    /// the snapshot its deployment took of the API's routes, integrations and
+    /// authorizers when it was created; `None` without a stage in the live template.
+    pub fn served(&self) -> Option<Served> {
+        let state = self.lock();
+        let stack = state.stack.as_ref()?;
+        let template: serde_json::Value = serde_json::from_str(&stack.template.body).ok()?;
+        let resources = resolved(&template, &stack.template.parameters);
+        let (_, stage) = resources
+            .iter()
+            .find(|(_, r)| r["Type"] == "AWS::ApiGatewayV2::Stage")?;
+        let deployment = stage
+            .pointer("/Properties/DeploymentId/Ref")?
+            .as_str()?
+            .to_owned();
+        let created = stack.changed.get(&deployment).copied();
+        let stale = stack
+            .resources
+            .iter()
+            .filter(|(_, kind)| {
+                kind.starts_with("AWS::ApiGatewayV2::")
+                    && kind != "AWS::ApiGatewayV2::Stage"
+                    && kind != "AWS::ApiGatewayV2::Deployment"
+            })
+            .filter_map(|(id, _)| {
+                let changed = *stack.changed.get(id)?;
+                created.is_none_or(|c| changed > c).then(|| id.clone())
+            })
+            .collect();
+        Some(Served {
+            deployment,
+            created,
+            stale,
+        })
+    }
+
     /// Answers 403 AccessDenied to every request of this action (e.g. `DescribeStacks`).
     pub fn deny(&self, action: &str) {
         self.lock().denied.insert(action.to_owned());
@@ -433,6 +486,7 @@ impl State {
                 setup.outputs.clone()
             },
             resources: setup.resources.clone(),
+            changed: BTreeMap::new(),
             change_set_id: None,
         });
         self.profile = Some(Profile {
@@ -590,6 +644,7 @@ impl State {
         match step {
             Step::Idle => {}
             Step::Resource(event) => {
+                let (id, status) = (event.logical_id.clone(), event.status.clone());
                 if let Some(stack) = &mut self.stack {
                     let resource = (event.logical_id.clone(), event.resource_type.clone());
                     match event.status.as_str() {
@@ -601,6 +656,18 @@ impl State {
                     }
                 }
                 self.record(event);
+                let time = self.clock;
+                if let Some(stack) = &mut self.stack {
+                    match status.as_str() {
+                        "CREATE_COMPLETE" | "UPDATE_COMPLETE" => {
+                            stack.changed.insert(id, time);
+                        }
+                        "DELETE_COMPLETE" => {
+                            stack.changed.remove(&id);
+                        }
+                        _ => {}
+                    }
+                }
             }
             Step::Event(event) => self.record(event),
             Step::Root {
@@ -740,6 +807,7 @@ impl State {
             template,
             outputs: Vec::new(),
             resources: Vec::new(),
+            changed: BTreeMap::new(),
             change_set_id: None,
         });
         self.steps.clear();
@@ -794,9 +862,14 @@ fn success_steps(changes: &[Change], template: Template) -> Vec<Step> {
 /// whose update requires replacement ([`replaces`]). Otherwise (a test's `{}` body, or
 /// only parameters changed) the change is the function's code: `Modify Function`.
 fn changes(old: &Template, new: &Template) -> Vec<Change> {
-    let resources = |template: &Template| -> Option<serde_json::Map<String, serde_json::Value>> {
+    type Resources = serde_json::Map<String, serde_json::Value>;
+    // (as written, as resolved with the template's parameters)
+    let resources = |template: &Template| -> Option<(Resources, Resources)> {
         let value: serde_json::Value = serde_json::from_str(&template.body).ok()?;
-        Some(present(&value, &template.parameters))
+        Some((
+            present(&value, &template.parameters),
+            resolved(&value, &template.parameters),
+        ))
     };
     let function = || Change {
         action: "Modify",
@@ -804,10 +877,19 @@ fn changes(old: &Template, new: &Template) -> Vec<Change> {
         resource_type: "AWS::Lambda::Function".into(),
         replacement: Some("False"),
     };
-    let (Some(before), Some(after)) = (resources(old), resources(new)) else {
+    let (Some((before, before_resolved)), Some((after, after_resolved))) =
+        (resources(old), resources(new))
+    else {
         return vec![function()];
     };
     let kind = |r: &serde_json::Value| r["Type"].as_str().unwrap_or_default().to_owned();
+    let empty = serde_json::Map::new();
+    let props = |r: Option<&serde_json::Value>| {
+        r.and_then(|r| r.get("Properties"))
+            .and_then(|p| p.as_object())
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
     let mut found = Vec::new();
     for id in dependency_order(&after) {
         let resource = &after[&id];
@@ -819,21 +901,28 @@ fn changes(old: &Template, new: &Template) -> Vec<Change> {
                 resource_type: kind(resource),
                 replacement: None,
             }),
-            Some(previous) if previous != resource => {
-                let empty = serde_json::Map::new();
-                let props = |r: &serde_json::Value| {
-                    r.get("Properties")
-                        .and_then(|p| p.as_object())
-                        .cloned()
-                        .unwrap_or_else(|| empty.clone())
-                };
-                let (was, now) = (props(previous), props(resource));
-                let changed = was
-                    .keys()
-                    .chain(now.keys())
-                    .filter(|k| was.get(*k) != now.get(*k));
+            // Modified when its text changed, or when a parameter changed what it
+            // resolves to (an `Fn::If` on a condition, a `Ref` to a parameter).
+            Some(previous)
+                if previous != resource || before_resolved.get(id) != after_resolved.get(id) =>
+            {
+                let mut changed: Vec<String> = Vec::new();
+                for (was, now) in [
+                    (props(Some(previous)), props(Some(resource))),
+                    (
+                        props(before_resolved.get(id)),
+                        props(after_resolved.get(id)),
+                    ),
+                ] {
+                    changed.extend(
+                        was.keys()
+                            .chain(now.keys())
+                            .filter(|k| was.get(*k) != now.get(*k))
+                            .cloned(),
+                    );
+                }
                 let replaced = kind(previous) != kind(resource)
-                    || changed.into_iter().any(|k| replaces(&kind(resource), k));
+                    || changed.iter().any(|k| replaces(&kind(resource), k));
                 found.push(Change {
                     action: "Modify",
                     logical_id: id.clone(),
@@ -988,77 +1077,126 @@ fn pairs(params: &Params, list: &str, key: &str, value: &str) -> Vec<(String, St
         .collect()
 }
 
-/// The template a create or update sends, with `UsePreviousTemplate` and
-/// `UsePreviousValue` taken from `previous`.
-/// The resources a template creates with `parameters`: those whose `Condition` holds, as
-/// CloudFormation evaluates `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or` and `Condition`
-/// over parameter values (defaults where none is given). A condition this cannot
-/// evaluate counts as true.
-fn present(
-    template: &serde_json::Value,
-    parameters: &[(String, String)],
-) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::Value;
-    let empty = serde_json::Map::new();
-    let conditions = template
-        .get("Conditions")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let value_of = |v: &Value| -> Option<String> {
+/// A template evaluated with parameter values (defaults where none is given), as
+/// CloudFormation evaluates `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`,
+/// `Fn::If` and a `Ref` to a parameter. A condition this cannot evaluate counts as true.
+struct Evaluation<'a> {
+    template: &'a serde_json::Value,
+    parameters: &'a [(String, String)],
+}
+
+impl Evaluation<'_> {
+    fn parameter(&self, name: &str) -> Option<String> {
+        use serde_json::Value;
+        self.template.pointer(&format!("/Parameters/{name}"))?;
+        self.parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                match self
+                    .template
+                    .pointer(&format!("/Parameters/{name}/Default"))?
+                {
+                    Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                }
+            })
+    }
+
+    fn value_of(&self, v: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
         match v {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
-            Value::Object(o) => {
-                let name = o.get("Ref")?.as_str()?;
-                parameters
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| {
-                        let default = template.pointer(&format!("/Parameters/{name}/Default"))?;
-                        match default {
-                            Value::String(s) => Some(s.clone()),
-                            other => Some(other.to_string()),
-                        }
-                    })
-            }
+            Value::Object(o) => self.parameter(o.get("Ref")?.as_str()?),
             _ => None,
         }
-    };
-    fn truth(
-        expr: &Value,
-        conditions: &serde_json::Map<String, Value>,
-        value_of: &dyn Fn(&Value) -> Option<String>,
-        depth: usize,
-    ) -> Option<bool> {
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        self.template
+            .pointer(&format!("/Conditions/{name}"))
+            .and_then(|c| self.truth(c, 0))
+            .unwrap_or(true)
+    }
+
+    fn truth(&self, expr: &serde_json::Value, depth: usize) -> Option<bool> {
         if depth > 20 {
             return None;
         }
         let object = expr.as_object()?;
         let (function, args) = object.iter().next()?;
-        let all = |args: &Value| -> Option<Vec<bool>> {
+        let all = |args: &serde_json::Value| -> Option<Vec<bool>> {
             args.as_array()?
                 .iter()
-                .map(|a| truth(a, conditions, value_of, depth + 1))
+                .map(|a| self.truth(a, depth + 1))
                 .collect()
         };
         match function.as_str() {
             "Fn::Equals" => {
                 let pair = args.as_array()?;
-                Some(value_of(pair.first()?)? == value_of(pair.get(1)?)?)
+                Some(self.value_of(pair.first()?)? == self.value_of(pair.get(1)?)?)
             }
             "Fn::Not" => Some(!*all(args)?.first()?),
             "Fn::And" => Some(all(args)?.iter().all(|b| *b)),
             "Fn::Or" => Some(all(args)?.iter().any(|b| *b)),
-            "Condition" => truth(
-                conditions.get(args.as_str()?)?,
-                conditions,
-                value_of,
+            "Condition" => self.truth(
+                self.template
+                    .pointer(&format!("/Conditions/{}", args.as_str()?))?,
                 depth + 1,
             ),
             _ => None,
         }
     }
+
+    /// `value` with every `Fn::If` replaced by its chosen branch and every `Ref` to a
+    /// parameter by the parameter's value; `None` where it is `AWS::NoValue` (the
+    /// property is left out).
+    fn resolve(&self, value: &serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                if map.len() == 1 {
+                    if let Some(Value::String(name)) = map.get("Ref") {
+                        if name == "AWS::NoValue" {
+                            return None;
+                        }
+                        if let Some(v) = self.parameter(name) {
+                            return Some(Value::String(v));
+                        }
+                    }
+                    if let Some(Value::Array(branches)) = map.get("Fn::If")
+                        && let [Value::String(condition), yes, no] = branches.as_slice()
+                    {
+                        let chosen = if self.condition(condition) { yes } else { no };
+                        return self.resolve(chosen);
+                    }
+                }
+                Some(Value::Object(
+                    map.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), self.resolve(v)?)))
+                        .collect(),
+                ))
+            }
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|v| self.resolve(v)).collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+}
+
+/// The resources a template creates with `parameters`: those whose `Condition` holds.
+fn present(
+    template: &serde_json::Value,
+    parameters: &[(String, String)],
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let evaluation = Evaluation {
+        template,
+        parameters,
+    };
     template
         .get("Resources")
         .and_then(Value::as_object)
@@ -1068,10 +1206,7 @@ fn present(
                 .filter(
                     |(_, resource)| match resource.get("Condition").and_then(Value::as_str) {
                         None => true,
-                        Some(name) => conditions
-                            .get(name)
-                            .and_then(|c| truth(c, conditions, &value_of, 0))
-                            .unwrap_or(true),
+                        Some(name) => evaluation.condition(name),
                     },
                 )
                 .map(|(k, v)| (k.clone(), v.clone()))
@@ -1080,6 +1215,44 @@ fn present(
         .unwrap_or_default()
 }
 
+/// [`present`]'s resources as CloudFormation sees them with `parameters`: each
+/// `Fn::If` decided, each parameter `Ref` replaced by its value.
+fn resolved(
+    template: &serde_json::Value,
+    parameters: &[(String, String)],
+) -> serde_json::Map<String, serde_json::Value> {
+    let evaluation = Evaluation {
+        template,
+        parameters,
+    };
+    present(template, parameters)
+        .into_iter()
+        .filter_map(|(id, resource)| Some((id, evaluation.resolve(&resource)?)))
+        .collect()
+}
+
+/// The resources a create of `template` makes, in dependency order; `None` when its body
+/// is not a JSON template with `Resources` (a test's `{}`).
+fn to_create(template: &Template) -> Option<Vec<(String, String)>> {
+    let value: serde_json::Value = serde_json::from_str(&template.body).ok()?;
+    value.get("Resources")?;
+    let resources = present(&value, &template.parameters);
+    Some(
+        dependency_order(&resources)
+            .into_iter()
+            .map(|id| {
+                let kind = resources[&id]["Type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (id, kind)
+            })
+            .collect(),
+    )
+}
+
+/// The template a create or update sends, with `UsePreviousTemplate` and
+/// `UsePreviousValue` taken from `previous`.
 fn template_of(params: &Params, previous: Option<&Template>) -> Result<Template, Fault> {
     let flag = |name: &str| params.get(name).is_some_and(|v| v == "true");
     let body = match (params.get("TemplateBody"), params.get("TemplateURL")) {
@@ -1507,9 +1680,10 @@ fn create_stack(state: &mut State, params: &Params) -> Result<String, Fault> {
             REQUIRES_IAM.into(),
         ));
     }
+    let resources = to_create(&template);
     let id = state.new_stack(&name, template);
     let profile = state.profile(&name);
-    let steps = state.create_steps(profile.resources, profile.outputs);
+    let steps = state.create_steps(resources.unwrap_or(profile.resources), profile.outputs);
     state.begin("CREATE_IN_PROGRESS", steps);
     Ok(element("StackId", &id))
 }
@@ -1740,11 +1914,12 @@ fn execute_change_set(state: &mut State, params: &Params) -> Result<String, Faul
         live.change_set_id = Some(change_set.id.clone());
     }
     if change_set.create {
+        let resources = to_create(&change_set.template);
         if let Some(live) = &mut state.stack {
             live.template = change_set.template;
         }
         let profile = state.profile(&stack.name);
-        let steps = state.create_steps(profile.resources, profile.outputs);
+        let steps = state.create_steps(resources.unwrap_or(profile.resources), profile.outputs);
         state.begin("CREATE_IN_PROGRESS", steps);
     } else {
         start_update(state, change_set.template);

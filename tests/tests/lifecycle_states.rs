@@ -941,3 +941,77 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     assert!(!ids.contains(&"Table"), "{ids:?}");
     assert_never_acted_in_progress(&world.fake.calls());
 }
+
+/// The stage serves its deployment's snapshot of the routes and authorizers. Turning
+/// tokens on (`--auth jwt`) and off again changes the `$connect` route and adds or removes
+/// the authorizer only through the `Auth` parameter, so each step must create a new
+/// deployment after those changes, and point the stage at it; a redeploy with nothing
+/// changed must change nothing. The fake models the snapshot (`served`): a route or
+/// authorizer changed after the served deployment was created is stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn turning_tokens_on_and_off_redeploys_the_api() {
+    let Some(world) = World::start(None).await else {
+        return;
+    };
+    let mut last: Option<mb_tests::fake_cloudformation::Served> = None;
+    for (step, extra) in [
+        ("open", &["--yes"][..]),
+        ("--auth jwt", &["--yes", "--auth", "jwt"][..]),
+        ("open again", &["--yes", "--auth", "none"][..]),
+    ] {
+        let out = world.deploy(extra).await;
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{step}: {stderr}");
+        assert_eq!(
+            world.fake.status().as_deref(),
+            Some(if step == "open" {
+                "CREATE_COMPLETE"
+            } else {
+                "UPDATE_COMPLETE"
+            }),
+            "{step}"
+        );
+        let served = world.fake.served().expect("a stage");
+        assert!(
+            served.stale.is_empty(),
+            "{step}: the stage serves {} from before these changes: {:?}\n{stderr}",
+            served.deployment,
+            served.stale
+        );
+        let created = served
+            .created
+            .expect("the deployment was created by this deploy");
+        if let Some(previous) = &last {
+            assert_ne!(served.deployment, previous.deployment, "{step}");
+            assert!(created > previous.created.unwrap_or_default(), "{step}");
+        }
+        let ids: Vec<String> = world
+            .fake
+            .resources()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(
+            ids.iter().any(|id| id == "Authorizer"),
+            step == "--auth jwt",
+            "{step}: {ids:?}"
+        );
+        last = Some(served);
+    }
+
+    // The same settings again: no change set is executed, the stage keeps its deployment.
+    let before = world.fake.calls().len();
+    let out = world.deploy(&["--yes"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no changes"), "{stderr}");
+    let calls = world.fake.calls();
+    assert!(
+        !calls[before..]
+            .iter()
+            .any(|c| c.action == "ExecuteChangeSet"),
+        "{:?}",
+        actions(&calls[before..])
+    );
+    assert_eq!(world.fake.served(), last);
+}

@@ -148,10 +148,10 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         )),
     }
 
-    // 4. The template.
-    let rendered = template::render(&names)?;
+    // 4. The package's parameters and the tags; the template is rendered for each
+    // request (`Deployer::request`), its deployment named for the values it deploys.
     let request = Request {
-        template_body: template::to_json(&rendered)?,
+        template_body: String::new(),
         parameters: vec![
             (
                 "ArtifactBucket".into(),
@@ -168,16 +168,6 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
             ("mb:stage".into(), names.stage.to_string()),
         ],
     };
-    let preview: Vec<Change> = template::resources(&rendered)
-        .into_iter()
-        .map(|(logical_id, resource_type)| Change {
-            action: "Add".into(),
-            logical_id,
-            resource_type,
-            replacement: None,
-        })
-        .collect();
-
     // 5-6. The stack.
     let deployer = Deployer {
         cf: aws.cloudformation(),
@@ -186,7 +176,6 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         request: &request,
         settings: &args.settings.given,
         computed: &computed,
-        preview: &preview,
         yes: args.yes,
     };
     let stack = deployer.converge().await?;
@@ -244,14 +233,13 @@ struct Deployer<'a> {
     cf: Client,
     ui: &'a Ui,
     names: &'a Names,
-    /// The template, the package's parameters and the tags: the same for every step.
+    /// The package's parameters and the tags: the same for every step (the template is
+    /// rendered for each request).
     request: &'a Request,
     /// The settings given (flags over `mb.toml`); the others keep their deployed values.
     settings: &'a Settings,
     /// Computed defaults, passed for a setting neither given nor deployed.
     computed: &'a Settings,
-    /// The resources a first create adds.
-    preview: &'a [Change],
     yes: bool,
 }
 
@@ -345,29 +333,41 @@ impl Deployer<'_> {
 
     /// What a create (`current` is `None`) or an update of `current` sends: the package's
     /// parameters and the settings, where a setting not given keeps the value `current`
-    /// has deployed.
-    fn request(&self, current: Option<&Stack>) -> Request {
-        let deployed: Vec<&str> = current
-            .map(|s| s.parameters.iter().map(|(k, _)| k.as_str()).collect())
-            .unwrap_or_default();
+    /// has deployed, and the template rendered for the values those parameters will have
+    /// (with the resources it creates, a first create's preview).
+    fn request(&self, current: Option<&Stack>) -> Result<(Request, Vec<Change>), Failure> {
+        let deployed: &[(String, String)] = current.map_or(&[], |s| s.parameters.as_slice());
+        let names: Vec<&str> = deployed.iter().map(|(k, _)| k.as_str()).collect();
         let mut request = self.request.clone();
         request
             .parameters
-            .extend(self.settings.parameters(&deployed, self.computed));
-        request
+            .extend(self.settings.parameters(&names, self.computed));
+        let rendered = template::render(self.names, &request.values(deployed))?;
+        request.template_body = template::to_json(&rendered)?;
+        let preview = template::resources(&rendered)
+            .into_iter()
+            .map(|(logical_id, resource_type)| Change {
+                action: "Add".into(),
+                logical_id,
+                resource_type,
+                replacement: None,
+            })
+            .collect();
+        Ok((request, preview))
     }
 
     /// A first create: CreateStack, whose preview is the template's resource list.
     async fn create(&self) -> Result<Stack, Failure> {
+        let (request, preview) = self.request(None)?;
         self.ui.line(&format!(
             "creating the stack {} with these resources:\n{}",
             self.names.stack,
-            changeset::table(self.preview).trim_end()
+            changeset::table(&preview).trim_end()
         ));
         if !self.yes && self.ui.confirm("Create the stack?")? == Some(false) {
             return Err(Failure::new("deploy cancelled; nothing was created"));
         }
-        let id = stack::create(&self.cf, &self.names.stack, &self.request(None)).await?;
+        let id = stack::create(&self.cf, &self.names.stack, &request).await?;
         let mut follower = Follower::new_stack(&id);
         let settled = events::follow(&self.cf, self.ui, &mut follower, Operation::Create).await?;
         self.finish(Operation::Create, (settled, follower))
@@ -381,15 +381,10 @@ impl Deployer<'_> {
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             .unwrap_or_default();
         let name = changeset::name(now, changeset::random()?);
+        let (request, _) = self.request((kind == ChangeSetType::Update).then_some(current))?;
         let progress = self.ui.spinner("preparing the change set");
-        let created = changeset::create(
-            &self.cf,
-            &self.names.stack,
-            &name,
-            kind.clone(),
-            &self.request((kind == ChangeSetType::Update).then_some(current)),
-        )
-        .await;
+        let created =
+            changeset::create(&self.cf, &self.names.stack, &name, kind.clone(), &request).await;
         let Some(id) = created? else {
             progress.finish();
             return Ok(self.unchanged(current));

@@ -36,7 +36,9 @@ pub struct TemplateArgs {
 
 pub fn run(args: &TemplateArgs, ui: &Ui) -> Result<(), Failure> {
     let names = args.service.names(ui, || region(args, ui))?;
-    let rendered = template::render(&names)?;
+    // The deployment is named for the parameters' defaults; `mb deploy` names it for the
+    // values it deploys (crate::template).
+    let rendered = template::render(&names, &template::ParameterValues::new())?;
     let text = match args.format {
         Format::Yaml => template::to_yaml(&rendered)?,
         Format::Json => template::to_json(&rendered)? + "\n",

@@ -10,6 +10,8 @@ pub mod cleanup;
 pub mod events;
 pub mod status;
 
+use std::collections::BTreeMap;
+
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
@@ -74,6 +76,25 @@ pub struct Request {
 }
 
 impl Request {
+    /// The value each parameter will have once applied to a stack whose parameters are
+    /// `deployed`: a given value, or the deployed one where it is kept
+    /// (`UsePreviousValue`). Parameters not sent are left out: they take the default.
+    pub fn values(&self, deployed: &[(String, String)]) -> BTreeMap<String, String> {
+        self.parameters
+            .iter()
+            .filter_map(|(name, value)| {
+                let value = match value {
+                    ParameterValue::Given(value) => value.clone(),
+                    ParameterValue::Previous => deployed
+                        .iter()
+                        .find(|(deployed, _)| deployed == name)
+                        .map(|(_, value)| value.clone())?,
+                };
+                Some((name.clone(), value))
+            })
+            .collect()
+    }
+
     fn sdk_parameters(&self) -> Vec<Parameter> {
         self.parameters
             .iter()
