@@ -172,6 +172,10 @@ pub struct Names {
     /// `--auth jwt` and no `--jwks-url`). Secrets are regional, so no region in it; not
     /// ending in a hyphen and six characters, which Secrets Manager's ARN suffix has.
     pub secret: String,
+    /// SQS queue `mb-<service>-<stage>-lost`: the on-failure destination of the function's
+    /// asynchronous invocations, where Lambda puts a continuation (the rest of a broadcast)
+    /// that failed or timed out on every attempt, so that it is never dropped silently.
+    pub lost_queue: String,
 }
 
 impl Names {
@@ -193,6 +197,7 @@ impl Names {
             log_group: format!("/aws/lambda/{function}"),
             role: format!("{base}-{region}"),
             secret: format!("{base}-token-key"),
+            lost_queue: format!("{base}-lost"),
             api: base,
             function,
         };
@@ -240,10 +245,11 @@ impl Names {
     }
 
     /// Each derived name with the rule it must pass.
-    pub fn checked(&self) -> [(Rule, &str); 8] {
+    pub fn checked(&self) -> [(Rule, &str); 9] {
         [
             (Rule::Stack, &self.stack),
             (Rule::Secret, &self.secret),
+            (Rule::Queue, &self.lost_queue),
             (Rule::Table, &self.table),
             (Rule::Function, &self.function),
             (Rule::Role, &self.role),
@@ -456,6 +462,8 @@ pub enum Rule {
     ApiStage,
     /// 1-512 chars of `[A-Za-z0-9/_+=.@-]`
     Secret,
+    /// `^[A-Za-z0-9_-]{1,80}$` (a standard queue)
+    Queue,
     /// 3-63 chars of `[a-z0-9.-]`, letter or digit at both ends, no `..`, not an IP
     /// address, no reserved prefix or suffix.
     Bucket,
@@ -500,6 +508,7 @@ impl Rule {
             Rule::Api => "API Gateway API name",
             Rule::ApiStage => "API Gateway stage name",
             Rule::Secret => "Secrets Manager secret name",
+            Rule::Queue => "SQS queue name",
             Rule::Bucket => "S3 bucket name",
         }
     }
@@ -509,6 +518,7 @@ impl Rule {
             Rule::Stack | Rule::Api | Rule::ApiStage => 128,
             Rule::Table => 255,
             Rule::Function | Rule::Role => 64,
+            Rule::Queue => 80,
             Rule::LogGroup | Rule::Secret => 512,
             Rule::Bucket => 63,
         }
@@ -526,7 +536,7 @@ impl Rule {
         match self {
             Rule::Stack => alnum || ch == '-',
             Rule::Table => alnum || matches!(ch, '_' | '.' | '-'),
-            Rule::Function | Rule::ApiStage => alnum || matches!(ch, '_' | '-'),
+            Rule::Function | Rule::ApiStage | Rule::Queue => alnum || matches!(ch, '_' | '-'),
             Rule::Role => alnum || matches!(ch, '_' | '+' | '=' | ',' | '.' | '@' | '-'),
             Rule::LogGroup => alnum || matches!(ch, '.' | '-' | '_' | '/' | '#'),
             Rule::Secret => alnum || matches!(ch, '/' | '_' | '+' | '=' | '.' | '@' | '-'),
@@ -829,6 +839,7 @@ mod tests {
         assert_eq!(names.table, "mb-broadcaster-dev-rooms");
         assert_eq!(names.previous_table(), "mb-broadcaster-dev-connections");
         assert_eq!(names.secret, "mb-broadcaster-dev-token-key");
+        assert_eq!(names.lost_queue, "mb-broadcaster-dev-lost");
         assert_eq!(names.function, "mb-broadcaster-dev-broadcast");
         assert_eq!(names.role, "mb-broadcaster-dev-us-east-1");
         assert_eq!(names.log_group, "/aws/lambda/mb-broadcaster-dev-broadcast");
