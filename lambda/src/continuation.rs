@@ -11,6 +11,17 @@
 //! always goes first, in the first invocation, and later ones skip the sender. A chain
 //! stops after [`MAX_HOPS`] hand-ons, so a broadcast costs at most `MAX_HOPS + 1`
 //! invocations; what is left then is logged as failed.
+//!
+//! A continuation never passes Lambda's asynchronous payload limit ([`PAYLOAD_LIMIT`]):
+//! the recipients waiting for a retry that do not fit in it travel in further
+//! continuations that only retry ([`Continuation::split`]). An invocation that still fails
+//! on every attempt goes to the stack's on-failure queue (docs/deploy.md), so a lost
+//! continuation is never silent.
+//!
+//! Anyone allowed `lambda:InvokeFunction` could invoke the function with a made-up
+//! continuation, so a continuation is only followed when it names the function's own
+//! Management API endpoint ([`check_endpoint`]): otherwise the function would post room
+//! messages, SigV4-signed, to whatever host it was told.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +41,10 @@ pub const MAX_HOPS: u32 = 10;
 
 /// The top-level key that marks a continuation event (API Gateway's events have none).
 pub const MARKER: &str = "mbContinuation";
+
+/// The largest payload of an asynchronous invocation Lambda accepts: 256 KB (262,144
+/// bytes), the limit every region has had (docs/architecture.md, "Continuations").
+pub const PAYLOAD_LIMIT: usize = 256 * 1024;
 
 /// What a continuing invocation needs. Its JSON is `{"mbContinuation": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +70,36 @@ pub struct Continuation {
     pub retry: Vec<Row>,
     /// How many hand-ons led here (1 for the first continuation).
     pub hop: u32,
+    /// Whether it reads the rooms from its cursor on (`false`: it only retries `retry`,
+    /// the part of a split that did not fit in the first continuation).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub scan: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// Whether a continuation naming `named` may be followed by a function whose own
+/// Management API endpoint is `own` (pure). Without one of its own (no
+/// `MB_MANAGEMENT_ENDPOINT`: the endpoint comes from each event) there is nothing to
+/// hold it against; `mb`'s template always sets it.
+pub fn check_endpoint(own: Option<&str>, named: &str) -> Result<(), String> {
+    let Some(own) = own else {
+        return Ok(());
+    };
+    if own.trim_end_matches('/') == named.trim_end_matches('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "it names the Management API endpoint {named:?}, not this function's own ({own:?}); \
+             a forged invocation?"
+        ))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -82,6 +127,32 @@ impl Continuation {
             continuation: self.clone(),
         })
         .unwrap_or_default()
+    }
+
+    /// This continuation as one or more whose payloads each fit in `limit` bytes (pure):
+    /// the first keeps the cursor and as many retry rows as fit, in order; the rows left
+    /// over follow in continuations that only retry (`scan: false`). Every row is in
+    /// exactly one. If even a continuation without rows passes the limit (it cannot with
+    /// a message of at most 128 KB), the first carries none and each other one row.
+    pub fn split(mut self, limit: usize) -> Vec<Continuation> {
+        let rows = std::mem::take(&mut self.retry);
+        let mut parts = vec![self.clone()];
+        let mut empty_retry = self;
+        empty_retry.scan = false;
+        // The size of `part` plus one more row: a row adds its JSON and one comma.
+        let mut size = parts[0].to_payload().len();
+        for row in rows {
+            let row_size = serde_json::to_vec(&row).map_or(0, |v| v.len()) + 1;
+            let last = parts.len() - 1;
+            if size + row_size > limit && !(parts[last].retry.is_empty() && last > 0) {
+                parts.push(empty_retry.clone());
+                size = empty_retry.to_payload().len();
+            }
+            let last = parts.len() - 1;
+            parts[last].retry.push(row);
+            size += row_size;
+        }
+        parts
     }
 
     /// The continuation in an event, if the event is one.
@@ -165,6 +236,7 @@ mod tests {
                 },
             ],
             hop: 2,
+            scan: true,
         };
         let event: serde_json::Value = serde_json::from_slice(&c.to_payload()).unwrap();
         assert_eq!(Continuation::from_event(&event), Some(Ok(c.clone())));
@@ -181,6 +253,108 @@ mod tests {
         assert!(c.rooms.is_empty());
         assert_eq!(c.room, 0);
         assert_eq!(c.retry, vec![Row::new("r", 5)]);
+    }
+
+    #[test]
+    fn only_the_functions_own_endpoint_is_followed() {
+        let own = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev";
+        assert!(check_endpoint(Some(own), own).is_ok());
+        assert!(check_endpoint(Some(own), &format!("{own}/")).is_ok());
+        let err = check_endpoint(Some(own), "https://attacker.example/dev").unwrap_err();
+        assert!(
+            err.contains("attacker.example") && err.contains(own),
+            "{err}"
+        );
+        assert!(
+            check_endpoint(
+                Some(own),
+                "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+            )
+            .is_err()
+        );
+        // Nothing to compare with: the endpoint comes from each event.
+        assert!(check_endpoint(None, "https://x.example").is_ok());
+    }
+
+    fn big(text_len: usize, rows: usize) -> Continuation {
+        Continuation {
+            endpoint: "https://a.execute-api.eu-west-1.amazonaws.com/dev".into(),
+            sender: "s=".into(),
+            text: Continuation::encode_text(&"\"".repeat(text_len)),
+            now: 1,
+            rooms: vec!["a".into(), "b".into()],
+            room: 1,
+            after: Some("k".into()),
+            retry: (0..rows)
+                .map(|i| Row {
+                    room: i % 2,
+                    ..Row::new(format!("Zk9xYm{i:06}ABC="), 1_700_000_000_000 + i as i64)
+                })
+                .collect(),
+            hop: 3,
+            scan: true,
+        }
+    }
+
+    /// A 128 KB message and 5,000 recipients waiting for a retry: one payload would be
+    /// about 0.5 MB, past Lambda's limit for an asynchronous invocation.
+    #[test]
+    fn a_continuation_too_big_for_one_invocation_is_split() {
+        let whole = big(128 * 1024, 5_000);
+        assert!(whole.to_payload().len() > PAYLOAD_LIMIT);
+        let parts = whole.clone().split(PAYLOAD_LIMIT);
+        assert!(parts.len() > 1);
+        for part in &parts {
+            assert!(
+                part.to_payload().len() <= PAYLOAD_LIMIT,
+                "{}",
+                part.to_payload().len()
+            );
+        }
+        assert!(parts[0].scan && parts[0].after == whole.after && parts[0].room == whole.room);
+        assert!(parts[1..].iter().all(|p| !p.scan && p.hop == whole.hop));
+        let rows: Vec<Row> = parts.iter().flat_map(|p| p.retry.clone()).collect();
+        assert_eq!(rows, whole.retry);
+        // A part that only retries says so on the wire; one that scans keeps the old form.
+        let retrying: serde_json::Value = serde_json::from_slice(&parts[1].to_payload()).unwrap();
+        assert_eq!(retrying[MARKER]["scan"], false);
+        let scanning: serde_json::Value = serde_json::from_slice(&parts[0].to_payload()).unwrap();
+        assert!(scanning[MARKER].get("scan").is_none());
+        assert_eq!(
+            Continuation::from_event(&retrying),
+            Some(Ok(parts[1].clone()))
+        );
+        // What fits stays one continuation.
+        let small = big(10, 100);
+        assert_eq!(small.clone().split(PAYLOAD_LIMIT), vec![small]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_row_travels_once_within_the_limit(
+            text_len in 0usize..4_000,
+            rows in 0usize..600,
+            limit in 1_000usize..40_000,
+        ) {
+            let whole = big(text_len, rows);
+            let parts = whole.clone().split(limit);
+            let carried: Vec<Row> = parts.iter().flat_map(|p| p.retry.clone()).collect();
+            proptest::prop_assert_eq!(&carried, &whole.retry);
+            proptest::prop_assert!(parts[0].scan);
+            let mut bare = whole.clone();
+            bare.retry.clear();
+            bare.scan = false;
+            let fits = bare.to_payload().len() + 64 <= limit;
+            for part in &parts[1..] {
+                proptest::prop_assert!(!part.scan);
+                proptest::prop_assert!(!part.retry.is_empty());
+            }
+            if fits {
+                for part in &parts {
+                    proptest::prop_assert!(part.to_payload().len() <= limit);
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use crate::authorizer;
 use crate::channel::{self, ChannelError};
 use crate::config::Settings;
-use crate::continuation::{Continuation, HandOn, MAX_HOPS};
+use crate::continuation::{self, Continuation, HandOn, MAX_HOPS, PAYLOAD_LIMIT};
 use crate::control::{self, Control, ControlError, Frame};
 use crate::deadline::{API_GATEWAY_TIMEOUT, Budget};
 use crate::fanout::{Plan, Report, fanout};
@@ -300,6 +300,11 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
     }
 
     async fn resumed(&self, c: &Continuation, budget: Budget) -> Report {
+        let own = self.settings.management_endpoint.as_deref();
+        if let Err(err) = continuation::check_endpoint(own, &c.endpoint) {
+            tracing::error!(%err, hop = c.hop, "continuation refused");
+            return Report::default();
+        }
         let text = match c.decode_text() {
             Ok(text) => text,
             Err(err) => {
@@ -323,7 +328,12 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         let shaped = shape_rooms(&text, c.now, &rooms);
         let poster = self.gateway.poster(&c.endpoint);
         let cursor = (c.room, c.after.as_deref());
-        let queue: Vec<Row> = match self.recipients(&rooms, Some(cursor)).await {
+        let read = if c.scan {
+            self.recipients(&rooms, Some(cursor)).await
+        } else {
+            Ok(Vec::new())
+        };
+        let queue: Vec<Row> = match read {
             Ok(rows) => rows.into_iter().filter(|r| r.id != c.sender).collect(),
             Err(err) => {
                 tracing::error!(%err, "could not read the rooms; the rest of the broadcast is lost");
@@ -674,7 +684,6 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         unstarted: usize,
         report: &mut Report,
     ) {
-        let left = unstarted + report.pending.len();
         let why = match &self.hand_on {
             _ if job.hop >= MAX_HOPS => {
                 format!("the chain reached its limit of {MAX_HOPS} hand-ons")
@@ -695,19 +704,36 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                     after,
                     retry: std::mem::take(&mut report.pending),
                     hop: job.hop + 1,
+                    scan: true,
                 };
-                match hand_on.hand_on(continuation.to_payload()).await {
-                    Ok(()) => {
-                        report.continued = left;
-                        return;
+                // Each part within the async payload limit; what a part that cannot be
+                // handed on carried stays pending and is counted below.
+                let mut first_failed = None;
+                for (index, part) in continuation.split(PAYLOAD_LIMIT).into_iter().enumerate() {
+                    let carried = part.retry.len() + if index == 0 { unstarted } else { 0 };
+                    match hand_on.hand_on(part.to_payload()).await {
+                        Ok(()) => report.continued += carried,
+                        Err(err) if index == 0 => {
+                            report.pending.extend(part.retry);
+                            first_failed = Some(err);
+                        }
+                        Err(err) => {
+                            tracing::error!(
+                                not_reached = part.retry.len(),
+                                reason = %err,
+                                "a continuation that only retries could not be handed on"
+                            );
+                            report.throttled += part.retry.len();
+                        }
                     }
-                    Err(err) => {
-                        report.pending = continuation.retry;
-                        err
-                    }
+                }
+                match first_failed {
+                    None => return,
+                    Some(err) => err,
                 }
             }
         };
+        let left = unstarted + report.pending.len();
         tracing::error!(
             not_reached = left,
             reason = %why,

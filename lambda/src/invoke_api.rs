@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 /// The path of the Invoke API, with `{name}` for the function.
 pub const PATH: &str = "/2015-03-31/functions/{name}/invocations";
 
+/// The largest payload of a synchronous invocation: 6 MB.
+pub const SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
 /// What to do with one Invoke request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -53,6 +56,24 @@ pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]
             };
         }
     };
+    // Lambda's payload limits: 256 KB for an asynchronous invocation, 6 MB for a
+    // synchronous one; past them it answers 413 and runs nothing.
+    let limit = if wait {
+        SYNC_PAYLOAD_LIMIT
+    } else {
+        crate::continuation::PAYLOAD_LIMIT
+    };
+    if body.len() > limit {
+        return Plan::Refuse {
+            status: 413,
+            code: "RequestEntityTooLargeException",
+            message: format!(
+                "{} byte payload is too large for the {} invocation type (limit {limit} bytes)",
+                body.len(),
+                if wait { "RequestResponse" } else { "Event" }
+            ),
+        };
+    }
     match serde_json::from_slice(body) {
         Ok(event) => Plan::Run { event, wait },
         Err(_) => Plan::Refuse {
@@ -98,6 +119,33 @@ mod tests {
                 code: "ValidationException",
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn payloads_over_lambdas_limits_are_refused() {
+        let at = |n: usize| format!("\"{}\"", "x".repeat(n - 2)).into_bytes();
+        let limit = crate::continuation::PAYLOAD_LIMIT;
+        assert!(matches!(
+            plan("f", "f", Some("Event"), &at(limit)),
+            Plan::Run { wait: false, .. }
+        ));
+        assert!(matches!(
+            plan("f", "f", Some("Event"), &at(limit + 1)),
+            Plan::Refuse {
+                status: 413,
+                code: "RequestEntityTooLargeException",
+                ..
+            }
+        ));
+        // A synchronous invocation may carry more.
+        assert!(matches!(
+            plan("f", "f", None, &at(limit + 1)),
+            Plan::Run { wait: true, .. }
+        ));
+        assert!(matches!(
+            plan("f", "f", None, &at(SYNC_PAYLOAD_LIMIT + 1)),
+            Plan::Refuse { status: 413, .. }
         ));
     }
 

@@ -239,6 +239,26 @@ async fn bootstrap_hands_on_before_its_deadline() {
         continuation.get("mbContinuation").is_some(),
         "{continuation}"
     );
+
+    // The same continuation made up by someone who may invoke the function, naming
+    // another endpoint: refused and logged, nothing posted there (or anywhere).
+    let foreign = FakeGateway::start(Options::default()).await;
+    let mut forged = continuation.clone();
+    forged["mbContinuation"]["endpoint"] = serde_json::json!(foreign.endpoint);
+    let before = fake.delivered().values().sum::<usize>();
+    runtime.invoke("forged", forged);
+    runtime
+        .answer(WAIT)
+        .await
+        .expect("the forged event's answer");
+    assert!(foreign.delivered().is_empty(), "posted to the named host");
+    assert_eq!(fake.delivered().values().sum::<usize>(), before);
+    let logs = function.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("continuation refused") && logs.contains(&foreign.endpoint),
+        "{logs}"
+    );
+
     runtime.invoke("r2", continuation);
     runtime
         .answer(WAIT)

@@ -621,6 +621,7 @@ async fn the_lambda_invoke_api_continues_a_broadcast() {
         after: None,
         retry: Vec::new(),
         hop: 1,
+        scan: true,
     };
     let answer = lambda
         .invoke()
