@@ -9,6 +9,13 @@
 //! actions IAM cannot scope (`sts:GetCallerIdentity`, `lambda:GetAccountSettings`,
 //! `secretsmanager:GetRandomPassword`), which are granted on `*`; no action is `*`.
 //! Everything here is pure.
+//!
+//! The CloudFormation part is held against the resource providers' own lists: a test
+//! reads `tests/fixtures/handler-permissions.json` (the `handlers` sections of
+//! CloudFormation's published resource schemas) and requires, for every resource type the
+//! rendered template uses, each create, read, update, delete and list action to be either
+//! in [`PERMISSIONS`] for that type or in `NOT_GRANTED` with its reason; an exclusion that
+//! no schema lists fails too.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +50,10 @@ pub enum Resource {
     Role,
     /// The Lambda function.
     Function,
+    /// The Lambda function and its `$LATEST` version: the event invoke config is set on
+    /// a qualifier, and a grant on the unqualified ARN alone may not match a call that
+    /// names one.
+    FunctionLatest,
     /// The connection table (`-rooms`).
     Table,
     /// The connection table of a stack deployed before channels (`-connections`), which
@@ -62,6 +73,9 @@ pub enum Resource {
     /// No resource: `secretsmanager:GetRandomPassword`, which generates the secret's
     /// value, supports no resource-level permissions, so IAM grants it only on `*`.
     SecretsAccount,
+    /// The SQS queue `-lost`, the on-failure destination of the function's asynchronous
+    /// invocations.
+    LostQueue,
 }
 
 /// One IAM action on one resource.
@@ -128,11 +142,14 @@ const FUNCTION_URL: &str = "AWS::Lambda::Url";
 const TABLE: &str = "AWS::DynamoDB::Table";
 const LOG_GROUP: &str = "AWS::Logs::LogGroup";
 const SECRET: &str = "AWS::SecretsManager::Secret";
+const EVENT_INVOKE_CONFIG: &str = "AWS::Lambda::EventInvokeConfig";
+const QUEUE: &str = "AWS::SQS::Queue";
 
 /// The list, in the order a deploy needs them. The CloudFormation part is taken from the
 /// resource providers' handler permissions (the registry schemas' `handlers`), keeping
-/// what this template's properties and every read need and leaving out what only
-/// optional features use (KMS keys, VPCs, code signing, replicas, Kinesis streaming).
+/// what this template's properties and every read need and leaving out, in
+/// `NOT_GRANTED` with a reason each, what only optional features use (KMS keys, VPCs,
+/// code signing, replicas, Kinesis streaming) and the list handlers.
 pub const PERMISSIONS: &[Permission] = &[
     mb(
         "sts:GetCallerIdentity",
@@ -207,6 +224,14 @@ pub const PERMISSIONS: &[Permission] = &[
         "logs:DescribeLogGroups",
         R::LogGroups,
         &["CloudWatch Logs DescribeLogGroups"],
+        DEPLOY,
+    ),
+    // A token secret of an earlier stack stays reserved while it is scheduled for
+    // deletion.
+    mb(
+        "secretsmanager:DescribeSecret",
+        R::Secret,
+        &["Secrets Manager DescribeSecret"],
         DEPLOY,
     ),
     // The reservation the account can spare, read before any change.
@@ -347,6 +372,9 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("iam:TagRole", R::Role, ROLE),
     cfn("iam:UntagRole", R::Role, ROLE),
     cfn("iam:PassRole", R::Role, FUNCTION),
+    // Lambda reads the package with the caller's credentials on create and on every code
+    // update.
+    cfn("s3:GetObject", R::Artifacts, FUNCTION),
     cfn("lambda:CreateFunction", R::Function, FUNCTION),
     cfn("lambda:GetFunction", R::Function, FUNCTION),
     cfn("lambda:GetFunctionCodeSigningConfig", R::Function, FUNCTION),
@@ -359,6 +387,10 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("lambda:PutFunctionConcurrency", R::Function, FUNCTION),
     cfn("lambda:DeleteFunctionConcurrency", R::Function, FUNCTION),
     cfn("lambda:DeleteFunction", R::Function, FUNCTION),
+    // The stack's tags reach the function: the update handler lists them before any
+    // change (enforced since May 2022; without it every code update fails "not authorized
+    // to perform: lambda:ListTags").
+    cfn("lambda:ListTags", R::Function, FUNCTION),
     cfn("lambda:TagResource", R::Function, FUNCTION),
     cfn("lambda:UntagResource", R::Function, FUNCTION),
     cfn("lambda:AddPermission", R::Function, LAMBDA_PERMISSION),
@@ -369,6 +401,36 @@ pub const PERMISSIONS: &[Permission] = &[
     cfn("lambda:GetFunctionUrlConfig", R::Function, FUNCTION_URL),
     cfn("lambda:UpdateFunctionUrlConfig", R::Function, FUNCTION_URL),
     cfn("lambda:DeleteFunctionUrlConfig", R::Function, FUNCTION_URL),
+    // Where the function's asynchronous invocations (a broadcast's continuation) go when
+    // every attempt failed: the lost queue.
+    cfn(
+        "lambda:PutFunctionEventInvokeConfig",
+        R::FunctionLatest,
+        EVENT_INVOKE_CONFIG,
+    ),
+    cfn(
+        "lambda:GetFunctionEventInvokeConfig",
+        R::FunctionLatest,
+        EVENT_INVOKE_CONFIG,
+    ),
+    cfn(
+        "lambda:UpdateFunctionEventInvokeConfig",
+        R::FunctionLatest,
+        EVENT_INVOKE_CONFIG,
+    ),
+    cfn(
+        "lambda:DeleteFunctionEventInvokeConfig",
+        R::FunctionLatest,
+        EVENT_INVOKE_CONFIG,
+    ),
+    cfn("sqs:CreateQueue", R::LostQueue, QUEUE),
+    cfn("sqs:GetQueueUrl", R::LostQueue, QUEUE),
+    cfn("sqs:GetQueueAttributes", R::LostQueue, QUEUE),
+    cfn("sqs:SetQueueAttributes", R::LostQueue, QUEUE),
+    cfn("sqs:ListQueueTags", R::LostQueue, QUEUE),
+    cfn("sqs:TagQueue", R::LostQueue, QUEUE),
+    cfn("sqs:UntagQueue", R::LostQueue, QUEUE),
+    cfn("sqs:DeleteQueue", R::LostQueue, QUEUE),
     cfn("dynamodb:CreateTable", R::Table, TABLE),
     cfn("dynamodb:DescribeTable", R::Table, TABLE),
     cfn("dynamodb:UpdateTable", R::Table, TABLE),
@@ -414,6 +476,221 @@ pub const PERMISSIONS: &[Permission] = &[
         R::SecretsAccount,
         SECRET,
     ),
+];
+
+/// Actions a resource provider's handlers list that the policy leaves out, and why: the
+/// one place a handler permission may be excluded (the test that holds [`PERMISSIONS`]
+/// against `tests/fixtures/handler-permissions.json` reads it, and docs/deploy.md shows
+/// it). Each is for a property the template does not set, or a list handler.
+#[cfg(test)]
+pub struct NotGranted {
+    pub resource_type: &'static str,
+    pub actions: &'static [&'static str],
+    pub why: &'static str,
+}
+
+/// Why no list handler's action is granted.
+#[cfg(test)]
+const LISTS: &str = "the list handler's: CloudFormation lists a type's resources only for \
+                     resource scans and imports, never in a stack's create, update or delete";
+
+#[cfg(test)]
+const fn not(
+    resource_type: &'static str,
+    actions: &'static [&'static str],
+    why: &'static str,
+) -> NotGranted {
+    NotGranted {
+        resource_type,
+        actions,
+        why,
+    }
+}
+
+/// The exclusions, by resource type in the order of the template.
+#[cfg(test)]
+pub const NOT_GRANTED: &[NotGranted] = &[
+    not(
+        "AWS::ApiGatewayV2::Api",
+        &["s3:getObject"],
+        "reads an OpenAPI definition from S3 (`BodyS3Location`), which the template does not use",
+    ),
+    not(
+        "AWS::ApiGatewayV2::Authorizer",
+        &["iam:PassRole"],
+        "passes `AuthorizerCredentialsArn`, which the template does not set (a Lambda \
+         permission lets API Gateway invoke the authorizer)",
+    ),
+    not(
+        LOG_GROUP,
+        &["logs:AssociateKmsKey", "logs:DisassociateKmsKey"],
+        "for `KmsKeyId`, which the template does not set (CloudWatch Logs' own encryption)",
+    ),
+    not(
+        LOG_GROUP,
+        &[
+            "logs:PutDataProtectionPolicy",
+            "logs:DeleteDataProtectionPolicy",
+            "logs:CreateLogDelivery",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+            "s3:REST.PUT.OBJECT",
+            "firehose:TagDeliveryStream",
+        ],
+        "for `DataProtectionPolicy` and its findings' destinations, which the template does \
+         not set (`s3:REST.PUT.OBJECT` is not even an IAM action)",
+    ),
+    not(
+        ROLE,
+        &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+        "for `ManagedPolicyArns`: the role has only an inline policy, and the delete handler \
+         detaches only what ListAttachedRolePolicies returns",
+    ),
+    not(
+        ROLE,
+        &[
+            "iam:PutRolePermissionsBoundary",
+            "iam:DeleteRolePermissionsBoundary",
+        ],
+        "for `PermissionsBoundary`, which the template does not set",
+    ),
+    not(ROLE, &["iam:ListRoles"], LISTS),
+    not(
+        FUNCTION,
+        &["s3:GetObjectVersion"],
+        "for `Code.S3ObjectVersion`: the template names the package by key, a new key per build",
+    ),
+    not(
+        FUNCTION,
+        &[
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeNetworkInterfaces",
+        ],
+        "for `VpcConfig`: the function runs in no VPC (and these actions could only be \
+         granted on `*`)",
+    ),
+    not(
+        FUNCTION,
+        &["elasticfilesystem:DescribeMountTargets"],
+        "for `FileSystemConfigs`, which the template does not set",
+    ),
+    not(
+        FUNCTION,
+        &[
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+        ],
+        "for `KmsKeyArn`, which the template does not set (Lambda's default key)",
+    ),
+    not(
+        FUNCTION,
+        &[
+            "lambda:GetCodeSigningConfig",
+            "lambda:PutFunctionCodeSigningConfig",
+            "lambda:DeleteFunctionCodeSigningConfig",
+        ],
+        "for `CodeSigningConfigArn`, which the template does not set \
+         (GetFunctionCodeSigningConfig, which every read calls, is granted)",
+    ),
+    not(
+        FUNCTION,
+        &["lambda:GetLayerVersion"],
+        "for `Layers`: the package is self-contained",
+    ),
+    not(
+        FUNCTION,
+        &["lambda:PutRuntimeManagementConfig"],
+        "for `RuntimeManagementConfig`, which the template does not set (runtime updates are \
+         automatic; GetRuntimeManagementConfig is granted)",
+    ),
+    not(FUNCTION, &["lambda:ListFunctions"], LISTS),
+    not(FUNCTION_URL, &["lambda:ListFunctionUrlConfigs"], LISTS),
+    not(
+        EVENT_INVOKE_CONFIG,
+        &["lambda:ListFunctionEventInvokeConfigs"],
+        LISTS,
+    ),
+    not(
+        SECRET,
+        &[
+            "secretsmanager:ReplicateSecretToRegions",
+            "secretsmanager:RemoveRegionsFromReplication",
+        ],
+        "for `ReplicaRegions`: the secret has no replicas",
+    ),
+    not(SECRET, &["secretsmanager:ListSecrets"], LISTS),
+    not(
+        TABLE,
+        &[
+            "dynamodb:ImportTable",
+            "dynamodb:DescribeImport",
+            "s3:GetObject",
+            "s3:GetObjectMetadata",
+            "s3:ListBucket",
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:DescribeLogGroups",
+            "logs:DescribeLogStreams",
+            "logs:PutLogEvents",
+            "logs:PutRetentionPolicy",
+        ],
+        "for `ImportSourceSpecification` (a table filled from S3, logging to CloudWatch \
+         Logs): the table starts empty",
+    ),
+    not(
+        TABLE,
+        &[
+            "dynamodb:EnableKinesisStreamingDestination",
+            "dynamodb:DisableKinesisStreamingDestination",
+            "dynamodb:UpdateKinesisStreamingDestination",
+            "kinesis:DescribeStream",
+            "kinesis:PutRecords",
+        ],
+        "for `KinesisStreamSpecification`, which the template does not set \
+         (DescribeKinesisStreamingDestination, which every read calls, is granted)",
+    ),
+    not(
+        TABLE,
+        &["dynamodb:UpdateContinuousBackups"],
+        "for `PointInTimeRecoverySpecification`, which the template does not set: the rows \
+         are open connections, not worth restoring",
+    ),
+    not(
+        TABLE,
+        &["dynamodb:UpdateContributorInsights"],
+        "for `ContributorInsightsSpecification`, which the template does not set",
+    ),
+    not(
+        TABLE,
+        &[
+            "dynamodb:PutResourcePolicy",
+            "dynamodb:DeleteResourcePolicy",
+        ],
+        "for `ResourcePolicy`, which the template does not set (GetResourcePolicy is granted)",
+    ),
+    not(
+        TABLE,
+        &[
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:ListAliases",
+            "kms:RevokeGrant",
+        ],
+        "for `SSESpecification` with a KMS key: the table uses DynamoDB's AWS-owned key",
+    ),
+    not(
+        TABLE,
+        &["iam:CreateServiceLinkedRole"],
+        "a service-linked role for the features above; on-demand billing and TTL need none",
+    ),
+    not(TABLE, &["dynamodb:ListTables"], LISTS),
+    not(QUEUE, &["sqs:ListQueues"], LISTS),
 ];
 
 impl Permission {
@@ -479,6 +756,13 @@ impl Resource {
                 "arn:{p}:lambda:{region}:{account}:function:{}",
                 names.function
             )],
+            R::FunctionLatest => {
+                let function = format!(
+                    "arn:{p}:lambda:{region}:{account}:function:{}",
+                    names.function
+                );
+                vec![format!("{function}:$LATEST"), function]
+            }
             R::Table => vec![format!(
                 "arn:{p}:dynamodb:{region}:{account}:table/{}",
                 names.table
@@ -499,9 +783,15 @@ impl Resource {
             ],
             R::LogGroups => vec![format!("arn:{p}:logs:{region}:{account}:log-group:*")],
             R::LambdaAccount | R::SecretsAccount => vec!["*".to_owned()],
+            // `??????`: the six characters Secrets Manager appends, and no more, so that
+            // the grant does not reach a longer name that starts with this one.
             R::Secret => vec![format!(
-                "arn:{p}:secretsmanager:{region}:{account}:secret:{}-*",
+                "arn:{p}:secretsmanager:{region}:{account}:secret:{}-??????",
                 names.secret
+            )],
+            R::LostQueue => vec![format!(
+                "arn:{p}:sqs:{region}:{account}:{}",
+                names.lost_queue
             )],
         }
     }
@@ -518,7 +808,7 @@ impl Resource {
             ),
             R::Apis => format!("{first}/a1b2c3d4e5"),
             R::LogGroups => format!("{}{}", first.trim_end_matches('*'), scope.names.log_group),
-            R::Secret => format!("{}AbCdEf", first.trim_end_matches('*')),
+            R::Secret => format!("{}AbCdEf", first.trim_end_matches('?')),
             _ => first,
         }
     }
@@ -533,6 +823,7 @@ impl Resource {
             R::Apis => "WebSocketApi",
             R::Role => "FunctionRole",
             R::Function => "Function",
+            R::FunctionLatest => "FunctionInvokeConfig",
             R::Table => "ConnectionTable",
             R::PreviousTable => "PreviousConnectionTable",
             R::LogGroup => "FunctionLogGroup",
@@ -540,6 +831,7 @@ impl Resource {
             R::LambdaAccount => "LambdaAccountSettings",
             R::Secret => "TokenSecret",
             R::SecretsAccount => "RandomPassword",
+            R::LostQueue => "LostQueue",
         }
     }
 
@@ -559,6 +851,10 @@ impl Resource {
             }
             R::Role => "`arn:aws:iam::<account>:role/mb-<s>-<t>-<region>`",
             R::Function => "`arn:aws:lambda:<region>:<account>:function:mb-<s>-<t>-broadcast`",
+            R::FunctionLatest => {
+                "`arn:aws:lambda:<region>:<account>:function:mb-<s>-<t>-broadcast:$LATEST` and \
+                 the unqualified ARN (the configuration names the `$LATEST` qualifier)"
+            }
             R::Table => "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-rooms`",
             R::PreviousTable => {
                 "`arn:aws:dynamodb:<region>:<account>:table/mb-<s>-<t>-connections` (the \
@@ -573,9 +869,10 @@ impl Resource {
                 "`*` (the action has no resource-level permissions)"
             }
             R::Secret => {
-                "`arn:aws:secretsmanager:<region>:<account>:secret:mb-<s>-<t>-token-key-*` \
+                "`arn:aws:secretsmanager:<region>:<account>:secret:mb-<s>-<t>-token-key-??????` \
                  (with `--auth jwt` and no `--jwks-url`)"
             }
+            R::LostQueue => "`arn:aws:sqs:<region>:<account>:mb-<s>-<t>-lost`",
         }
     }
 }
@@ -703,6 +1000,21 @@ pub fn markdown() -> String {
         out.push_str(&format!(
             "| {resource_type} | {} | {resource} |\n",
             actions.join(", ")
+        ));
+    }
+    out.push_str(
+        "\nWhat the resource providers' handler permissions list that the policy leaves \
+         out, and why (CloudFormation's resource schemas, \
+         `tests/fixtures/handler-permissions.json`):\n\n| Resource type | Actions | Why not \
+         |\n|---|---|---|\n",
+    );
+    for excluded in NOT_GRANTED {
+        let actions: Vec<String> = excluded.actions.iter().map(|a| format!("`{a}`")).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            excluded.resource_type,
+            actions.join(", "),
+            excluded.why
         ));
     }
     out
@@ -833,16 +1145,140 @@ mod tests {
                     ),
                 "{example}"
             );
-            let matched =
-                p.resource
-                    .arns(&scope)
-                    .iter()
-                    .any(|pattern| match pattern.strip_suffix('*') {
-                        Some(prefix) => example.starts_with(prefix),
-                        None => example == *pattern,
-                    });
+            let matched = p
+                .resource
+                .arns(&scope)
+                .iter()
+                .any(|pattern| glob(pattern, &example));
             assert!(matched, "{example} is not matched by {:?}", p.resource);
         }
+        // The secret's grant reaches its six-character suffix, not a longer name.
+        let secret = &Resource::Secret.arns(&scope)[0];
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mb-chat-dev-token-key-";
+        assert!(glob(secret, &format!("{arn}a1B2c3")));
+        assert!(!glob(secret, &format!("{arn}dev-token-key-a1B2c3")));
+    }
+
+    /// IAM's matching of a resource pattern: `*` any run of characters, `?` any one.
+    fn glob(pattern: &str, text: &str) -> bool {
+        let (pattern, text): (Vec<char>, Vec<char>) =
+            (pattern.chars().collect(), text.chars().collect());
+        fn at(p: &[char], t: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some(('*', rest)) => (0..=t.len()).any(|i| at(rest, &t[i..])),
+                Some(('?', rest)) => !t.is_empty() && at(rest, &t[1..]),
+                Some((c, rest)) => t.first() == Some(c) && at(rest, &t[1..]),
+            }
+        }
+        at(&pattern, &text)
+    }
+
+    /// The `handlers` sections of CloudFormation's published resource schemas, as cfn-lint
+    /// 1.10.0 ships them (the file names its source and how to regenerate it).
+    const HANDLERS: &str = include_str!("../../tests/fixtures/handler-permissions.json");
+
+    /// Whether a grant for `granted` (a type, or a family ending in `*`) is for
+    /// `resource_type`.
+    fn for_type(granted: &str, resource_type: &str) -> bool {
+        match granted.strip_suffix('*') {
+            Some(family) => resource_type.starts_with(family),
+            None => granted == resource_type,
+        }
+    }
+
+    /// The handler actions of each resource type in the data: type → (handler, action).
+    fn handler_actions() -> BTreeMap<String, Vec<(String, String)>> {
+        let data: Value = serde_json::from_str(HANDLERS).expect("the fixture is JSON");
+        assert_eq!(
+            data["source"]["package"], "cfn-lint",
+            "{:#}",
+            data["source"]
+        );
+        let types = data["types"].as_object().expect("a types object");
+        types
+            .iter()
+            .map(|(resource_type, handlers)| {
+                let handlers = handlers.as_object().expect("handlers by name");
+                let actions = handlers
+                    .iter()
+                    .flat_map(|(handler, actions)| {
+                        actions
+                            .as_array()
+                            .expect("a list of actions")
+                            .iter()
+                            .map(move |a| {
+                                (handler.clone(), a.as_str().expect("an action").to_owned())
+                            })
+                    })
+                    .collect();
+                (resource_type.clone(), actions)
+            })
+            .collect()
+    }
+
+    /// CloudFormation calls a resource type's handlers with the caller's credentials, so a
+    /// handler action missing from the list fails a deploy on a real account (the Lambda
+    /// update handler's lambda:ListTags did), while `mb doctor`, which simulates this same
+    /// list, passes. Every action the providers list for a type of the rendered template
+    /// is granted for that type or excluded with a reason; IAM action names are
+    /// case-insensitive.
+    #[test]
+    fn every_handler_permission_of_the_templates_types_is_granted_or_excluded() {
+        let handlers = handler_actions();
+        let names = names("eu-west-1");
+        let template = crate::template::render(&names, &Default::default()).unwrap();
+        let used: std::collections::BTreeSet<String> = crate::template::resources(&template)
+            .into_iter()
+            .map(|(_, resource_type)| resource_type)
+            .collect();
+        assert!(used.contains(FUNCTION), "{used:?}");
+        let mut problems = Vec::new();
+        for resource_type in &used {
+            let Some(actions) = handlers.get(resource_type) else {
+                problems.push(format!(
+                    "the template uses {resource_type}, which tests/fixtures/handler-permissions.json \
+                     has no entry for: add it to tests/fixtures/handler_permissions.py and \
+                     regenerate the file"
+                ));
+                continue;
+            };
+            for (handler, action) in actions {
+                let granted = PERMISSIONS.iter().any(|p| {
+                    matches!(p.caller, Caller::CloudFormation(t) if for_type(t, resource_type))
+                        && p.action.eq_ignore_ascii_case(action)
+                });
+                let excluded = NOT_GRANTED.iter().any(|n| {
+                    n.resource_type == resource_type
+                        && n.actions.iter().any(|a| a.eq_ignore_ascii_case(action))
+                });
+                match (granted, excluded) {
+                    (false, false) => problems.push(format!(
+                        "{resource_type}'s {handler} handler needs {action}, which is neither \
+                         in PERMISSIONS for {resource_type} nor in NOT_GRANTED"
+                    )),
+                    (true, true) => problems.push(format!(
+                        "{action} is both granted and excluded for {resource_type}"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        // No stale excuse: every exclusion names an action its type's handlers list.
+        for excluded in NOT_GRANTED {
+            for action in excluded.actions {
+                let listed = handlers.get(excluded.resource_type).is_some_and(|actions| {
+                    actions.iter().any(|(_, a)| a.eq_ignore_ascii_case(action))
+                });
+                if !listed {
+                    problems.push(format!(
+                        "NOT_GRANTED excludes {action} for {}, which none of its handlers lists",
+                        excluded.resource_type
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     /// docs/deploy.md shows the list as it is. `MB_UPDATE_DOCS=1 cargo test -p mb
