@@ -6,9 +6,15 @@
 //! - On a create (no stack yet, or one in REVIEW_IN_PROGRESS or ROLLBACK_COMPLETE, which
 //!   has no resources), a name the stack would create that something outside the stack
 //!   already has: the IAM role (role names are account-wide), the DynamoDB table, the
-//!   log group (`/aws/lambda/<function>`, often left behind by an earlier run). The
-//!   create would fail on it and roll back. A stack that exists owns its resources, so
-//!   then nothing is looked up. API Gateway API names need not be unique: no check.
+//!   log group (`/aws/lambda/<function>`, often left behind by an earlier run), and the
+//!   token secret's name, which a deleted secret keeps for its recovery window (7 to 30
+//!   days, after `mb destroy` of a stack deployed with `--auth jwt`). The create would
+//!   fail on it and roll back. A stack that exists owns its resources, so then nothing
+//!   is looked up. API Gateway API names need not be unique: no check.
+//!
+//!   The secret is created only with `--auth jwt` and no `--jwks-url`, but the preflight
+//!   does not see the settings, so it looks the name up on every create and its message
+//!   says when the name matters.
 //!
 //! `mb deploy` refuses with each problem and its fix (exit 1) before any CloudFormation
 //! call that changes anything; `mb doctor` reports the same as its `preflight` check.
@@ -16,6 +22,7 @@
 
 use aws_sdk_cloudformation::types::StackStatus;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_smithy_types::date_time::Format;
 
 use crate::aws::{Aws, failure};
 use crate::error::Failure;
@@ -32,6 +39,12 @@ pub enum Taken {
     Role(String),
     Table(String),
     LogGroup(String),
+    /// The token secret's name, with the `DeletedDate` Secrets Manager gives a secret
+    /// scheduled for deletion, or `None` for one in use.
+    Secret {
+        name: String,
+        deleted: Option<String>,
+    },
 }
 
 /// What the lookups found.
@@ -103,6 +116,24 @@ pub fn problems(found: &Found) -> Vec<String> {
                  delete-log-group --log-group-name {group} --region {region}`) or deploy \
                  with another --stage"
             ),
+            Taken::Secret { name, deleted } => {
+                let state = match deleted {
+                    Some(date) => format!(
+                        "is scheduled for deletion (DeletedDate {date}; an earlier stack's \
+                         token key: Secrets Manager keeps a deleted secret's name for its \
+                         recovery window)"
+                    ),
+                    None => "already exists outside the stack".to_owned(),
+                };
+                format!(
+                    "the Secrets Manager secret {name} in {region} {state}, and a deploy with \
+                     --auth jwt and no --jwks-url creates a secret of that name: delete it \
+                     for good (`aws secretsmanager delete-secret --secret-id {name} \
+                     --force-delete-without-recovery --region {region}`; `aws secretsmanager \
+                     restore-secret --secret-id {name}` first if you still need its value) or \
+                     deploy with another --stage"
+                )
+            }
         });
     }
     out
@@ -145,10 +176,11 @@ pub async fn look(
     let names_checked = creates(stack.map(|s| &s.status));
     let mut taken = Vec::new();
     if names_checked {
-        let (role, table, group) = tokio::join!(
+        let (role, table, group, secret) = tokio::join!(
             role_exists(aws, &names.role),
             table_exists(aws, &names.table),
             log_group_exists(aws, &names.log_group),
+            secret_state(aws, &names.secret),
         );
         if role? {
             taken.push(Taken::Role(names.role.clone()));
@@ -158,6 +190,12 @@ pub async fn look(
         }
         if group? {
             taken.push(Taken::LogGroup(names.log_group.clone()));
+        }
+        if let Some(deleted) = secret? {
+            taken.push(Taken::Secret {
+                name: names.secret.clone(),
+                deleted,
+            });
         }
     }
     Ok(Found {
@@ -229,6 +267,38 @@ async fn table_exists(aws: &Aws, table: &str) -> Result<bool, Failure> {
             Ok(false)
         }
         Err(err) => Err(failure(&err, "DynamoDB DescribeTable")),
+    }
+}
+
+/// Whether a secret has the name: `None` when none does, `Some(None)` when one in use
+/// does, `Some(Some(date))` when one scheduled for deletion does (DescribeSecret answers
+/// for such a secret, with its `DeletedDate`).
+///
+/// A denial counts as no secret: a grant scoped to the secret's ARN (`NAME-??????`, the
+/// six characters Secrets Manager appends) can only match a secret that exists, so
+/// Secrets Manager may answer a least-privilege caller AccessDeniedException rather than
+/// ResourceNotFoundException for a free name, while a secret of that name, scheduled for
+/// deletion or not, matches the grant. `mb doctor` says whether the grant is there.
+async fn secret_state(aws: &Aws, name: &str) -> Result<Option<Option<String>>, Failure> {
+    match aws
+        .secretsmanager()
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+    {
+        Ok(secret) => Ok(Some(secret.deleted_date().map(|date| {
+            date.fmt(Format::DateTime)
+                .unwrap_or_else(|_| date.secs().to_string())
+        }))),
+        Err(err)
+            if err.as_service_error().is_some_and(|e| {
+                e.is_resource_not_found_exception() || e.code() == Some("AccessDeniedException")
+            }) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(failure(&err, "Secrets Manager DescribeSecret")),
     }
 }
 
@@ -334,6 +404,35 @@ mod tests {
             ],
         ));
         assert_eq!(problems.len(), 3);
+        let secrets = self::problems(&found(
+            None,
+            vec![
+                Taken::Secret {
+                    name: "mb-chat-dev-token-key".into(),
+                    deleted: Some("2026-12-10T11:35:52Z".into()),
+                },
+                Taken::Secret {
+                    name: "mb-chat-dev-token-key".into(),
+                    deleted: None,
+                },
+            ],
+        ));
+        assert!(
+            secrets[0].contains("is scheduled for deletion (DeletedDate 2026-12-10T11:35:52Z;"),
+            "{}",
+            secrets[0]
+        );
+        assert!(secrets[1].contains("already exists outside the stack"));
+        for secret in &secrets {
+            assert!(
+                secret.contains(
+                    "aws secretsmanager delete-secret --secret-id mb-chat-dev-token-key \
+                     --force-delete-without-recovery --region us-east-1"
+                ),
+                "{secret}"
+            );
+            assert!(secret.contains("--auth jwt and no --jwks-url"), "{secret}");
+        }
         assert!(problems[0].contains("aws iam delete-role --role-name mb-chat-dev-us-east-1"));
         assert!(problems[1].contains("--table-name mb-chat-dev-rooms --region us-east-1"));
         assert!(problems[2].contains(

@@ -9,7 +9,9 @@
 //!   not uploaded again;
 //! - a log group, role or table of the stack's names that exists beforehand stops the
 //!   first deploy before any stack call, naming it, and `mb doctor` fails its `preflight`
-//!   check with the same; a `--bucket` in another region stops it naming both regions.
+//!   check with the same; so does the token secret's name while a deleted secret keeps it
+//!   (its recovery window, after `mb destroy` of a stack deployed with `--auth jwt`); a
+//!   `--bucket` in another region stops it naming both regions.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -22,6 +24,7 @@ const BUCKET: &str = "mb-artifacts-123456789012-us-east-1";
 const LOG_GROUP: &str = "/aws/lambda/mb-chat-dev-broadcast";
 const ROLE: &str = "mb-chat-dev-us-east-1";
 const TABLE: &str = "mb-chat-dev-rooms";
+const SECRET: &str = "mb-chat-dev-token-key";
 
 /// moto behind the recorder (`mb_tests::deploying`), with the test's S3 client.
 struct World {
@@ -193,18 +196,26 @@ fn changing(operations: &[String]) -> Vec<&String> {
         .collect()
 }
 
-/// `mb doctor --json`'s `preflight` check.
+/// `mb doctor --json`'s `preflight` check, of a report that fails.
 async fn doctor_preflight(world: &World, extra: &[&str]) -> Value {
+    let (code, check) = doctor_check(world, extra).await;
+    assert_eq!(code, Some(1), "{check:#}");
+    check
+}
+
+/// `mb doctor --json`'s exit status and its `preflight` check.
+async fn doctor_check(world: &World, extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["--arch", "x86_64", "--json"];
     args.extend_from_slice(extra);
     let out = world.mb("doctor", &args).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    report["checks"]
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stderr)));
+    let check = report["checks"]
         .as_array()
         .and_then(|checks| checks.iter().find(|c| c["id"] == "preflight"))
         .cloned()
-        .unwrap_or_else(|| panic!("no preflight check: {report:#}"))
+        .unwrap_or_else(|| panic!("no preflight check: {report:#}"));
+    (out.status.code(), check)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -331,6 +342,90 @@ async fn names_taken_outside_the_stack_stop_the_first_deploy_before_any_stack_ca
         Some(2),
         "{check:#}"
     );
+}
+
+/// After `mb destroy` of a stack deployed with `--auth jwt`, Secrets Manager keeps the
+/// token secret's name for its recovery window, and CloudFormation's create of the next
+/// stack would fail on it and roll back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_secret_scheduled_for_deletion_stops_the_first_deploy_naming_the_fix() {
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let secrets = aws_sdk_secretsmanager::Client::new(&world.config);
+    secrets
+        .create_secret()
+        .name(SECRET)
+        .secret_string("an earlier stack's key")
+        .send()
+        .await
+        .expect("the token secret of an earlier stack");
+    secrets
+        .delete_secret()
+        .secret_id(SECRET)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .expect("deleted, with a recovery window");
+
+    let refused = world.deploy(&["--auth", "jwt"]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the Secrets Manager secret {SECRET} in us-east-1 is scheduled for deletion (DeletedDate "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "aws secretsmanager delete-secret --secret-id {SECRET} \
+             --force-delete-without-recovery --region us-east-1"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "aws secretsmanager restore-secret --secret-id {SECRET}"
+        )),
+        "{stderr}"
+    );
+    let operations = world.recorder.operations();
+    assert!(
+        operations.contains(&"Secrets Manager DescribeSecret".to_owned()),
+        "{operations:?}"
+    );
+    assert!(
+        operations
+            .iter()
+            .filter(|o| o.starts_with("CloudFormation"))
+            .all(|o| o == "CloudFormation DescribeStacks"),
+        "{operations:?}"
+    );
+    assert_eq!(changing(&operations), Vec::<&String>::new());
+
+    let check = doctor_preflight(&world, &[]).await;
+    assert_eq!(check["status"], "fail", "{check:#}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!(
+                "the Secrets Manager secret {SECRET} in us-east-1 is scheduled for deletion"
+            )),
+        "{check:#}"
+    );
+
+    // Deleted for good, as the message says: the name is free and the deploy goes on.
+    secrets
+        .delete_secret()
+        .secret_id(SECRET)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("deleted without recovery");
+    let (_, check) = doctor_check(&world, &[]).await;
+    assert_eq!(check["status"], "pass", "{check:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
