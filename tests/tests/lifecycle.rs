@@ -420,6 +420,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "IAM GetRole" => &["iam:GetRole"],
         "DynamoDB DescribeTable" => &["dynamodb:DescribeTable"],
         "CloudWatch Logs DescribeLogGroups" => &["logs:DescribeLogGroups"],
+        "Secrets Manager DescribeSecret" => &["secretsmanager:DescribeSecret"],
         "Lambda GetAccountSettings" => &["lambda:GetAccountSettings"],
         "Secrets Manager GetSecretValue" => &["secretsmanager:GetSecretValue"],
         "Lambda InvokeFunctionUrl" => &["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
