@@ -166,6 +166,7 @@ pub async fn look(
     account: &str,
     given_bucket: Option<&str>,
     stack: Option<&Stack>,
+    creates_secret: bool,
 ) -> Result<Found, Failure> {
     let bucket = match given_bucket {
         Some(bucket) => location(aws, bucket, account)
@@ -180,7 +181,13 @@ pub async fn look(
             role_exists(aws, &names.role),
             table_exists(aws, &names.table),
             log_group_exists(aws, &names.log_group),
-            secret_state(aws, &names.secret),
+            async {
+                if creates_secret {
+                    secret_state(aws, &names.secret).await
+                } else {
+                    Ok(None)
+                }
+            },
         );
         if role? {
             taken.push(Taken::Role(names.role.clone()));

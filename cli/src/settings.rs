@@ -530,18 +530,7 @@ pub fn deployed(parameters: &[(String, String)]) -> Vec<(&'static Setting, &str)
 /// setting is taken as given, else as `deployed` (the stack's parameters; none on a
 /// create), else at its default. The error is a usage error's sentence, naming the fix.
 pub fn key_set_needs_issuer(given: &Settings, deployed: &[(String, String)]) -> Result<(), String> {
-    let effective = |key: &str| -> String {
-        let Some(setting) = find(key) else {
-            return String::new();
-        };
-        match given.value(key) {
-            Some(value) => value.parameter(),
-            None => deployed
-                .iter()
-                .find(|(k, _)| k == setting.parameter)
-                .map_or_else(|| setting.default.template(), |(_, v)| v.clone()),
-        }
-    };
+    let effective = |key: &str| effective(given, deployed, key);
     let is_set = |key: &str| !effective(key).trim().is_empty();
     if effective("auth").trim() == "jwt" && is_set("jwks-url") && !is_set("issuer") {
         return Err(
@@ -552,6 +541,27 @@ pub fn key_set_needs_issuer(given: &Settings, deployed: &[(String, String)]) -> 
         );
     }
     Ok(())
+}
+
+/// The value a setting will have as a parameter: given, else deployed, else its default.
+fn effective(given: &Settings, deployed: &[(String, String)], key: &str) -> String {
+    let Some(setting) = find(key) else {
+        return String::new();
+    };
+    match given.value(key) {
+        Some(value) => value.parameter(),
+        None => deployed
+            .iter()
+            .find(|(k, _)| k == setting.parameter)
+            .map_or_else(|| setting.default.template(), |(_, v)| v.clone()),
+    }
+}
+
+/// Whether the stack will have the HS256 token secret: tokens required and no key set
+/// (the template's `Hs256` condition), so whether its name must be free (pure).
+pub fn creates_token_secret(given: &Settings, deployed: &[(String, String)]) -> bool {
+    effective(given, deployed, "auth").trim() == "jwt"
+        && effective(given, deployed, "jwks-url").trim().is_empty()
 }
 
 /// The settings flags of `mb deploy`, one per row of [`SETTINGS`].
@@ -664,6 +674,23 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_secret_is_created_with_jwt_and_no_key_set() {
+        let auth = find("auth").unwrap();
+        let jwks = find("jwks-url").unwrap();
+        let mut given = Settings::default();
+        assert!(
+            !creates_token_secret(&given, &[]),
+            "auth is none by default"
+        );
+        given.set_value(auth, Value::Text("jwt".into()));
+        assert!(creates_token_secret(&given, &[]));
+        given.set_value(jwks, Value::Text("https://issuer.example/jwks.json".into()));
+        assert!(!creates_token_secret(&given, &[]));
+        let deployed = vec![("Auth".to_owned(), "jwt".to_owned())];
+        assert!(creates_token_secret(&Settings::default(), &deployed));
+    }
 
     #[test]
     fn a_value_out_of_range_names_the_setting_and_the_range() {

@@ -86,6 +86,7 @@ pub async fn run(args: &DeployArgs, ui: &Ui) -> Result<(), Failure> {
         &identity.account,
         args.bucket.as_deref(),
         current.as_ref(),
+        settings::creates_token_secret(&args.settings.given, deployed),
     )
     .await?;
     if let Some(refused) = preflight::refusal(&names.stack, &preflight::problems(&found)) {

@@ -259,7 +259,8 @@ async fn preflight(
         Err(why) => return checks::preflight(Err(why.clone())),
     };
     let found =
-        crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref(), stack)
+    // Doctor takes no access settings: the secret's name is checked as if `--auth jwt`.
+        crate::preflight::look(aws, names, &identity.account, args.bucket.as_deref(), stack, true)
             .await
             .map_err(|f| f.to_string());
     checks::preflight(found.as_ref().map_err(Clone::clone))
