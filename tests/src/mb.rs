@@ -381,3 +381,21 @@ impl Drop for DevServer {
         let _ = self.child.wait();
     }
 }
+
+/// `mb template <args>`'s standard output, for names derived in us-east-1; panics (with
+/// mb's stderr) if it fails.
+pub fn template(args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["template"];
+    all.extend_from_slice(args);
+    let output = run_with_env(
+        &all,
+        &[("AWS_REGION", "us-east-1")],
+        Duration::from_secs(60),
+    );
+    assert!(
+        output.status.success(),
+        "mb {all:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}

@@ -7,22 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// `mb template <args>`'s standard output, for names derived in us-east-1.
-fn rendered(args: &[&str]) -> Vec<u8> {
-    let mut all = vec!["template"];
-    all.extend_from_slice(args);
-    let output = mb_tests::mb::run_with_env(
-        &all,
-        &[("AWS_REGION", "us-east-1")],
-        Duration::from_secs(60),
-    );
-    assert!(
-        output.status.success(),
-        "mb {all:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
+use mb_tests::mb::template as rendered;
 
 fn template(args: &[&str]) -> Value {
     let mut all = vec!["--format", "json"];
