@@ -109,6 +109,11 @@ pub const PASSED_TO: &str = "lambda.amazonaws.com";
 /// IAM-authenticated function URLs (`lambda:FunctionUrlAuthType`).
 pub const FUNCTION_URL_AUTH: &str = "AWS_IAM";
 
+/// The condition key that limits `lambda:InvokeFunction` to calls through a function
+/// URL (`true` there): the publisher's grant reaches the function only as `mb publish`
+/// does.
+pub const INVOKED_VIA_URL: &str = "lambda:InvokedViaFunctionUrl";
+
 const fn mb(
     action: &'static str,
     resource: Resource,
@@ -305,7 +310,9 @@ pub const PERMISSIONS: &[Permission] = &[
     // `mb info`'s connection count.
     mb("dynamodb:Scan", R::Table, &["DynamoDB Scan"], "info"),
     // `mb publish`: a SigV4-signed POST to the function URL. Since October 2025 a caller
-    // of a function URL needs both actions on the function.
+    // of a function URL needs both actions on the function; InvokeFunction only through
+    // the URL (`lambda:InvokedViaFunctionUrl`), so a publisher cannot invoke the function
+    // directly with an event it makes up (a `$connect`, a continuation).
     mb(
         "lambda:InvokeFunctionUrl",
         R::Function,
@@ -711,6 +718,9 @@ impl Permission {
             "lambda:InvokeFunctionUrl" => Some(json!({
                 "StringEquals": { "lambda:FunctionUrlAuthType": FUNCTION_URL_AUTH }
             })),
+            "lambda:InvokeFunction" => Some(json!({
+                "Bool": { INVOKED_VIA_URL: "true" }
+            })),
             _ => None,
         }
     }
@@ -919,6 +929,9 @@ pub fn statements<'a>(
             let sid = match &condition {
                 None => resource.sid().to_owned(),
                 Some(_) if actions.contains(&"iam:PassRole") => format!("Pass{}", resource.sid()),
+                Some(_) if actions.contains(&"lambda:InvokeFunction") => {
+                    format!("{}ViaUrl", resource.sid())
+                }
                 Some(_) => format!("{}Url", resource.sid()),
             };
             Statement {
@@ -965,6 +978,11 @@ pub fn markdown() -> String {
             if p.action == "lambda:InvokeFunctionUrl" {
                 resource.push_str(&format!(
                     ", only through an `{FUNCTION_URL_AUTH}` function URL"
+                ));
+            }
+            if p.action == "lambda:InvokeFunction" {
+                resource.push_str(&format!(
+                    ", only through the function URL (`{INVOKED_VIA_URL}`)"
                 ));
             }
             out.push_str(&format!(
@@ -1042,6 +1060,27 @@ mod tests {
                 p.action
             );
         }
+    }
+
+    /// IAM refuses a policy whose statements repeat a Sid; and the publisher's grant of
+    /// InvokeFunction reaches the function only through its URL, so a backend allowed to
+    /// publish cannot invoke it with an event it made up.
+    #[test]
+    fn statement_ids_are_unique_and_invoke_is_only_through_the_url() {
+        let names = names("eu-west-1");
+        let statements = statements(PERMISSIONS, &scope(&names));
+        let sids: std::collections::BTreeSet<_> = statements.iter().map(|s| &s.sid).collect();
+        assert_eq!(sids.len(), statements.len(), "{statements:#?}");
+        let invoke: Vec<_> = statements
+            .iter()
+            .filter(|s| s.action.contains(&"lambda:InvokeFunction"))
+            .collect();
+        assert_eq!(invoke.len(), 1, "{invoke:#?}");
+        assert_eq!(invoke[0].action, ["lambda:InvokeFunction"]);
+        assert_eq!(
+            invoke[0].condition,
+            Some(json!({ "Bool": { "lambda:InvokedViaFunctionUrl": "true" } }))
+        );
     }
 
     #[test]

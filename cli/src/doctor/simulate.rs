@@ -116,6 +116,9 @@ pub fn context(permission: &Permission, region: &str) -> Vec<Context> {
             permissions::FUNCTION_URL_AUTH,
         ));
     }
+    if permission.action == "lambda:InvokeFunction" {
+        entries.push(boolean(permissions::INVOKED_VIA_URL));
+    }
     entries
 }
 
@@ -448,6 +451,19 @@ mod tests {
         let context = super::context(upload, "eu-west-1");
         assert!(context.iter().all(|c| c.key != "aws:CalledVia"));
         assert_eq!(context[0].values, ["eu-west-1"]);
+        // The publisher's InvokeFunction is granted only through the function URL: a
+        // simulation without the key would read that grant as a denial.
+        let invoke = PERMISSIONS
+            .iter()
+            .find(|p| p.action == "lambda:InvokeFunction")
+            .unwrap();
+        let context = super::context(invoke, "eu-west-1");
+        assert!(
+            context
+                .iter()
+                .any(|c| c.key == "lambda:InvokedViaFunctionUrl" && c.values == ["true"]),
+            "{context:?}"
+        );
     }
 
     #[test]
