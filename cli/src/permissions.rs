@@ -307,8 +307,14 @@ pub const PERMISSIONS: &[Permission] = &[
         &["CloudFormation ContinueUpdateRollback"],
         DEPLOY,
     ),
-    // `mb info`'s connection count.
+    // `mb info`'s connection count, and the continuations Lambda gave up on.
     mb("dynamodb:Scan", R::Table, &["DynamoDB Scan"], "info"),
+    mb(
+        "sqs:GetQueueAttributes",
+        R::LostQueue,
+        &["SQS GetQueueAttributes"],
+        "info",
+    ),
     // `mb publish`: a SigV4-signed POST to the function URL. Since October 2025 a caller
     // of a function URL needs both actions on the function; InvokeFunction only through
     // the URL (`lambda:InvokedViaFunctionUrl`), so a publisher cannot invoke the function

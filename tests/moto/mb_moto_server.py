@@ -15,6 +15,12 @@ as on AWS (SecretStringTemplate/GenerateStringKey, which mb's template does not 
 not modelled). Deletion is immediate (ForceDeleteWithoutRecovery): AWS keeps a deleted
 secret for a recovery window, which no test relies on.
 
+moto 5.2.5 has no CloudFormation model for `AWS::Lambda::EventInvokeConfig` (where the
+function's lost continuations go): `AsyncInvokes` maps it onto moto's own
+PutFunctionEventInvokeConfig, so GetFunctionEventInvokeConfig answers the stack's
+retries, maximum age and on-failure queue as on AWS. moto stores the configuration; it
+never runs an asynchronous invocation, so nothing reaches the queue through it.
+
 Everything else is moto_server, run with the arguments given (tests/src/moto.rs).
 """
 
@@ -208,6 +214,85 @@ class TokenSecret(CloudFormationModel):
                 force_delete_without_recovery=True,
             )
         except Exception:  # already gone
+            pass
+
+
+class AsyncInvokes(CloudFormationModel):
+    __module__ = "moto.awslambda.mb_event_invoke_config"
+
+    # The properties CloudFormation passes on to PutFunctionEventInvokeConfig.
+    CONFIG = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+    def __init__(self, function_name: str, qualifier: str):
+        self.function_name = function_name
+        self.qualifier = qualifier
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return f"{self.function_name}:{self.qualifier}"
+
+    @classmethod
+    def put(
+        cls, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> "AsyncInvokes":
+        name = properties["FunctionName"]
+        config = {k: properties[k] for k in cls.CONFIG if k in properties}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in config:
+                config[key] = int(config[key])
+        backend = lambda_backends[account_id][region_name]
+        backend.put_function_event_invoke_config(name, config)
+        return cls(name, properties.get("Qualifier", "$LATEST"))
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> "AsyncInvokes":
+        return cls.put(cloudformation_json["Properties"], account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        original_resource: "AsyncInvokes",
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> "AsyncInvokes":
+        backend = lambda_backends[account_id][region_name]
+        try:  # moto's put appends: replace, as AWS's update does
+            backend.delete_function_event_invoke_config(original_resource.function_name)
+        except Exception:
+            pass
+        return cls.put(cloudformation_json["Properties"], account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[misc]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = lambda_backends[account_id][region_name]
+        try:
+            backend.delete_function_event_invoke_config(
+                cloudformation_json["Properties"]["FunctionName"]
+            )
+        except Exception:  # the function went first: its configuration went with it
             pass
 
 

@@ -125,6 +125,8 @@ pub fn operation(
             "CloudWatch Logs"
         } else if scope == "secretsmanager" {
             "Secrets Manager"
+        } else if scope == "sqs" {
+            "SQS"
         } else {
             scope
         };

@@ -28,6 +28,8 @@ struct Clients {
     s3: aws_sdk_s3::Client,
     cf: aws_sdk_cloudformation::Client,
     dynamodb: aws_sdk_dynamodb::Client,
+    lambda: aws_sdk_lambda::Client,
+    sqs: aws_sdk_sqs::Client,
 }
 
 async fn clients(moto: &Moto) -> Clients {
@@ -40,6 +42,8 @@ async fn clients(moto: &Moto) -> Clients {
         ),
         cf: aws_sdk_cloudformation::Client::new(&config),
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        lambda: aws_sdk_lambda::Client::new(&config),
+        sqs: aws_sdk_sqs::Client::new(&config),
     }
 }
 
@@ -289,10 +293,52 @@ async fn deploy_redeploy_update_info_and_destroy() {
             .await
             .expect("put an item");
     }
+    // A continuation Lambda gave up on is recorded in the stack's queue (Lambda's
+    // on-failure destination, as the stack configured it), and `mb info` counts it.
+    let invoke_config = aws
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name("mb-chat-dev-broadcast")
+        .send()
+        .await
+        .expect("the function's event invoke config");
+    let lost_queue = invoke_config
+        .destination_config()
+        .and_then(|d| d.on_failure())
+        .and_then(|f| f.destination())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(lost_queue.ends_with(":mb-chat-dev-lost"), "{invoke_config:?}");
+    assert_eq!(invoke_config.maximum_retry_attempts(), Some(2));
+    let queue_url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name("mb-chat-dev-lost")
+        .send()
+        .await
+        .expect("the lost-continuation queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    aws.sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(r#"{"version":"1.0","requestContext":{"condition":"RetriesExhausted"}}"#)
+        .send()
+        .await
+        .expect("record a lost continuation");
     let info = run(with("info", &["--json"]), LIMIT).await;
     assert_ok("info", &info);
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("one JSON object");
     assert_eq!(info["status"], "UPDATE_COMPLETE");
+    // moto's Ref names the queue's AWS URL, its GetQueueUrl the emulator's.
+    let output = info["outputs"]["LostContinuations"].as_str().unwrap_or_default();
+    assert!(
+        output.starts_with("https://sqs.us-east-1.amazonaws.com/")
+            && output.ends_with("/mb-chat-dev-lost"),
+        "{info:#}"
+    );
+    assert_eq!(info["lostContinuations"], 1);
     assert_eq!(info["connections"], 2);
     assert_eq!(info["url"], url);
     assert_eq!(info["outputs"]["WebSocketUrl"], url);
@@ -424,6 +470,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "Lambda GetAccountSettings" => &["lambda:GetAccountSettings"],
         "Secrets Manager GetSecretValue" => &["secretsmanager:GetSecretValue"],
         "Lambda InvokeFunctionUrl" => &["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
+        "SQS GetQueueAttributes" => &["sqs:GetQueueAttributes"],
         _ => return None,
     })
 }

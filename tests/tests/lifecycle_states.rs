@@ -894,6 +894,15 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     assert_eq!(row("Rooms"), ["Add", "Rooms", "AWS::DynamoDB::Table"]);
     assert_eq!(row("Table"), ["Remove", "Table", "AWS::DynamoDB::Table"]);
     assert_eq!(row("PublishUrl"), ["Add", "PublishUrl", "AWS::Lambda::Url"]);
+    // Where continuations Lambda gives up on are recorded, which that version lacked.
+    assert_eq!(
+        row("LostContinuations"),
+        ["Add", "LostContinuations", "AWS::SQS::Queue"]
+    );
+    assert_eq!(
+        row("AsyncInvokes"),
+        ["Add", "AsyncInvokes", "AWS::Lambda::EventInvokeConfig"]
+    );
     // In place: no replacement of the function (its URL and permissions stay) or role.
     assert_eq!(
         row("Function"),
@@ -913,7 +922,18 @@ async fn an_update_from_the_version_before_channels_swaps_the_table() {
     let others: Vec<&str> = rows
         .iter()
         .map(|w| w[1])
-        .filter(|id| !["Rooms", "Table", "PublishUrl", "Function", "FunctionRole"].contains(id))
+        .filter(|id| {
+            ![
+                "Rooms",
+                "Table",
+                "PublishUrl",
+                "LostContinuations",
+                "AsyncInvokes",
+                "Function",
+                "FunctionRole",
+            ]
+            .contains(id)
+        })
         .filter(|id| !id.starts_with("Deployment"))
         .collect();
     assert_eq!(others, ["ConnectRoute", "Stage"], "{rows:?}");

@@ -152,7 +152,53 @@ fn the_function_may_do_exactly_what_the_handler_does() {
             "logs:PutLogEvents",
             // With HS256 tokens only: the token secret, at cold start.
             "secretsmanager:GetSecretValue",
+            // Lambda records a lost continuation in the stack's queue with this role.
+            "sqs:SendMessage",
         ]
+    );
+}
+
+/// A continuation Lambda gives up on (every attempt failed, or too old) is recorded in the
+/// stack's own queue, which only this function's role may send to, and `mb info` finds
+/// it through the stack's outputs.
+#[test]
+fn a_lost_continuation_is_recorded_in_the_stacks_queue() {
+    let template = template(&["--service", "broadcaster"]);
+    let queues = resources_of_type(&template, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), 1, "{queues:?}");
+    let (queue_id, queue) = queues[0];
+    assert_eq!(queue["Properties"]["QueueName"], "mb-broadcaster-dev-lost");
+    assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
+    assert_eq!(queue["DeletionPolicy"], "Delete");
+    let queue_arn = serde_json::json!({ "Fn::GetAtt": [queue_id, "Arn"] });
+
+    let configs = resources_of_type(&template, "AWS::Lambda::EventInvokeConfig");
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    let config = &configs[0].1["Properties"];
+    assert_eq!(
+        config["FunctionName"],
+        serde_json::json!({ "Ref": "Function" })
+    );
+    // The function is invoked unqualified, which is $LATEST.
+    assert_eq!(config["Qualifier"], "$LATEST");
+    assert_eq!(
+        config["DestinationConfig"]["OnFailure"]["Destination"],
+        queue_arn
+    );
+    let retries = config["MaximumRetryAttempts"].as_u64().expect("retries");
+    assert!((0..=2).contains(&retries), "{retries}");
+
+    let send: Vec<&Value> = statements(&template)
+        .into_iter()
+        .filter(|s| actions(s).contains(&"sqs:SendMessage"))
+        .collect();
+    assert_eq!(send.len(), 1, "{send:?}");
+    assert_eq!(actions(send[0]), ["sqs:SendMessage"]);
+    assert_eq!(send[0]["Resource"], queue_arn);
+
+    assert_eq!(
+        template["Outputs"]["LostContinuations"]["Value"],
+        serde_json::json!({ "Ref": queue_id })
     );
 }
 

@@ -187,6 +187,11 @@ impl Aws {
         aws_sdk_lambda::Client::new(&self.config)
     }
 
+    /// SQS, for `mb info`: how many continuations wait in the stack's lost queue.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
     /// The account (and caller ARN) the credentials belong to: STS GetCallerIdentity,
     /// which needs no permission.
     pub async fn identity(&self) -> Result<Identity, crate::error::Failure> {

@@ -3,7 +3,8 @@
 //! 1. Check the names; load the AWS configuration.
 //! 2. Describe the stack: its status, what that means (and what to do if it is stuck),
 //!    when it last changed, its outputs.
-//! 3. Count the connections stored in its table.
+//! 3. Count the connections stored in its table, and the continuations Lambda gave up on
+//!    (the depth of the stack's `LostContinuations` queue).
 //! 4. Print it all, or one JSON object with `--json`.
 
 use aws_sdk_dynamodb::types::Select;
@@ -39,12 +40,26 @@ pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
             None
         }
     };
+    // A stack deployed before the queue existed has no such output: nothing to show.
+    let lost = match stack.output(LOST_OUTPUT) {
+        None => None,
+        Some(url) => match lost_continuations(&aws.sqs(), url).await {
+            Ok(count) => Some(count),
+            Err(why) => {
+                ui.line(&format!(
+                    "warning: cannot count the lost continuations: {why}"
+                ));
+                None
+            }
+        },
+    };
+    let counts = Counts { connections, lost };
     let text = if args.json {
-        serde_json::to_string_pretty(&as_json(&names, &stack, connections))
+        serde_json::to_string_pretty(&as_json(&names, &stack, counts))
             .map_err(|e| Failure::new(format!("cannot print JSON: {e}")))?
             + "\n"
     } else {
-        as_text(&names, &stack, connections)
+        as_text(&names, &stack, counts)
     };
     crate::ui::print(&text)
 }
@@ -76,8 +91,43 @@ async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Re
     Ok(total)
 }
 
+/// The stack output that holds the lost-continuation queue's URL.
+const LOST_OUTPUT: &str = "LostContinuations";
+
+/// What `mb info` counted; `None` where it could not.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Live connections in the table.
+    pub connections: Option<u64>,
+    /// Records in the lost-continuation queue: each a continuation Lambda gave up on,
+    /// whose remaining recipients missed its message.
+    pub lost: Option<u64>,
+}
+
+/// The records waiting in the lost-continuation queue (SQS GetQueueAttributes): those
+/// visible and those a reader has in flight, so that reading one does not hide it.
+async fn lost_continuations(client: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, String> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = client
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| explain(&e, "SQS GetQueueAttributes"))?;
+    let attributes = out.attributes();
+    let count = |name: &A| {
+        attributes
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(count(&A::ApproximateNumberOfMessages) + count(&A::ApproximateNumberOfMessagesNotVisible))
+}
+
 /// `mb info --json` (pure).
-pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_json::Value {
+pub fn as_json(names: &Names, stack: &Stack, counts: Counts) -> serde_json::Value {
     let outputs: serde_json::Map<String, serde_json::Value> = stack
         .outputs
         .iter()
@@ -120,12 +170,13 @@ pub fn as_json(names: &Names, stack: &Stack, connections: Option<u64>) -> serde_
         "publishUrl": stack.output("PublishUrl"),
         "outputs": outputs,
         "settings": settings,
-        "connections": connections,
+        "connections": counts.connections,
+        "lostContinuations": counts.lost,
     })
 }
 
 /// `mb info` (pure).
-pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String {
+pub fn as_text(names: &Names, stack: &Stack, counts: Counts) -> String {
     let mut rows: Vec<(&str, String)> = vec![
         ("stack", format!("{} ({})", stack.name, names.region)),
         (
@@ -151,8 +202,25 @@ pub fn as_text(names: &Names, stack: &Stack, connections: Option<u64>) -> String
     }
     rows.push((
         "connections",
-        connections.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+        counts
+            .connections
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
     ));
+    if let Some(queue) = stack.output(LOST_OUTPUT) {
+        rows.push((
+            "lost",
+            match counts.lost {
+                None => "unknown".to_owned(),
+                Some(0) => "0 continuations".to_owned(),
+                Some(n) => format!(
+                    "{n} continuation{} Lambda gave up on: their remaining recipients \
+                     missed a message (records in {queue}; docs/deploy.md, \"Lost \
+                     continuations\")",
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
+        ));
+    }
     let mut out = String::new();
     for (key, value) in rows {
         out.push_str(&format!("{key:<12} {value}\n"));
@@ -193,6 +261,44 @@ mod tests {
         crate::naming::example("eu-west-1")
     }
 
+    fn connected(n: u64) -> Counts {
+        Counts {
+            connections: Some(n),
+            lost: None,
+        }
+    }
+
+    /// The count shows only for a stack that has the queue, and says what a record means.
+    #[test]
+    fn lost_continuations_are_counted_where_the_stack_has_the_queue() {
+        let old = as_text(&names(), &stuck(), connected(0));
+        assert!(!old.contains("\nlost "), "{old}");
+        let mut stack = stuck();
+        let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/mb-chat-dev-lost";
+        stack.outputs.push((LOST_OUTPUT.into(), queue.into(), None));
+        let counts = |lost| Counts {
+            connections: Some(0),
+            lost,
+        };
+        let none = as_text(&names(), &stack, counts(Some(0)));
+        assert!(none.contains("\nlost         0 continuations\n"), "{none}");
+        let two = as_text(&names(), &stack, counts(Some(2)));
+        assert!(
+            two.contains(&format!(
+                "\nlost         2 continuations Lambda gave up on: their remaining recipients \
+                 missed a message (records in {queue};"
+            )),
+            "{two}"
+        );
+        let unknown = as_text(&names(), &stack, counts(None));
+        assert!(unknown.contains("\nlost         unknown\n"), "{unknown}");
+        assert_eq!(
+            as_json(&names(), &stack, counts(Some(2)))["lostContinuations"],
+            2
+        );
+        assert!(as_json(&names(), &stuck(), connected(0))["lostContinuations"].is_null());
+    }
+
     fn stuck() -> Stack {
         let mut stack = Stack::gone("arn:stack/mb-chat-dev/1", "mb-chat-dev");
         stack.status = StackStatus::UpdateRollbackFailed;
@@ -220,13 +326,13 @@ mod tests {
 
     #[test]
     fn the_deployed_settings_are_shown_with_their_units() {
-        let text = as_text(&names(), &stuck(), Some(0));
+        let text = as_text(&names(), &stuck(), connected(0));
         assert!(
             text.contains("settings\n  memory         512 MB\n  log-retention  30 days\noutputs\n"),
             "{text}"
         );
         assert!(!text.contains("ArtifactKey"), "{text}");
-        let value = as_json(&names(), &stuck(), Some(0));
+        let value = as_json(&names(), &stuck(), connected(0));
         assert_eq!(
             value["settings"],
             json!({"memory": 512, "log-retention": 30})
@@ -235,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_stuck_stack_says_what_to_do() {
-        let text = as_text(&names(), &stuck(), None);
+        let text = as_text(&names(), &stuck(), Counts::default());
         assert!(
             text.starts_with("stack        mb-chat-dev (eu-west-1)\n"),
             "{text}"
@@ -250,7 +356,7 @@ mod tests {
 
     #[test]
     fn json_is_one_object_with_the_outputs_and_an_iso_time() {
-        let value = as_json(&names(), &stuck(), Some(3));
+        let value = as_json(&names(), &stuck(), connected(3));
         assert_eq!(value["status"], "UPDATE_ROLLBACK_FAILED");
         assert_eq!(value["lastUpdated"], "2026-11-18T11:06:40Z");
         assert_eq!(
@@ -263,7 +369,7 @@ mod tests {
             "https://p.lambda-url.eu-west-1.on.aws/"
         );
         assert_eq!(value["outputs"]["PublishUrl"], value["publishUrl"]);
-        let text = as_text(&names(), &stuck(), Some(3));
+        let text = as_text(&names(), &stuck(), connected(3));
         assert!(
             text.contains("\npublish url  https://p.lambda-url.eu-west-1.on.aws/\n"),
             "{text}"
