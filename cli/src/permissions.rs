@@ -231,6 +231,12 @@ pub const PERMISSIONS: &[Permission] = &[
         &["CloudWatch Logs DescribeLogGroups"],
         DEPLOY,
     ),
+    mb(
+        "sqs:GetQueueUrl",
+        R::LostQueue,
+        &["SQS GetQueueUrl"],
+        DEPLOY,
+    ),
     // A token secret of an earlier stack stays reserved while it is scheduled for
     // deletion.
     mb(

@@ -8,13 +8,15 @@
 //!   already has: the IAM role (role names are account-wide), the DynamoDB table, the
 //!   log group (`/aws/lambda/<function>`, often left behind by an earlier run), and the
 //!   token secret's name, which a deleted secret keeps for its recovery window (7 to 30
-//!   days, after `mb destroy` of a stack deployed with `--auth jwt`). The create would
+//!   days, after `mb destroy` of a stack deployed with `--auth jwt`), and the
+//!   lost-continuation queue (SQS queue names are per account and region). The create would
 //!   fail on it and roll back. A stack that exists owns its resources, so then nothing
-//!   is looked up. API Gateway API names need not be unique: no check.
+//!   is looked up. API Gateway API names need not be unique: no check. SQS also keeps a
+//!   deleted queue's name for 60 seconds, which no call reveals: a deploy right after
+//!   `mb destroy` fails on the queue with SQS's own reason, and the next one succeeds.
 //!
-//!   The secret is created only with `--auth jwt` and no `--jwks-url`, but the preflight
-//!   does not see the settings, so it looks the name up on every create and its message
-//!   says when the name matters.
+//!   The secret is created only with `--auth jwt` and no `--jwks-url`, so only such a
+//!   deploy looks its name up (`creates_secret`); `mb doctor` looks as if it were one.
 //!
 //! `mb deploy` refuses with each problem and its fix (exit 1) before any CloudFormation
 //! call that changes anything; `mb doctor` reports the same as its `preflight` check.
@@ -39,6 +41,11 @@ pub enum Taken {
     Role(String),
     Table(String),
     LogGroup(String),
+    /// The lost-continuation queue: its name and URL.
+    Queue {
+        name: String,
+        url: String,
+    },
     /// The token secret's name, with the `DeletedDate` Secrets Manager gives a secret
     /// scheduled for deletion, or `None` for one in use.
     Secret {
@@ -116,6 +123,12 @@ pub fn problems(found: &Found) -> Vec<String> {
                  delete-log-group --log-group-name {group} --region {region}`) or deploy \
                  with another --stage"
             ),
+            Taken::Queue { name, url } => format!(
+                "the SQS queue {name} already exists in {region} outside the stack: delete it \
+                 (`aws sqs delete-queue --queue-url {url} --region {region}`) and wait 60 \
+                 seconds, as SQS keeps a deleted queue's name that long, or deploy with \
+                 another --stage"
+            ),
             Taken::Secret { name, deleted } => {
                 let state = match deleted {
                     Some(date) => format!(
@@ -177,10 +190,11 @@ pub async fn look(
     let names_checked = creates(stack.map(|s| &s.status));
     let mut taken = Vec::new();
     if names_checked {
-        let (role, table, group, secret) = tokio::join!(
+        let (role, table, group, queue, secret) = tokio::join!(
             role_exists(aws, &names.role),
             table_exists(aws, &names.table),
             log_group_exists(aws, &names.log_group),
+            queue_url(aws, &names.lost_queue),
             async {
                 if creates_secret {
                     secret_state(aws, &names.secret).await
@@ -197,6 +211,12 @@ pub async fn look(
         }
         if group? {
             taken.push(Taken::LogGroup(names.log_group.clone()));
+        }
+        if let Some(url) = queue? {
+            taken.push(Taken::Queue {
+                name: names.lost_queue.clone(),
+                url,
+            });
         }
         if let Some(deleted) = secret? {
             taken.push(Taken::Secret {
@@ -274,6 +294,21 @@ async fn table_exists(aws: &Aws, table: &str) -> Result<bool, Failure> {
             Ok(false)
         }
         Err(err) => Err(failure(&err, "DynamoDB DescribeTable")),
+    }
+}
+
+/// The URL of the queue of that name, if one exists (SQS GetQueueUrl).
+async fn queue_url(aws: &Aws, name: &str) -> Result<Option<String>, Failure> {
+    match aws.sqs().get_queue_url().queue_name(name).send().await {
+        Ok(out) => Ok(Some(out.queue_url().unwrap_or(name).to_owned())),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_queue_does_not_exist()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(failure(&err, "SQS GetQueueUrl")),
     }
 }
 
@@ -408,9 +443,23 @@ mod tests {
                 Taken::Role("mb-chat-dev-us-east-1".into()),
                 Taken::Table("mb-chat-dev-rooms".into()),
                 Taken::LogGroup("/aws/lambda/mb-chat-dev-broadcast".into()),
+                Taken::Queue {
+                    name: "mb-chat-dev-lost".into(),
+                    url: "https://sqs.us-east-1.amazonaws.com/123456789012/mb-chat-dev-lost".into(),
+                },
             ],
         ));
-        assert_eq!(problems.len(), 3);
+        assert_eq!(problems.len(), 4);
+        assert!(
+            problems[3].contains(
+                "the SQS queue mb-chat-dev-lost already exists in us-east-1 outside the stack: \
+                 delete it (`aws sqs delete-queue --queue-url \
+                 https://sqs.us-east-1.amazonaws.com/123456789012/mb-chat-dev-lost --region \
+                 us-east-1`) and wait 60 seconds"
+            ),
+            "{}",
+            problems[3]
+        );
         let secrets = self::problems(&found(
             None,
             vec![
@@ -448,9 +497,9 @@ mod tests {
         assert!(problems.iter().all(|p| p.contains("another --stage")));
         let many = refusal("mb-chat-dev", &problems).unwrap().to_string();
         assert!(
-            many.starts_with("cannot deploy mb-chat-dev; nothing was created. 3 problems:\n  - ")
+            many.starts_with("cannot deploy mb-chat-dev; nothing was created. 4 problems:\n  - ")
         );
-        let one = refusal("mb-chat-dev", &problems[2..]).unwrap().to_string();
+        let one = refusal("mb-chat-dev", &problems[2..3]).unwrap().to_string();
         assert!(one.contains("nothing was created: the log group"), "{one}");
         assert!(refusal("mb-chat-dev", &[]).is_none());
     }

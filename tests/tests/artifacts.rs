@@ -318,10 +318,31 @@ async fn names_taken_outside_the_stack_stop_the_first_deploy_before_any_stack_ca
         .send()
         .await
         .expect("a table of the same name");
+    // SQS queue names are per account and region too.
+    let queue = aws_sdk_sqs::Client::new(&world.config)
+        .create_queue()
+        .queue_name("mb-chat-dev-lost")
+        .send()
+        .await
+        .expect("a queue of the same name");
+    // The URL names the endpoint mb called (here the recorder before moto).
+    let queue = queue.queue_url().unwrap_or_default();
+    let queue = &queue[queue.find("/123456789012/").unwrap_or_default()..];
     let refused = world.deploy(&[]).await;
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
     let stderr = text(&refused.stderr);
-    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(stderr.contains("3 problems"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the SQS queue mb-chat-dev-lost already exists in us-east-1 outside the stack: \
+             delete it (`aws sqs delete-queue --queue-url "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{queue} --region us-east-1`) and wait 60 seconds")),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!("the IAM role {ROLE} already exists")),
         "{stderr}"
@@ -339,7 +360,7 @@ async fn names_taken_outside_the_stack_stop_the_first_deploy_before_any_stack_ca
     assert_eq!(check["status"], "fail", "{check:#}");
     assert_eq!(
         check["details"].as_array().map(Vec::len),
-        Some(2),
+        Some(3),
         "{check:#}"
     );
 }

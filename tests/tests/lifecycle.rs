@@ -308,7 +308,10 @@ async fn deploy_redeploy_update_info_and_destroy() {
         .and_then(|f| f.destination())
         .unwrap_or_default()
         .to_owned();
-    assert!(lost_queue.ends_with(":mb-chat-dev-lost"), "{invoke_config:?}");
+    assert!(
+        lost_queue.ends_with(":mb-chat-dev-lost"),
+        "{invoke_config:?}"
+    );
     assert_eq!(invoke_config.maximum_retry_attempts(), Some(2));
     let queue_url = aws
         .sqs
@@ -332,7 +335,9 @@ async fn deploy_redeploy_update_info_and_destroy() {
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("one JSON object");
     assert_eq!(info["status"], "UPDATE_COMPLETE");
     // moto's Ref names the queue's AWS URL, its GetQueueUrl the emulator's.
-    let output = info["outputs"]["LostContinuations"].as_str().unwrap_or_default();
+    let output = info["outputs"]["LostContinuations"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         output.starts_with("https://sqs.us-east-1.amazonaws.com/")
             && output.ends_with("/mb-chat-dev-lost"),
@@ -471,6 +476,7 @@ fn actions_of(operation: &str) -> Option<&'static [&'static str]> {
         "Secrets Manager GetSecretValue" => &["secretsmanager:GetSecretValue"],
         "Lambda InvokeFunctionUrl" => &["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
         "SQS GetQueueAttributes" => &["sqs:GetQueueAttributes"],
+        "SQS GetQueueUrl" => &["sqs:GetQueueUrl"],
         _ => return None,
     })
 }
