@@ -333,10 +333,10 @@ async fn names_taken_outside_the_stack_stop_the_first_deploy_before_any_stack_ca
     let stderr = text(&refused.stderr);
     assert!(stderr.contains("3 problems"), "{stderr}");
     assert!(
-        stderr.contains(&format!(
+        stderr.contains(
             "the SQS queue mb-chat-dev-lost already exists in us-east-1 outside the stack: \
              delete it (`aws sqs delete-queue --queue-url "
-        )),
+        ),
         "{stderr}"
     );
     assert!(
