@@ -37,7 +37,7 @@ pub enum Check {
     HttpsUrl,
     /// A token claim's expected value (`iss`, `aud`): printable, no comma.
     Claim,
-    /// A browser origin, as [`mb_lambda::origin::parse`] accepts it.
+    /// A browser origin, as [`mb_lambda::access::origin::parse`] accepts it.
     Origin,
 }
 
@@ -77,7 +77,7 @@ impl Check {
                 }
                 Ok(value.to_owned())
             }
-            Check::Origin => mb_lambda::origin::parse(value),
+            Check::Origin => mb_lambda::access::origin::parse(value),
         }
     }
 
@@ -203,7 +203,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "connect-grace",
         parameter: "ConnectGraceSeconds",
-        default: DefaultValue::Template(mb_lambda::connect_window::DEFAULT_GRACE_SECONDS),
+        default: DefaultValue::Template(mb_lambda::delivery::connect_window::DEFAULT_GRACE_SECONDS),
         allowed: Allowed::Range { min: 0, max: 300 },
         unit: "s",
         help: "A 410 Gone from a connection stored less than this long ago keeps its row: \

@@ -1,6 +1,7 @@
 //! The HTTPS client under every SDK client `mb` builds: rustls with ring, the platform's
-//! root certificates, and optionally one more root (a loopback stand-in's test CA); and
-//! the SDK configuration for loopback endpoints (`mb dev`, tests, benchmarks).
+//! root certificates, and optionally one more root (a loopback stand-in's test CA); the
+//! timeouts of interactive calls; one HTTP request outside the SDK; an error as one line.
+//! (The SDK configuration for loopback endpoints is `crate::local::loopback`.)
 //!
 //! The SDK crates' default client is turned off in the workspace: ring gives a smaller
 //! Lambda binary than aws-lc, and tests need to trust their own loopback endpoints.
@@ -8,8 +9,6 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, HttpClientError};
@@ -42,26 +41,6 @@ pub fn interactive_timeouts() -> TimeoutConfig {
         .connect_timeout(Duration::from_secs(2))
         .operation_attempt_timeout(Duration::from_secs(5))
         .build()
-}
-
-/// SDK configuration for loopback endpoints (`mb dev`'s own Management API, moto, test
-/// stand-ins): fixed local credentials and region, no profile lookups, this module's
-/// HTTPS client trusting `extra_root_pem` too, and `endpoint` for every client if given.
-pub async fn loopback_config(
-    endpoint: Option<&str>,
-    extra_root_pem: Option<&[u8]>,
-) -> Result<SdkConfig, HttpClientError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "mb-local", "mb-local", None, None, "mb-local",
-        )))
-        .http_client(https_client(extra_root_pem)?)
-        .timeout_config(interactive_timeouts());
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-    }
-    Ok(loader.load().await)
 }
 
 /// One HTTP request outside the SDK (a key set, a publish) over this module's client:

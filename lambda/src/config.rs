@@ -8,7 +8,7 @@
 //! | `MB_MANAGEMENT_ENDPOINT` | Management API URL, instead of `https://{domainName}/{stage}` | unset |
 //! | `MB_CONNECT_GRACE_SECONDS` | a 410 from a younger row keeps it (the connect window) | 5 |
 //! | `AWS_LAMBDA_FUNCTION_NAME` | set by Lambda: the function a broadcast hands on to | unset |
-//! | `MB_AUTH` | `none`, or `jwt`: `$connect` needs a token (see [`crate::auth`]) | `none` |
+//! | `MB_AUTH` | `none`, or `jwt`: `$connect` needs a token (see [`crate::access::tokens`]) | `none` |
 //! | `MB_AUTH_SECRET_ARN` | with `jwt`: the Secrets Manager secret HS256 tokens are signed with | unset |
 //! | `MB_JWKS_URL` | with `jwt`: an issuer's key set (RS256/ES256), instead of a secret | unset |
 //! | `MB_JWT_ISSUER`, `MB_JWT_AUDIENCE` | with `jwt`: the `iss` and `aud` tokens must have (the issuer is required with `MB_JWKS_URL`) | unset |
@@ -17,15 +17,15 @@
 
 use std::sync::Arc;
 
-use crate::auth::Verifier;
-use crate::connect_window::DEFAULT_GRACE_SECONDS;
-use crate::keys::KeyProvider;
+use crate::access::keys::KeyProvider;
+use crate::access::tokens::Verifier;
+use crate::delivery::connect_window::DEFAULT_GRACE_SECONDS;
 
 /// Posts in flight at once during one broadcast, unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
 
 /// The token check `$connect` needs: the keys, loaded by the authorizer when it first
-/// needs them ([`crate::keys`]).
+/// needs them ([`crate::access::keys`]).
 #[derive(Debug, Clone)]
 pub struct Auth(pub Arc<KeyProvider>);
 
@@ -98,7 +98,7 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
-    /// Everything but `auth`, which the key provider fills in ([`crate::keys::provider`]).
+    /// Everything but `auth`, which the key provider fills in ([`crate::access::keys::provider`]).
     pub settings: Settings,
     pub auth: AuthConfig,
     /// The function's own name, to hand a broadcast on to (`None`: no hand-on).
@@ -168,7 +168,7 @@ impl Config {
             .unwrap_or_default()
             .split(',')
             .filter(|o| !o.trim().is_empty())
-            .map(crate::origin::parse)
+            .map(crate::access::origin::parse)
             .collect::<Result<Vec<_>, _>>()
             .map_err(ConfigError::BadOrigin)?;
         let max_messages_per_second = match set("MB_MAX_MESSAGES_PER_SECOND") {

@@ -1,36 +1,43 @@
 //! `mb`'s broadcast function: a message a client sends reaches every client in its rooms
-//! (the default room, or the channels it joined). One handler serves an API Gateway
-//! WebSocket API's `$connect`, `$disconnect` and `$default` routes, and the server-side
-//! publish of a function URL ([`publish`]), on AWS (`src/bin/bootstrap.rs`) and in
+//! (the default room, or the channels it joined). One function serves an API Gateway
+//! WebSocket API's `$connect` (and its authorizer), `$disconnect` and `$default` routes,
+//! the publish URL and its own continuations, on AWS (`src/bin/bootstrap.rs`) and in
 //! `mb dev` alike.
 //!
-//! A message flows: [`handler`] ([`control`] messages, [`channel`] rules) →
-//! [`message::shape`] → [`store`] reads of the rooms' live members →
-//! [`fanout`] ([`pacing`], [`deadline`]) → [`gateway`] post per recipient → outcomes
-//! ([`connect_window`]) → store delete for the gone; what the deadline leaves is handed
-//! to another invocation ([`continuation`]).
+//! Where things live:
+//!
+//! | folder or file | what it holds |
+//! |---|---|
+//! | [`event`] | the one door: every kind of event the function receives, recognised once |
+//! | [`handler`] | the [`Handler`], and one file per way in: `connect`, `disconnect`, `message`, `control`, `publish`, `authorize`, `resume` (a continuation); `broadcast` is the delivery they share |
+//! | [`wire`] | pure wire formats: message shaping, control messages, channel names and the connect query, the publish request, the one error object |
+//! | [`delivery`] | fan-out, pacing, the deadline, the connect window, continuations |
+//! | [`access`] | tokens, their keys, the authorizer's rules, allowed origins, the message rate |
+//! | [`store`] | connections and rooms: DynamoDB, and in memory for `mb dev` and tests |
+//! | [`gateway`] | posting to connections: the Management API client |
+//! | [`config`] | the function's settings, from its environment |
+//! | [`clock`], [`logs`], [`aws`] | now; the log filter; the HTTPS client and timeouts |
+//! | [`local`] | only for `mb dev` and tests: the Invoke API's rules, loopback SDK config |
+//!
+//! A message flows: [`event::Event::recognize`] → `handler::message` ([`wire::control`],
+//! [`wire::message::shape`]) → [`store`] reads of the rooms' live members →
+//! `handler::broadcast` → [`delivery::fanout`] → [`gateway`] post per recipient →
+//! store delete for the gone; what the deadline leaves goes on in
+//! [`delivery::continuation`].
 
-pub mod auth;
-pub mod authorizer;
+pub mod access;
 pub mod aws;
-pub mod channel;
+pub mod clock;
 pub mod config;
-pub mod connect_window;
-pub mod continuation;
-pub mod control;
-pub mod deadline;
-pub mod fanout;
+pub mod delivery;
+pub mod event;
 pub mod gateway;
 pub mod handler;
-pub mod invoke_api;
-pub mod keys;
+#[cfg(any(test, feature = "local"))]
+pub mod local;
 pub mod logs;
-pub mod message;
-pub mod origin;
-pub mod pacing;
-pub mod publish;
-pub mod rate;
 pub mod store;
+pub mod wire;
 
 pub use config::{Config, Settings};
 pub use handler::Handler;

@@ -429,7 +429,7 @@ async fn through_handler(
     let cpu = cpu_seconds();
     let started = Instant::now();
     let invocation = handler
-        .invoke(event, Instant::now() + Duration::from_secs(900))
+        .websocket(event, Instant::now() + Duration::from_secs(900))
         .await;
     let post_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds() - cpu;

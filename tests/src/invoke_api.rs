@@ -1,5 +1,5 @@
 //! The Lambda Invoke API on loopback for an in-process handler, answering by
-//! [`mb_lambda::invoke_api`]'s rules exactly as `mb dev` does (there over axum, here over
+//! [`mb_lambda::local::invoke_api`]'s rules exactly as `mb dev` does (there over axum, here over
 //! hyper), so a handler's real `aws-sdk-lambda` client hands a broadcast on to the same
 //! in-memory store. It records every invocation's report and counts those still running.
 
@@ -12,9 +12,11 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use mb_lambda::Handler;
-use mb_lambda::fanout::Report;
+use mb_lambda::delivery::fanout::Report;
+use mb_lambda::event::Event;
 use mb_lambda::gateway::Gateway;
-use mb_lambda::invoke_api::{self, Plan};
+use mb_lambda::handler::Answer;
+use mb_lambda::local::invoke_api::{self, Plan};
 use mb_lambda::store::ConnectionStore;
 
 use crate::loopback::{self, Server};
@@ -130,7 +132,12 @@ where
             state.invocations.fetch_add(1, Ordering::SeqCst);
             state.running.fetch_add(1, Ordering::SeqCst);
             let run = async move {
-                let (answer, report) = handler.handle_any(event, Instant::now() + timeout).await;
+                let Answer {
+                    json: answer,
+                    report,
+                } = handler
+                    .dispatch(Event::recognize(event), Instant::now() + timeout)
+                    .await;
                 loopback::lock(&state.reports).push(report);
                 state.running.fetch_sub(1, Ordering::SeqCst);
                 answer

@@ -190,10 +190,10 @@ pub fn path_with_venv() -> std::ffi::OsString {
     std::env::join_paths(paths).unwrap_or_default()
 }
 
-/// SDK configuration for loopback stand-ins (`mb_lambda::aws::loopback_config`):
+/// SDK configuration for loopback stand-ins (`mb_lambda::local::loopback::loopback_config`):
 /// `endpoint` for every client when given, `ca_pem` trusted besides the platform roots.
 pub async fn sdk_config(endpoint: Option<&str>, ca_pem: Option<&[u8]>) -> SdkConfig {
-    mb_lambda::aws::loopback_config(endpoint, ca_pem)
+    mb_lambda::local::loopback::loopback_config(endpoint, ca_pem)
         .await
         .expect("test HTTPS client")
 }
@@ -216,8 +216,8 @@ pub fn event(
             "connectionId": connection_id,
             "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
             "stage": "dev",
-            "connectedAt": mb_lambda::handler::now_ms(),
-            "requestTimeEpoch": mb_lambda::handler::now_ms(),
+            "connectedAt": mb_lambda::clock::now_ms(),
+            "requestTimeEpoch": mb_lambda::clock::now_ms(),
         },
         "body": body,
         "isBase64Encoded": false,
@@ -269,7 +269,7 @@ pub fn tiny_artifact(dir: &Path) -> PathBuf {
 /// Unix milliseconds a minute ago: when a stored test connection connected, past the
 /// connect window's grace and long before its row expires.
 pub fn a_minute_ago() -> i64 {
-    mb_lambda::handler::now_ms() - 60_000
+    mb_lambda::clock::now_ms() - 60_000
 }
 
 /// `POST url` with `body` over plain HTTP/1.1 on loopback: the status and the body.

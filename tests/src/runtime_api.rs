@@ -147,7 +147,7 @@ async fn answer(
         let Some((request_id, event, timeout_ms)) = next else {
             return Ok(status(StatusCode::GONE));
         };
-        let deadline = mb_lambda::handler::now_ms() + i64::try_from(timeout_ms).unwrap_or(i64::MAX);
+        let deadline = mb_lambda::clock::now_ms() + i64::try_from(timeout_ms).unwrap_or(i64::MAX);
         let response = Response::builder()
             .header("Lambda-Runtime-Aws-Request-Id", request_id)
             .header("Lambda-Runtime-Deadline-Ms", deadline.to_string())

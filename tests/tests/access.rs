@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mb_lambda::auth;
+use mb_lambda::access::tokens;
 use mb_tests::mb::{self, DevServer};
 use mb_tests::ws::{Client, Next};
 
@@ -41,11 +41,11 @@ async fn tokens_gate_the_handshake_as_api_gateway_does() {
     let (status, _) = Client::refused(&format!("{}/?token=", dev.url)).await;
     assert_eq!(status, 401, "an empty token");
 
-    let now = auth::now_seconds();
-    let expired = auth::mint(SECRET.as_bytes(), Some("x"), &[], 60, now - 3600).unwrap();
+    let now = mb_lambda::clock::now_seconds();
+    let expired = tokens::mint(SECRET.as_bytes(), Some("x"), &[], 60, now - 3600).unwrap();
     let (status, _) = Client::refused(&format!("{}/?token={expired}", dev.url)).await;
     assert_eq!(status, 403, "an expired token");
-    let forged = auth::mint(
+    let forged = tokens::mint(
         b"another secret, also thirty-two bytes",
         None,
         &[],
@@ -226,7 +226,7 @@ async fn mb_dev_checks_an_issuers_tokens_against_a_local_key_set() {
         "--audience",
         "app",
     ]);
-    let exp = auth::now_seconds() + 600;
+    let exp = mb_lambda::clock::now_seconds() + 600;
     let claims = |iss: &str, aud: &str| serde_json::json!({"sub": "carol", "exp": exp, "iss": iss, "aud": aud});
     let good = issuer.sign(&claims("https://idp.example", "app"), "k1");
     let mut carol = Client::connect(&format!("{}/?token={good}", dev.url)).await;
@@ -256,7 +256,7 @@ async fn mb_dev_checks_an_issuers_tokens_against_a_local_key_set() {
 /// refused (403), HS256 (what `mb token` mints has neither) and RS256 alike.
 #[tokio::test]
 async fn a_token_without_the_configured_issuer_or_audience_is_refused() {
-    let exp = auth::now_seconds() + 600;
+    let exp = mb_lambda::clock::now_seconds() + 600;
     let issuer = "https://idp.example";
     let full = serde_json::json!({"sub": "dana", "exp": exp, "iss": issuer, "aud": "app"});
     let no_iss = serde_json::json!({"sub": "dana", "exp": exp, "aud": "app"});
@@ -356,8 +356,7 @@ async fn mb_dev_reads_its_key_set_file_again_for_a_new_key() {
         "--issuer",
         "https://idp.example",
     ]);
-    let claims =
-        serde_json::json!({"exp": auth::now_seconds() + 600, "iss": "https://idp.example"});
+    let claims = serde_json::json!({"exp": mb_lambda::clock::now_seconds() + 600, "iss": "https://idp.example"});
     let mut before = Client::connect(&format!(
         "{}/?token={}",
         dev.url,

@@ -343,14 +343,15 @@ async fn bootstrap_reads_its_token_secret_from_secrets_manager() {
             ("MB_LOG", "trace"),
         ],
     );
-    let now = mb_lambda::auth::now_seconds();
-    let good = mb_lambda::auth::mint(secret.as_bytes(), Some("alice"), &[], 600, now).unwrap();
+    let now = mb_lambda::clock::now_seconds();
+    let good =
+        mb_lambda::access::tokens::mint(secret.as_bytes(), Some("alice"), &[], 600, now).unwrap();
     runtime.invoke("r1", authorizer_request(&good));
     assert_eq!(
         verdict(&mut runtime, "r1", &function.logs).await,
         ("Allow".to_owned(), "alice".to_owned())
     );
-    let forged = mb_lambda::auth::mint(
+    let forged = mb_lambda::access::tokens::mint(
         b"some other secret of thirty-two bytes",
         None,
         &[],
@@ -400,7 +401,7 @@ async fn bootstrap_fetches_an_issuers_key_set() {
         ],
     );
     let sign = |claims: serde_json::Value, kid: &str| keys.sign(&claims, kid);
-    let exp = mb_lambda::auth::now_seconds() + 600;
+    let exp = mb_lambda::clock::now_seconds() + 600;
     let good = sign(
         serde_json::json!({"sub": "u-7", "exp": exp, "iss": "https://idp.example"}),
         "k1",
@@ -506,7 +507,7 @@ async fn bootstrap_fetches_a_rotated_key_again_at_most_once_per_interval() {
         ],
     );
     let claims = serde_json::json!({
-        "sub": "u-8", "exp": mb_lambda::auth::now_seconds() + 600, "iss": "https://idp.example",
+        "sub": "u-8", "exp": mb_lambda::clock::now_seconds() + 600, "iss": "https://idp.example",
     });
     runtime.invoke("r1", authorizer_request(&old.sign(&claims, "k-old")));
     assert_eq!(verdict(&mut runtime, "r1", &function.logs).await.0, "Allow");
@@ -565,7 +566,7 @@ async fn a_key_set_out_of_reach_refuses_connects_and_nothing_else() {
         ],
     );
     let token = issuer.sign(
-        &serde_json::json!({"exp": mb_lambda::auth::now_seconds() + 600, "iss": "https://idp.example"}),
+        &serde_json::json!({"exp": mb_lambda::clock::now_seconds() + 600, "iss": "https://idp.example"}),
         "k1",
     );
     for id in ["c1", "c2", "c3"] {

@@ -10,7 +10,7 @@
 //!   1.5 requests per recipient, and no row is deleted;
 //! - the deadline: with 2 s per invocation and a 20 ms Management API, a broadcast to
 //!   20,000 connections continues through the Lambda Invoke API (`mb dev`'s rules,
-//!   `mb_lambda::invoke_api`) and the real `aws-sdk-lambda` client until every recipient
+//!   `mb_lambda::local::invoke_api`) and the real `aws-sdk-lambda` client until every recipient
 //!   has it exactly once; every invocation reports, and gone rows are deleted by
 //!   whichever invocation met them.
 
@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mb_lambda::continuation::LambdaHandOn;
+use mb_lambda::delivery::continuation::LambdaHandOn;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 use mb_tests::invoke_api::{FUNCTION, InvokeApi};
@@ -55,7 +55,7 @@ async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes(client: Pos
     // A client whose $connect stored its row, and that API Gateway has not connected yet.
     let new = "new+client/=";
     store
-        .put(&Connection::new(new, mb_lambda::handler::now_ms()))
+        .put(&Connection::new(new, mb_lambda::clock::now_ms()))
         .await
         .unwrap();
     fake.set(
@@ -67,7 +67,7 @@ async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes(client: Pos
     let handler = fake.handler_using(client, store, 8).await;
 
     let first = handler
-        .invoke(
+        .websocket(
             mb_tests::event("$default", &old[0], Some("in the window")),
             Instant::now() + Duration::from_secs(30),
         )
@@ -106,7 +106,7 @@ async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once(client: Po
         .handler_using(client, stored(&all, mb_tests::a_minute_ago()).await, 256)
         .await;
     let report = handler
-        .invoke(
+        .websocket(
             mb_tests::event("$default", &all[0], Some("paced")),
             Instant::now() + Duration::from_secs(60),
         )
@@ -169,7 +169,7 @@ async fn a_broadcast_past_its_deadline_continues_until_everyone_has_it_once() {
 
     let sender = &all[7_000];
     let first = handler
-        .invoke(
+        .websocket(
             mb_tests::event("$default", sender, Some("long")),
             Instant::now() + Duration::from_secs(2),
         )

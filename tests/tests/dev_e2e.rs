@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
-use mb_lambda::message::FORMAT_TABLE;
+use mb_lambda::wire::message::FORMAT_TABLE;
 use mb_tests::mb::{self, DevServer};
 use mb_tests::moto::Moto;
 use mb_tests::ws::{Client, Next};
@@ -34,10 +34,10 @@ async fn every_row_of_the_message_format_reaches_every_client() {
     ];
 
     for (input, expected) in FORMAT_TABLE {
-        let before = mb_lambda::handler::now_ms();
+        let before = mb_lambda::clock::now_ms();
         sender.send_text(input).await;
         let mine = sender.recv_text().await;
-        let after = mb_lambda::handler::now_ms();
+        let after = mb_lambda::clock::now_ms();
         let now = now_of(&mine);
         assert!(
             (before..=after).contains(&now),
@@ -594,7 +594,7 @@ async fn clients_connecting_during_broadcasts_miss_nothing() {
 async fn the_lambda_invoke_api_continues_a_broadcast() {
     use aws_sdk_lambda::primitives::Blob;
     use aws_sdk_lambda::types::InvocationType;
-    use mb_lambda::continuation::Continuation;
+    use mb_lambda::delivery::continuation::Continuation;
 
     let Some(moto) = Moto::start() else { return };
     let sdk = moto.sdk_config().await;

@@ -273,7 +273,7 @@ async fn deploy_redeploy_update_info_and_destroy() {
     // 4. mb info --json: outputs and the live connections. The table holds one item per
     // connection (room `~<id>`) and one per membership (room `#` or a channel): only
     // connections count, and not one whose `expiresAt` has passed (TTL deletes lazily).
-    let now_s = mb_lambda::handler::now_ms() / 1000;
+    let now_s = mb_lambda::clock::now_ms() / 1000;
     let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
     let n = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
     let mut items = Vec::new();

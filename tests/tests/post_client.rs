@@ -184,7 +184,7 @@ async fn connections_for(client: PostClient) -> usize {
     let (store, ids) = stored(2_000).await;
     let handler = fake.handler_using(client, store, 64).await;
     let report = handler
-        .invoke(
+        .websocket(
             mb_tests::event("$default", &ids[0], Some("hi")),
             Instant::now() + Duration::from_secs(60),
         )
@@ -265,7 +265,7 @@ async fn posts_keep_landing_when_credentials_expire_mid_broadcast() {
     let handler = fake.handler_over(AnyGateway::from(gateway), store, 32);
     let started = Instant::now();
     let report = handler
-        .invoke(
+        .websocket(
             mb_tests::event("$default", &ids[0], Some("hi")),
             Instant::now() + Duration::from_secs(60),
         )

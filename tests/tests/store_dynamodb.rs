@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
-use mb_lambda::channel::Channel;
 use mb_lambda::store::dynamodb::{CONNECTED_AT, CONNECTION_PREFIX, EXPIRES_AT, KEY, ROOM, ROOMS};
 use mb_lambda::store::{Connection, ConnectionStore, DynamoStore, Room, Row};
+use mb_lambda::wire::channel::Channel;
 use mb_tests::fake_gateway::{FakeGateway, Options};
 use mb_tests::moto::Moto;
 use mb_tests::recorder::Recorder;
@@ -303,7 +303,7 @@ async fn storage_failures_refuse_the_connect_and_tell_the_sender() {
 async fn expired_rows_are_not_members_and_a_read_resumes_after_a_key() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "live").await.with_page_limit(3);
-    let now_ms = mb_lambda::handler::now_ms();
+    let now_ms = mb_lambda::clock::now_ms();
     for i in 0..10 {
         let mut connection = Connection::new(format!("c{i}"), now_ms - 60_000);
         if i % 3 == 0 {
@@ -409,7 +409,7 @@ async fn a_gone_connection_is_deleted_only_if_it_is_the_one_read() {
 async fn a_broadcast_posts_nothing_to_expired_rows() {
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "expired").await;
-    let now_ms = mb_lambda::handler::now_ms();
+    let now_ms = mb_lambda::clock::now_ms();
     for i in 0..6 {
         let mut connection = Connection::new(format!("c{i}"), now_ms - 60_000);
         if i >= 3 {

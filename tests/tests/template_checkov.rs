@@ -84,7 +84,7 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!(
             "mb-checkov-{what}-{}-{}",
             std::process::id(),
-            mb_lambda::handler::now_ms()
+            mb_lambda::clock::now_ms()
         ));
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         Scratch(dir)

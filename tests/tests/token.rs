@@ -4,7 +4,7 @@
 //! without a secret (auth none) is refused with why, exit 1; `--secret-file` with
 //! `--service` is a usage error before any AWS call.
 
-use mb_lambda::auth::Verifier;
+use mb_lambda::access::tokens::Verifier;
 use mb_tests::deploying::Deploying;
 use mb_tests::{assert_ok, text};
 

@@ -9,7 +9,7 @@
 //!
 //! `mb dev` talks only to loopback endpoints (its own Management API, an optional local
 //! DynamoDB such as moto), so it uses fixed local credentials and never needs an AWS
-//! account; that configuration is `mb_lambda::aws::loopback_config`, which the tests use
+//! account; that configuration is `mb_lambda::local::loopback::loopback_config`, which the tests use
 //! too.
 
 pub mod error;
@@ -288,7 +288,7 @@ fn given(value: &Option<String>) -> Option<String> {
 /// SDK configuration for loopback endpoints: static local credentials, no profile or
 /// environment lookups, mb's rustls HTTPS client.
 pub async fn local_config() -> Result<SdkConfig, ConfigError> {
-    mb_lambda::aws::loopback_config(None, None)
+    mb_lambda::local::loopback::loopback_config(None, None)
         .await
         .map_err(|e| ConfigError::Http(e.to_string()))
 }

@@ -14,8 +14,6 @@
 //! 6. Follow the stack's events until it settles; on failure, name the root cause.
 //! 7. Print the outputs, the `wss://` URL first.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{ChangeSetType, StackStatus};
 use clap::Args;
@@ -377,10 +375,7 @@ impl Deployer<'_> {
     /// An update (or a create from REVIEW_IN_PROGRESS) through a change set. A change set
     /// that is not executed is deleted, whichever way this ends (`stack::cleanup`).
     async fn change(&self, current: &Stack, kind: ChangeSetType) -> Result<Stack, Failure> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or_default();
+        let now = mb_lambda::clock::now_ms() / 1000;
         let name = changeset::name(now, changeset::random()?);
         let (request, _) = self.request((kind == ChangeSetType::Update).then_some(current))?;
         let progress = self.ui.spinner("preparing the change set");

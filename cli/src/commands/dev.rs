@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use clap::Args;
 use mb_lambda::Handler;
-use mb_lambda::auth::Verifier;
+use mb_lambda::access::keys::{KeyProvider, KeySetFile};
+use mb_lambda::access::tokens::Verifier;
 use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
-use mb_lambda::connect_window::DEFAULT_GRACE_SECONDS;
-use mb_lambda::continuation::LambdaHandOn;
-use mb_lambda::keys::{KeyProvider, KeySetFile};
+use mb_lambda::delivery::connect_window::DEFAULT_GRACE_SECONDS;
+use mb_lambda::delivery::continuation::LambdaHandOn;
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -85,12 +85,12 @@ pub struct DevArgs {
 }
 
 fn parse_origin(entry: &str) -> Result<String, String> {
-    mb_lambda::origin::parse(entry)
+    mb_lambda::access::origin::parse(entry)
 }
 
 /// The token check `--auth-secret-file` or `--jwks-file` asks for. Either file is read
 /// now, so that a bad one is a usage error; a key set file is read again, as a URL would
-/// be fetched, when a token names a key it lacks (`mb_lambda::keys`).
+/// be fetched, when a token names a key it lacks (`mb_lambda::access::keys`).
 fn auth(args: &DevArgs) -> Result<Option<Auth>, Failure> {
     let (issuer, audience) = (args.issuer.clone(), args.audience.clone());
     match (&args.auth_secret_file, &args.jwks_file) {

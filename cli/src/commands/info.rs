@@ -71,7 +71,7 @@ pub async fn run(args: &InfoArgs, ui: &Ui) -> Result<(), Failure> {
 async fn count_connections(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<u64, String> {
     use aws_sdk_dynamodb::types::AttributeValue;
     use mb_lambda::store::dynamodb::{CONNECTION_PREFIX, EXPIRES_AT, ROOM};
-    let now_s = mb_lambda::handler::now_ms() / 1000;
+    let now_s = mb_lambda::clock::now_ms() / 1000;
     let mut pages = client
         .scan()
         .table_name(table)

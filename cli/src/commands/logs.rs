@@ -10,7 +10,7 @@
 //! emulators such as moto do not implement and that is billed per session minute;
 //! FilterLogEvents behaves the same against AWS and moto (docs/deploy.md).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::Client;
 use clap::Args;
@@ -59,7 +59,7 @@ async fn show(args: &LogsArgs, ui: &Ui) -> Result<(), Failure> {
     let (names, aws) = service::connect(&args.service, &args.aws, ui).await?;
     let client = aws.logs();
     let since_ms = i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
-    let floor = now_ms().saturating_sub(since_ms);
+    let floor = mb_lambda::clock::now_ms().saturating_sub(since_ms);
     let pause = crate::stack::events::interval();
     let mut window = Window::default();
     let mut start = floor;
@@ -140,11 +140,4 @@ fn print(events: &[Event], json: bool) -> Result<(), Failure> {
         text.push('\n');
     }
     crate::ui::print(&text)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }

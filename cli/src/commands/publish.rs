@@ -18,7 +18,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use clap::Args;
-use mb_lambda::channel::Channel;
+use mb_lambda::wire::channel::Channel;
 use serde_json::Value;
 
 use crate::aws::AwsArgs;

@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use mb_lambda::auth;
-use mb_lambda::channel::Channel;
+use mb_lambda::access::tokens;
+use mb_lambda::wire::channel::Channel;
 
 use crate::aws::AwsArgs;
 use crate::commands::service::{self, ServiceArgs};
@@ -75,12 +75,12 @@ pub async fn run(args: &TokenArgs, ui: &Ui) -> Result<(), Failure> {
             deployed_secret(args, ui).await?
         }
     };
-    let token = auth::mint(
+    let token = tokens::mint(
         &secret,
         args.sub.as_deref(),
         &args.channels,
         args.ttl,
-        auth::now_seconds(),
+        mb_lambda::clock::now_seconds(),
     )
     .map_err(|e| match &args.secret_file {
         Some(file) => Failure::usage(format!("{}: {e}", file.display())),

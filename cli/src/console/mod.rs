@@ -107,7 +107,7 @@ pub fn response(config: &Config) -> Response {
 /// a browser sends `Origin: http://127.0.0.1:PORT` with the page's handshakes, so such a
 /// deployment refuses them (403). `None` when the list is empty (any origin) or has it.
 pub fn origin_warning(allowed: &[String], console: &str) -> Option<String> {
-    if mb_lambda::origin::allowed(Some(console), allowed) {
+    if mb_lambda::access::origin::allowed(Some(console), allowed) {
         return None;
     }
     Some(format!(

@@ -1,9 +1,9 @@
-//! The event JSON API Gateway sends a WebSocket API's integration, built for `mb dev`
-//! (pure). Field names and shapes follow the events API Gateway delivers to Lambda, and
-//! every event goes through `aws_lambda_events`' own type before it reaches the handler,
-//! exactly as on AWS.
+//! The event JSON API Gateway sends a WebSocket API's integration, and the one a function
+//! URL sends for a publish, built for `mb dev` (pure). Field names and shapes follow the
+//! events AWS delivers to Lambda, and every event goes through the function's one door
+//! (`mb_lambda::event::Event::recognize`, then `aws_lambda_events`' own type) before it
+//! reaches the handler, exactly as on AWS.
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use base64::Engine;
@@ -157,15 +157,45 @@ pub fn request_time(now_ms: i64) -> String {
     }
 }
 
-/// Turns an event into the type the handler takes, as `lambda_runtime` does with the
-/// JSON it receives.
-pub fn parse(event: Value) -> Result<ApiGatewayWebsocketProxyRequest, serde_json::Error> {
-    serde_json::from_value(event)
+/// A function URL's request event (payload format 2.0) for a publish: the fields the
+/// function reads (method, raw query string, body, whether it is base64), as AWS sends them.
+pub fn function_url(
+    method: &str,
+    raw_query: &str,
+    body: &str,
+    is_base64_encoded: bool,
+    now_ms: i64,
+) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": raw_query,
+        "headers": {},
+        "requestContext": {
+            "http": { "method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1" },
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": now_ms
+        },
+        "body": body,
+        "isBase64Encoded": is_base64_encoded
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The event as the function's one door reads it: a WebSocket event of `route`.
+    fn parse(
+        event: Value,
+    ) -> Result<aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest, String> {
+        match mb_lambda::event::Event::recognize(event) {
+            mb_lambda::event::Event::WebSocket { request, .. } => Ok(*request),
+            other => Err(format!("recognised as {}", other.kind())),
+        }
+    }
 
     fn ctx() -> ConnectionContext {
         ConnectionContext {

@@ -1,5 +1,5 @@
 //! The Lambda Invoke API of `mb dev` (`POST /2015-03-31/functions/mb-dev/invocations`):
-//! the request rules are [`mb_lambda::invoke_api`]'s; this is their HTTP edge. An `Event`
+//! the request rules are [`mb_lambda::local::invoke_api`]'s; this is their HTTP edge. An `Event`
 //! invocation runs in the background, tracked so that stopping waits for it.
 
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use mb_lambda::invoke_api::{self, Plan};
+use mb_lambda::event::Event;
+use mb_lambda::local::invoke_api::{self, Plan};
 use mb_lambda::store::ConnectionStore;
 
 use super::Dev;
@@ -33,15 +34,18 @@ pub async fn invoke<S: ConnectionStore + 'static>(
             let deadline = Instant::now() + dev.timeout;
             let tracker = dev.tracker.clone();
             tracker.spawn(async move {
-                dev.handler.handle_json(event, deadline).await;
+                dev.handler
+                    .dispatch(Event::recognize(event), deadline)
+                    .await;
             });
             StatusCode::ACCEPTED.into_response()
         }
         Plan::Run { event, wait: true } => {
             let answer = dev
                 .handler
-                .handle_json(event, Instant::now() + dev.timeout)
-                .await;
+                .dispatch(Event::recognize(event), Instant::now() + dev.timeout)
+                .await
+                .json;
             (
                 StatusCode::OK,
                 [("x-amz-executed-version", "$LATEST")],

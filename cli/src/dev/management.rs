@@ -11,8 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use mb_lambda::message::MAX_MESSAGE_BYTES;
 use mb_lambda::store::ConnectionStore;
+use mb_lambda::wire::message::MAX_MESSAGE_BYTES;
 use serde_json::json;
 
 use super::Dev;

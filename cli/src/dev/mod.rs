@@ -140,7 +140,10 @@ pub async fn serve<S: ConnectionStore + 'static>(
                 .get(management::get::<S>)
                 .delete(management::delete::<S>),
         )
-        .route(mb_lambda::invoke_api::PATH, post(invoke::invoke::<S>))
+        .route(
+            mb_lambda::local::invoke_api::PATH,
+            post(invoke::invoke::<S>),
+        )
         .route(publish::PATH, axum::routing::any(publish::publish::<S>))
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));

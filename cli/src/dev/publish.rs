@@ -1,18 +1,20 @@
 //! `mb dev`'s server-side publish, `POST /publish?channel=NAME` with the message as the
 //! body: the request deployed stacks take at their function URL, without the signature
-//! (loopback only). The rules are [`mb_lambda::publish`]'s; this is their HTTP edge.
+//! (loopback only). The rules are [`mb_lambda::wire::publish`]'s; this is their HTTP edge:
+//! the request becomes the event a function URL would send and goes through the
+//! function's one door.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use mb_lambda::publish;
+use mb_lambda::event::Event;
 use mb_lambda::store::ConnectionStore;
 
-use super::Dev;
+use super::{Dev, events};
 
 /// The path of the publish endpoint.
 pub const PATH: &str = "/publish";
@@ -32,25 +34,25 @@ pub async fn publish<S: ConnectionStore + 'static>(
             (base64::prelude::BASE64_STANDARD.encode(&body), true)
         }
     };
-    let request = publish::read(
+    // The event a function URL sends, through the function's one door, as on AWS.
+    let event = events::function_url(
         method.as_str(),
         query.as_deref().unwrap_or_default(),
-        Some(&body),
+        &body,
         encoded,
+        mb_lambda::clock::now_ms(),
     );
-    let (status, answer) = match request {
-        Ok(request) => {
-            let (status, answer, _) = dev
-                .handler
-                .publish(request, Instant::now() + dev.timeout)
-                .await;
-            (status, answer)
-        }
-        Err(refused) => (refused.status, refused.body()),
-    };
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        axum::Json(answer),
-    )
-        .into_response()
+    let answer = dev
+        .handler
+        .dispatch(Event::recognize(event), Instant::now() + dev.timeout)
+        .await
+        .json;
+    // A function URL answers with the response's status and body.
+    let status = answer["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = answer["body"].as_str().unwrap_or_default().to_owned();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -20,9 +20,10 @@ use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use mb_lambda::handler::now_ms;
-use mb_lambda::message::MAX_MESSAGE_BYTES;
+use mb_lambda::clock::now_ms;
+use mb_lambda::event::Event;
 use mb_lambda::store::ConnectionStore;
+use mb_lambda::wire::message::MAX_MESSAGE_BYTES;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Dev;
@@ -99,14 +100,14 @@ pub async fn upgrade<S: ConnectionStore + 'static>(
         // an Allow's context reaches $connect as requestContext.authorizer.
         let has_token = query
             .iter()
-            .any(|(k, v)| k == mb_lambda::authorizer::TOKEN_PARAMETER && !v.is_empty());
+            .any(|(k, v)| k == mb_lambda::access::authorizer::TOKEN_PARAMETER && !v.is_empty());
         if !has_token {
             return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
         }
         let request =
             events::authorizer(&ctx, &header_pairs, &query, connected_at_ms, &request_id());
-        let answer = dev.handler.authorize(&request).await;
-        if !mb_lambda::authorizer::allows(&answer) {
+        let answer = dev.authorize(request).await;
+        if !mb_lambda::access::authorizer::allows(&answer) {
             return (StatusCode::FORBIDDEN, "Forbidden").into_response();
         }
         let mut context = answer["context"].clone();
@@ -307,23 +308,37 @@ fn too_big(err: &axum::Error) -> bool {
 }
 
 impl<S: ConnectionStore> Dev<S> {
-    /// Runs the handler on an event, as Lambda does after parsing its JSON.
+    /// Runs the handler on an event through the function's one door, as `bootstrap` does
+    /// with the JSON Lambda hands it, and reads the route's response back.
     pub async fn invoke(&self, event: serde_json::Value) -> ApiGatewayProxyResponse {
-        match events::parse(event) {
-            Ok(event) => {
-                self.handler
-                    .invoke(event, Instant::now() + self.timeout)
-                    .await
-                    .response
-            }
-            Err(err) => {
-                tracing::error!(%err, "mb dev built an event the Lambda event type rejects");
-                let mut response = ApiGatewayProxyResponse::default();
-                response.status_code = 500;
-                response
-            }
+        let event = Event::recognize(event);
+        if let Event::Unknown(err) = &event {
+            tracing::error!(%err, "mb dev built an event the function does not recognise");
+            return status(500);
         }
+        let answer = self
+            .handler
+            .dispatch(event, Instant::now() + self.timeout)
+            .await;
+        serde_json::from_value(answer.json).unwrap_or_else(|err| {
+            tracing::error!(%err, "the function's answer is not a WebSocket route's response");
+            status(500)
+        })
     }
+
+    /// The `$connect` authorizer's answer to `request`, through the same door.
+    pub async fn authorize(&self, request: serde_json::Value) -> serde_json::Value {
+        self.handler
+            .dispatch(Event::recognize(request), Instant::now() + self.timeout)
+            .await
+            .json
+    }
+}
+
+fn status(code: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = code;
+    response
 }
 
 /// An id shaped like API Gateway's: 16 base64 characters, which may include `+`, `/`, `=`

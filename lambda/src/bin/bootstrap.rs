@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use mb_lambda::clock::deadline_from_epoch_ms;
 use mb_lambda::config::Auth;
-use mb_lambda::continuation::LambdaHandOn;
+use mb_lambda::delivery::continuation::LambdaHandOn;
+use mb_lambda::event::Event;
 use mb_lambda::gateway::DirectGateway;
-use mb_lambda::handler::deadline_from_epoch_ms;
 use mb_lambda::store::DynamoStore;
 use mb_lambda::{Config, Handler};
 
@@ -40,7 +41,7 @@ async fn main() -> Result<(), Error> {
     // The token keys load at the first authorizer request, not here: a secret or key set
     // out of reach refuses connections and nothing else.
     let mut settings = config.settings;
-    settings.auth = mb_lambda::keys::provider(&config.auth, &sdk, None)
+    settings.auth = mb_lambda::access::keys::provider(&config.auth, &sdk, None)
         .map(|provider| Auth(Arc::new(provider)));
     let mut handler = Handler::new(
         DynamoStore::new(&sdk, config.table_name),
@@ -51,14 +52,19 @@ async fn main() -> Result<(), Error> {
         handler = handler.with_hand_on(Arc::new(LambdaHandOn::new(&sdk, function)));
     }
     let handler = Arc::new(handler);
-    // API Gateway's events and continuations both arrive here; the handler tells them
-    // apart. The deadline is the invocation's, from the Runtime API.
+    // Every kind of event arrives here and goes through the one door
+    // (`mb_lambda::event`). The deadline is the invocation's, from the Runtime API.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = Arc::clone(&handler);
         async move {
             let deadline =
                 deadline_from_epoch_ms(i64::try_from(event.context.deadline).unwrap_or(i64::MAX));
-            Ok::<_, Error>(handler.handle_json(event.payload, deadline).await)
+            Ok::<_, Error>(
+                handler
+                    .dispatch(Event::recognize(event.payload), deadline)
+                    .await
+                    .json,
+            )
         }
     }))
     .await

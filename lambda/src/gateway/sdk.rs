@@ -45,7 +45,7 @@ impl Gateway for SdkGateway {
                 // Posts carry a few hundred bytes under an attempt timeout; the SDK's
                 // stalled-stream protection only adds work per request (measured in
                 // docs/benchmarks.md). No SDK retries: the fan-out paces and retries
-                // itself (crate::pacing), within a budget for the whole broadcast; the
+                // itself (crate::delivery::pacing), within a budget for the whole broadcast; the
                 // SDK's own 3 attempts per post would multiply a 429 storm.
                 let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
                     .endpoint_url(endpoint)

@@ -359,7 +359,7 @@ impl ConnectionStore for DynamoStore {
                 (Some(AttributeValue::Bool(true)), Some(AttributeValue::Ss(names))) => Some(
                     names
                         .iter()
-                        .filter_map(|n| crate::channel::Channel::parse(n).ok())
+                        .filter_map(|n| crate::wire::channel::Channel::parse(n).ok())
                         .collect(),
                 ),
                 (Some(AttributeValue::Bool(true)), _) => Some(BTreeSet::new()),

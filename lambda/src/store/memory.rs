@@ -182,7 +182,7 @@ impl ConnectionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::Channel;
+    use crate::wire::channel::Channel;
     use std::collections::BTreeSet;
 
     fn channel(name: &str) -> Room {

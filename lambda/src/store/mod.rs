@@ -17,7 +17,7 @@ use std::future::Future;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::channel::Channel;
+use crate::wire::channel::Channel;
 
 /// API Gateway closes every WebSocket connection after 2 hours at most.
 pub const MAX_CONNECTION_SECONDS: i64 = 2 * 60 * 60;

@@ -10,8 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::auth::{Denied, Identity, Verifier};
-use crate::channel::Channel;
+use crate::access::tokens::{Denied, Identity, Verifier};
+use crate::wire::channel::Channel;
 
 /// The query parameter that carries the token.
 pub const TOKEN_PARAMETER: &str = "token";
@@ -123,7 +123,8 @@ pub fn identity_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{mint, now_seconds};
+    use crate::access::tokens::mint;
+    use crate::clock::now_seconds;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
 

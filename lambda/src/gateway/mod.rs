@@ -9,7 +9,7 @@
 //!   direct one is tested against (same signature, same failures).
 //!
 //! This module only performs calls and reports what happened as a [`PostFailure`]; what a
-//! failure means for the connection (gone or not) is decided in [`crate::fanout`].
+//! failure means for the connection (gone or not) is decided in [`crate::delivery::fanout`].
 
 use std::future::Future;
 

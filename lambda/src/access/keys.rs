@@ -25,7 +25,7 @@ use aws_config::SdkConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::time::Instant;
 
-use crate::auth::{Denied, Identity, Verifier};
+use crate::access::tokens::{Denied, Identity, Verifier};
 use crate::config::{AuthConfig, KeySource};
 
 /// How long a key set is used before it is fetched again.
@@ -364,8 +364,9 @@ impl Load for KeySetFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::tests::{rs256, rsa_under};
-    use crate::auth::{mint, now_seconds};
+    use crate::access::tokens::mint;
+    use crate::access::tokens::tests::{rs256, rsa_under};
+    use crate::clock::now_seconds;
     use std::collections::VecDeque;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};

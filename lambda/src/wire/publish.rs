@@ -6,10 +6,11 @@
 
 use serde_json::{Value, json};
 
-use crate::channel::Channel;
-use crate::fanout::Report;
-use crate::message;
+use crate::delivery::fanout::Report;
 use crate::store::Room;
+use crate::wire::channel::Channel;
+use crate::wire::error::ErrorFrame;
+use crate::wire::message;
 
 /// A publish, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl Refused {
 
     /// The answer's JSON body.
     pub fn body(&self) -> Value {
-        json!({ "error": self.code, "reason": self.reason })
+        ErrorFrame::new(self.code, self.reason.clone()).body()
     }
 }
 
@@ -108,20 +109,47 @@ pub fn answer(report: &Report) -> Value {
     })
 }
 
-/// A function URL request in an event (payload format 2.0): method, raw query string,
-/// body, whether the body is base64. `None` if the event is not one.
-pub fn from_function_url(event: &Value) -> Option<(String, String, Option<String>, bool)> {
+/// A function URL request (payload format 2.0), as much of it as a publish reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRequest {
+    pub method: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub body: Option<String>,
+    /// Whether `body` is base64 (the function URL encodes a body that is not text).
+    pub is_base64_encoded: bool,
+}
+
+impl UrlRequest {
+    /// Reads it as a publish ([`read`]).
+    pub fn read(&self) -> Result<Publish, Refused> {
+        read(
+            &self.method,
+            &self.query,
+            self.body.as_deref(),
+            self.is_base64_encoded,
+        )
+    }
+}
+
+/// The function URL request in an event, `None` if the event is not one (pure).
+pub fn from_function_url(event: &Value) -> Option<UrlRequest> {
     let method = event.pointer("/requestContext/http/method")?.as_str()?;
     let query = event
         .get("rawQueryString")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let body = event.get("body").and_then(Value::as_str).map(str::to_owned);
-    let encoded = event
+    let is_base64_encoded = event
         .get("isBase64Encoded")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    Some((method.to_owned(), query.to_owned(), body, encoded))
+    Some(UrlRequest {
+        method: method.to_owned(),
+        query: query.to_owned(),
+        body,
+        is_base64_encoded,
+    })
 }
 
 /// A function URL response with a JSON body.
@@ -187,12 +215,12 @@ mod tests {
         });
         assert_eq!(
             from_function_url(&event),
-            Some((
-                "POST".into(),
-                "channel=a".into(),
-                Some("hello".into()),
-                false
-            ))
+            Some(UrlRequest {
+                method: "POST".into(),
+                query: "channel=a".into(),
+                body: Some("hello".into()),
+                is_base64_encoded: false
+            })
         );
         let websocket = json!({"requestContext": {"routeKey": "$default", "connectionId": "x"}});
         assert_eq!(from_function_url(&websocket), None);

@@ -4,7 +4,7 @@
 //! deployment's secret (which `mb token` also signs with, [`mint`]), or RS256/ES256
 //! against an issuer's key set (JWKS: Cognito, Auth0 and similar). `exp` is required and
 //! the clock skew allowed is at most [`MAX_LEEWAY_SECONDS`]. Verifying is pure: the keys
-//! are loaded and kept by [`crate::keys`]. A token is never logged: [`Denied`] says why without it.
+//! are loaded and kept by [`crate::access::keys`]. A token is never logged: [`Denied`] says why without it.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::channel::Channel;
+use crate::wire::channel::Channel;
 
 /// The clock skew allowed on `exp` (and `nbf`).
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -281,11 +281,6 @@ pub fn mint(
     .map_err(|e| format!("cannot sign the token: {e}"))
 }
 
-/// Unix seconds now.
-pub fn now_seconds() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -298,7 +293,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_minted_token_verifies_with_its_secret_only() {
-        let now = now_seconds();
+        let now = crate::clock::now_seconds();
         let token = mint(SECRET, Some("user-1"), &[ch("a")], 3600, now).unwrap();
         let identity = Verifier::secret(SECRET).unwrap().verify(&token).unwrap();
         assert_eq!(identity.sub.as_deref(), Some("user-1"));
@@ -319,7 +314,7 @@ pub(crate) mod tests {
     #[test]
     fn expiry_is_required_and_the_skew_bounded() {
         let verifier = Verifier::secret(SECRET).unwrap();
-        let now = now_seconds();
+        let now = crate::clock::now_seconds();
         // Expired a minute ago, past the 30 s leeway.
         let old = mint(SECRET, None, &[], 0, now - 60).unwrap();
         assert_eq!(
@@ -347,7 +342,7 @@ pub(crate) mod tests {
 
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
-        let now = now_seconds();
+        let now = crate::clock::now_seconds();
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &serde_json::json!({"exp": now + 60, "iss": "https://idp", "aud": "app"}),
@@ -373,7 +368,7 @@ pub(crate) mod tests {
     pub(crate) fn rsa_under(kids: &[&str]) -> (EncodingKey, String) {
         use base64::Engine;
         let fixture: serde_json::Value =
-            serde_json::from_str(include_str!("../testdata/rsa-test-key.json")).unwrap();
+            serde_json::from_str(include_str!("../../testdata/rsa-test-key.json")).unwrap();
         let der = base64::engine::general_purpose::STANDARD
             .decode(fixture["pkcs1_der_base64"].as_str().unwrap())
             .unwrap();
@@ -428,7 +423,7 @@ pub(crate) mod tests {
     /// one must also be present, or a token that leaves it out gets in.
     #[test]
     fn a_configured_issuer_or_audience_must_be_in_the_token() {
-        let exp = now_seconds() + 60;
+        let exp = crate::clock::now_seconds() + 60;
         for (kind, verifier, sign) in both_kinds() {
             let strict = verifier
                 .clone()
@@ -474,7 +469,7 @@ pub(crate) mod tests {
     fn only_a_key_set_missing_the_tokens_kid_could_be_helped_by_newer_keys() {
         let (key, jwks) = rsa_under(&["r1"]);
         let set = Verifier::key_set(&jwks).unwrap();
-        let claims = serde_json::json!({"exp": now_seconds() + 60});
+        let claims = serde_json::json!({"exp": crate::clock::now_seconds() + 60});
         assert!(!set.lacks_key_of(&rs256(&key, "r1", &claims)));
         assert!(set.lacks_key_of(&rs256(&key, "r2", &claims)));
         let no_kid = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap();
@@ -497,7 +492,7 @@ pub(crate) mod tests {
             issuer in proptest::option::of("[a-c]{1,2}"),
             audience in proptest::option::of("[a-c]{1,2}"),
         ) {
-            let mut claims = serde_json::json!({"exp": now_seconds() + 60});
+            let mut claims = serde_json::json!({"exp": crate::clock::now_seconds() + 60});
             if let Some(iss) = &iss {
                 claims["iss"] = iss.clone().into();
             }
@@ -534,7 +529,7 @@ pub(crate) mod tests {
         );
         let bad_channel = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &serde_json::json!({"exp": now_seconds() + 60, "channels": ["a b"]}),
+            &serde_json::json!({"exp": crate::clock::now_seconds() + 60, "channels": ["a b"]}),
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();

@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::channel::{Channel, ChannelError};
+use crate::wire::channel::{Channel, ChannelError};
+use crate::wire::error::ErrorFrame;
 
 /// What a control message asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +60,7 @@ impl ControlError {
 
     /// The error frame for the sender, shaped as the other error frames.
     pub fn frame(&self, now_ms: i64) -> Bytes {
-        Bytes::from(
-            json!({ "error": self.code(), "reason": self.to_string(), "_now": now_ms }).to_string(),
-        )
+        ErrorFrame::new(self.code(), self.to_string()).frame(now_ms)
     }
 }
 

@@ -2,11 +2,11 @@
 //! means.
 //!
 //! Only 410 Gone proves a connection is gone, and only for a row older than the connect
-//! window's grace ([`crate::connect_window`]); its row is then deleted. Throttling (429),
+//! window's grace ([`crate::delivery::connect_window`]); its row is then deleted. Throttling (429),
 //! server errors, 403 and timeouts keep the row: the old backend deleted on any error, so
 //! one throttled broadcast could empty the table. Posts are paced and retried as
-//! [`crate::pacing`] decides; at most `concurrency` are in flight; nothing starts after
-//! the budget's `stop_posting_at` ([`crate::deadline`]), and what is left is reported for
+//! [`crate::delivery::pacing`] decides; at most `concurrency` are in flight; nothing starts after
+//! the budget's `stop_posting_at` ([`crate::delivery::deadline`]), and what is left is reported for
 //! the handler to hand on. One failing recipient never stops the others.
 
 use std::cmp::Reverse;
@@ -16,13 +16,13 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use crate::connect_window::{self, Verdict};
-use crate::deadline::Budget;
+use crate::clock::now_ms;
+use crate::delivery::connect_window::{self, Verdict};
+use crate::delivery::deadline::Budget;
+use crate::delivery::pacing::{Pacer, retry_after, retry_budget};
 use crate::gateway::{PostFailure, Poster};
-use crate::handler::now_ms;
-use crate::message::Shaped;
-use crate::pacing::{Pacer, retry_after, retry_budget};
 use crate::store::Row;
+use crate::wire::message::Shaped;
 
 /// Log at most this many individual delivery failures per broadcast; the rest are counted.
 const FAILURES_LOGGED: usize = 10;
@@ -234,7 +234,7 @@ pub async fn fanout<P: Poster>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::shape;
+    use crate::wire::message::shape;
     use bytes::Bytes;
     use std::collections::HashMap;
     use std::sync::Mutex;

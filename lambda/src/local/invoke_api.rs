@@ -61,7 +61,7 @@ pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]
     let limit = if wait {
         SYNC_PAYLOAD_LIMIT
     } else {
-        crate::continuation::PAYLOAD_LIMIT
+        crate::delivery::continuation::PAYLOAD_LIMIT
     };
     if body.len() > limit {
         return Plan::Refuse {
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn payloads_over_lambdas_limits_are_refused() {
         let at = |n: usize| format!("\"{}\"", "x".repeat(n - 2)).into_bytes();
-        let limit = crate::continuation::PAYLOAD_LIMIT;
+        let limit = crate::delivery::continuation::PAYLOAD_LIMIT;
         assert!(matches!(
             plan("f", "f", Some("Event"), &at(limit)),
             Plan::Run { wait: false, .. }

@@ -4,7 +4,8 @@
 //! message over the limit is not broadcast; its sender gets `rate_limited`. Pure.
 
 use bytes::Bytes;
-use serde_json::json;
+
+use crate::wire::error::ErrorFrame;
 
 /// The window a message at `now_ms` (unix milliseconds) is counted in: its second.
 pub fn window(now_ms: i64) -> i64 {
@@ -19,15 +20,14 @@ pub fn allowed(count: u32, limit: u32) -> bool {
 
 /// The error frame for a message over the limit.
 pub fn frame(limit: u32, now_ms: i64) -> Bytes {
-    Bytes::from(
-        json!({
-            "error": "rate_limited",
-            "reason": format!("more than {limit} messages in one second from this connection: this one was not sent; slow down"),
-            "limit": limit,
-            "_now": now_ms,
-        })
-        .to_string(),
+    ErrorFrame::new(
+        "rate_limited",
+        format!(
+            "more than {limit} messages in one second from this connection: this one was not sent; slow down"
+        ),
     )
+    .with("limit", limit)
+    .frame(now_ms)
 }
 
 #[cfg(test)]

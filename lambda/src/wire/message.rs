@@ -14,6 +14,8 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
+use crate::wire::error::ErrorFrame;
+
 /// API Gateway's WebSocket message payload quota (128 KB). A delivered copy larger than
 /// this is refused by the Management API, so it is never broadcast.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
@@ -197,17 +199,18 @@ impl Refusal {
         }
     }
 
+    /// The error object ([`ErrorFrame`]).
+    pub fn error(&self) -> ErrorFrame {
+        let error = ErrorFrame::new(self.code(), self.reason());
+        match self {
+            Refusal::TooLarge { size, limit } => error.with("size", *size).with("limit", *limit),
+            _ => error,
+        }
+    }
+
     /// The error frame for the sender.
     pub fn frame(&self, now_ms: i64) -> Bytes {
-        let mut frame = serde_json::Map::new();
-        frame.insert("error".into(), self.code().into());
-        if let Refusal::TooLarge { size, limit } = self {
-            frame.insert("size".into(), (*size).into());
-            frame.insert("limit".into(), (*limit).into());
-        }
-        frame.insert("reason".into(), self.reason().into());
-        frame.insert("_now".into(), now_ms.into());
-        Bytes::from(serde_json::Value::Object(frame).to_string())
+        self.error().frame(now_ms)
     }
 }
 

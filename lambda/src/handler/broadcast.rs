@@ -1,0 +1,188 @@
+//! The delivery every way in shares: read a room's members, fan out, hand on what the
+//! deadline leaves ([`crate::delivery::continuation`]), delete the gone.
+
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use super::Handler;
+use crate::clock::now_ms;
+use crate::delivery::continuation::{Continuation, MAX_HOPS, PAYLOAD_LIMIT};
+use crate::delivery::deadline::Budget;
+use crate::delivery::fanout::{Plan, Report, fanout};
+use crate::gateway::{Gateway, Poster};
+use crate::store::{ConnectionStore, Room, Row, StoreError};
+use crate::wire::channel;
+use crate::wire::message::{self, Refusal};
+
+impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
+    /// The members of `rooms`, each once, through the first room that has it, in (room,
+    /// key) order; with a cursor, only those after it.
+    pub(super) async fn recipients(
+        &self,
+        rooms: &[Room],
+        cursor: Option<(usize, Option<&str>)>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let now_s = now_ms() / 1000;
+        if let [room] = rooms {
+            // One room needs no deduplication: read only what is after the cursor.
+            let after = cursor.and_then(|(_, after)| after);
+            return self.store.members(room, now_s, after).await;
+        }
+        let mut members = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            members.push(self.store.members(room, now_s, None).await?);
+        }
+        Ok(channel::recipients(&members)
+            .into_iter()
+            .filter(|(row, room)| match cursor {
+                None => true,
+                Some((at, after)) => {
+                    *room > at || (*room == at && after.is_none_or(|key| row.id.as_str() > key))
+                }
+            })
+            .map(|(row, room)| Row { room, ..row })
+            .collect())
+    }
+
+    /// Fans out to `retry` and `queue`, hands on what the deadline leaves, deletes the
+    /// gone rows.
+    pub(super) async fn deliver<P: Poster>(
+        &self,
+        poster: &P,
+        job: &Job<'_>,
+        shaped: &[message::Shaped],
+        queue: Vec<Row>,
+        retry: Vec<Row>,
+        budget: Budget,
+    ) -> Report {
+        let plan = Plan {
+            concurrency: self.settings.concurrency,
+            budget,
+            grace_ms: self.settings.connect_grace_ms,
+        };
+        let mut report = fanout(poster, &queue, retry, job.sender, shaped, &plan).await;
+        let unstarted = queue.len() - report.started;
+        if unstarted + report.pending.len() > 0 {
+            // Resume after the last (room, key) started (the sender is not one).
+            let last = queue[..report.started]
+                .iter()
+                .rev()
+                .find(|r| r.id != job.sender);
+            self.hand_on(job, last, unstarted, &mut report).await;
+        }
+        self.forget(&report.gone, job.rooms).await;
+        report
+    }
+
+    pub(super) async fn hand_on(
+        &self,
+        job: &Job<'_>,
+        last: Option<&Row>,
+        unstarted: usize,
+        report: &mut Report,
+    ) {
+        let why = match &self.hand_on {
+            _ if job.hop >= MAX_HOPS => {
+                format!("the chain reached its limit of {MAX_HOPS} hand-ons")
+            }
+            None => "this handler cannot hand on".to_owned(),
+            Some(hand_on) => {
+                let (room, after) = match last {
+                    Some(row) => (row.room, Some(row.id.clone())),
+                    None => (job.cursor.0, job.cursor.1.map(str::to_owned)),
+                };
+                let continuation = Continuation {
+                    endpoint: job.endpoint.to_owned(),
+                    sender: job.sender.to_owned(),
+                    text: Continuation::encode_text(job.text),
+                    now: job.now,
+                    rooms: job.rooms.iter().map(|r| r.key().to_owned()).collect(),
+                    room,
+                    after,
+                    retry: std::mem::take(&mut report.pending),
+                    hop: job.hop + 1,
+                    scan: true,
+                };
+                // Each part within the async payload limit; what a part that cannot be
+                // handed on carried stays pending and is counted below.
+                let mut first_failed = None;
+                for (index, part) in continuation.split(PAYLOAD_LIMIT).into_iter().enumerate() {
+                    let carried = part.retry.len() + if index == 0 { unstarted } else { 0 };
+                    match hand_on.hand_on(part.to_payload()).await {
+                        Ok(()) => report.continued += carried,
+                        Err(err) if index == 0 => {
+                            report.pending.extend(part.retry);
+                            first_failed = Some(err);
+                        }
+                        Err(err) => {
+                            tracing::error!(
+                                not_reached = part.retry.len(),
+                                reason = %err,
+                                "a continuation that only retries could not be handed on"
+                            );
+                            report.throttled += part.retry.len();
+                        }
+                    }
+                }
+                match first_failed {
+                    None => return,
+                    Some(err) => err,
+                }
+            }
+        };
+        let left = unstarted + report.pending.len();
+        tracing::error!(
+            not_reached = left,
+            reason = %why,
+            "the deadline came before every recipient was reached"
+        );
+        report.throttled += report.pending.len();
+        report.failed += unstarted;
+        report.pending.clear();
+    }
+
+    /// Deletes the connections that answered 410 Gone, each only if it is still the one
+    /// the broadcast read, as many at once as posts.
+    pub(super) async fn forget(&self, gone: &[Row], rooms: &[Room]) {
+        // Owned rows: futures borrowing the slice's items trip rustc's higher-ranked
+        // `Send` inference when this handler runs in a spawned task.
+        let mut deletes = stream::iter(gone.iter().cloned())
+            .map(|row| {
+                let room = rooms.get(row.room).cloned().unwrap_or(Room::Default);
+                async move { self.store.delete_seen(&row, &room).await }
+            })
+            .buffer_unordered(self.settings.concurrency.max(1));
+        while let Some(result) = deletes.next().await {
+            if let Err(err) = result {
+                tracing::warn!(%err, "could not delete a gone connection; TTL will");
+            }
+        }
+    }
+}
+
+/// What a broadcast needs besides its recipients.
+pub(super) struct Job<'a> {
+    pub(super) endpoint: &'a str,
+    /// The sending connection ("" for a publish: nobody's copy says `_me`).
+    pub(super) sender: &'a str,
+    pub(super) text: &'a str,
+    pub(super) now: i64,
+    /// The rooms it goes to, in order.
+    pub(super) rooms: &'a [Room],
+    /// Where this invocation's read started: (room index, after key).
+    pub(super) cursor: (usize, Option<&'a str>),
+    pub(super) hop: u32,
+}
+
+/// The copies of a message for each room it goes through (pure).
+pub(super) fn shape_rooms(text: &str, now: i64, rooms: &[Room]) -> Vec<message::Shaped> {
+    rooms
+        .iter()
+        .map(|room| message::shape_in(text, now, room.channel()))
+        .collect()
+}
+
+/// The refusal if any room's copy is too large.
+pub(super) fn too_large(shaped: &[message::Shaped]) -> Option<Refusal> {
+    shaped.iter().find_map(|s| message::check_size(s).err())
+}
