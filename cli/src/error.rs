@@ -40,38 +40,8 @@ impl Failure {
     }
 }
 
-impl From<crate::naming::NameError> for Failure {
-    fn from(err: crate::naming::NameError) -> Self {
-        Failure::usage(err.to_string())
-    }
-}
-
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
-    }
-}
-
-impl From<crate::dev::DevError> for Failure {
-    fn from(err: crate::dev::DevError) -> Self {
-        Failure::new(err.to_string())
-    }
-}
-
-impl From<crate::aws::ConfigError> for Failure {
-    fn from(err: crate::aws::ConfigError) -> Self {
-        Failure::new(err.to_string())
-    }
-}
-
-impl From<crate::build::BuildError> for Failure {
-    fn from(err: crate::build::BuildError) -> Self {
-        Failure::new(err.to_string())
-    }
-}
-
-impl From<crate::template::TemplateError> for Failure {
-    fn from(err: crate::template::TemplateError) -> Self {
-        Failure::new(err.to_string())
     }
 }

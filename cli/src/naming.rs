@@ -50,6 +50,13 @@ pub enum NameError {
     },
 }
 
+/// To the user: a usage error (exit 2), in the error's own words.
+impl From<NameError> for crate::error::Failure {
+    fn from(err: NameError) -> Self {
+        crate::error::Failure::usage(err.to_string())
+    }
+}
+
 fn suggestion_text(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(fixed) => format!(". Try `{fixed}`"),

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use clap::{Arg, ArgMatches, Args, FromArgMatches};
 
+use crate::stack::ParameterValue;
+
 /// The values a setting may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allowed {
@@ -500,14 +502,6 @@ impl Settings {
             })
             .collect()
     }
-}
-
-/// A template parameter's value in a create or update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParameterValue {
-    Given(String),
-    /// Keep the deployed value (`UsePreviousValue`), only valid on an update.
-    Previous,
 }
 
 /// The deployed settings of a stack, from its parameters: (setting, value as deployed).

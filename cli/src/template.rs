@@ -48,6 +48,13 @@ pub enum TemplateError {
     LogicalId(Value),
 }
 
+/// To the user: a failure (exit 1), in the error's own words.
+impl From<TemplateError> for crate::error::Failure {
+    fn from(err: TemplateError) -> Self {
+        crate::error::Failure::new(err.to_string())
+    }
+}
+
 /// The value of each template parameter a create or update passes (by parameter name);
 /// a parameter left out takes the template's `Default`.
 pub type ParameterValues = BTreeMap<String, String>;

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::access::keys::KeyProvider;
+use crate::access::keys::{AuthConfig, KeyProvider, KeySource};
 use crate::access::tokens::Verifier;
 use crate::delivery::connect_window::DEFAULT_GRACE_SECONDS;
 
@@ -73,25 +73,6 @@ impl Default for Settings {
             max_messages_per_second: 0,
         }
     }
-}
-
-/// Where the token keys come from, on Lambda.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// No tokens.
-    None,
-    /// HS256 with the secret in this Secrets Manager secret (ARN).
-    Secret(String),
-    /// RS256/ES256 with the key set at this URL.
-    KeySetUrl(String),
-}
-
-/// Token settings, before the keys are loaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthConfig {
-    pub keys: KeySource,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
 }
 
 /// The Lambda function's configuration.

@@ -46,6 +46,13 @@ pub enum ConfigError {
     Credentials(String, String),
 }
 
+/// To the user: a failure (exit 1), in the error's own words.
+impl From<ConfigError> for crate::error::Failure {
+    fn from(err: ConfigError) -> Self {
+        crate::error::Failure::new(err.to_string())
+    }
+}
+
 /// Where the AWS calls go and as whom.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AwsArgs {

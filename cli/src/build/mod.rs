@@ -138,6 +138,13 @@ pub enum BuildError {
     #[error("{path}: {error}")]
     Binary { path: PathBuf, error: elf::ElfError },
 }
+
+/// To the user: a failure (exit 1), in the error's own words.
+impl From<BuildError> for crate::error::Failure {
+    fn from(err: BuildError) -> Self {
+        crate::error::Failure::new(err.to_string())
+    }
+}
 /// Checks `binary` for `arch`, zips it and writes the zip to `out`.
 pub fn package_binary(binary_path: &Path, arch: Arch, out: &Path) -> Result<Artifact, BuildError> {
     let binary = std::fs::read(binary_path).map_err(|error| BuildError::Read {

@@ -69,6 +69,13 @@ pub enum DevError {
     Serve(std::io::Error),
 }
 
+/// To the user: a failure (exit 1), in the error's own words.
+impl From<DevError> for crate::error::Failure {
+    fn from(err: DevError) -> Self {
+        crate::error::Failure::new(err.to_string())
+    }
+}
+
 /// Connections that may wait to be accepted; the default (128) drops the SYNs of a
 /// burst of clients, which then wait a second to retry.
 const BACKLOG: u32 = 1024;

@@ -19,7 +19,14 @@ use aws_smithy_types::DateTime;
 
 use crate::aws::failure;
 use crate::error::Failure;
-use crate::settings::ParameterValue;
+
+/// A template parameter's value in a create or update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterValue {
+    Given(String),
+    /// Keep the deployed value (`UsePreviousValue`), only valid on an update.
+    Previous,
+}
 
 /// A stack as `mb` needs it.
 #[derive(Debug, Clone)]

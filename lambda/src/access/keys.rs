@@ -26,7 +26,25 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio::time::Instant;
 
 use crate::access::tokens::{Denied, Identity, Verifier};
-use crate::config::{AuthConfig, KeySource};
+
+/// Where the token keys come from, on Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// No tokens.
+    None,
+    /// HS256 with the secret in this Secrets Manager secret (ARN).
+    Secret(String),
+    /// RS256/ES256 with the key set at this URL.
+    KeySetUrl(String),
+}
+
+/// Token settings, before the keys are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub keys: KeySource,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
 
 /// How long a key set is used before it is fetched again.
 pub const KEY_SET_MAX_AGE: Duration = Duration::from_secs(10 * 60);

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::clock::now_ms;
 use crate::event::Event;
