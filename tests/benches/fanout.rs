@@ -28,10 +28,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use mb_lambda::Handler;
 use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
-use mb_lambda::gateway::{DirectGateway, DirectOptions, SdkGateway};
+use mb_lambda::gateway::{DirectGateway, DirectOptions};
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{FakeGateway, Options};
 use mb_tests::post_client::AnyGateway;
+use mb_tests::sdk_gateway::SdkGateway;
 use tokio_rustls::rustls;
 
 const RECIPIENTS: [usize; 2] = [1_000, 10_000];

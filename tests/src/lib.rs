@@ -22,6 +22,7 @@ pub mod post_client;
 pub mod pty;
 pub mod recorder;
 pub mod runtime_api;
+pub mod sdk_gateway;
 pub mod ws;
 
 use std::io::Write;

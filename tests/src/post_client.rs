@@ -6,8 +6,10 @@
 use aws_config::SdkConfig;
 use bytes::Bytes;
 use mb_lambda::gateway::{
-    DirectGateway, DirectOptions, DirectPoster, Gateway, PostFailure, Poster, SdkGateway, SdkPoster,
+    DirectGateway, DirectOptions, DirectPoster, Gateway, PostFailure, Poster,
 };
+
+use crate::sdk_gateway::{SdkGateway, SdkPoster};
 
 /// Runs each `case` (an `async fn case(client: PostClient)` of the calling test file)
 /// once with each client, as two tests: `case::direct` and `case::sdk`.
@@ -33,7 +35,7 @@ macro_rules! with_both_clients {
 pub enum PostClient {
     /// `mb_lambda::gateway::DirectGateway`, what the function ships with.
     Direct,
-    /// `mb_lambda::gateway::SdkGateway`, the SDK client (the reference).
+    /// `crate::sdk_gateway::SdkGateway`, the SDK client (the reference).
     Sdk,
 }
 

@@ -1,8 +1,10 @@
 //! `mb dev`: API Gateway's WebSocket behaviour on loopback, running the very handler that
 //! runs on Lambda. Clients connect over real WebSockets; each `$connect`, message and
-//! `$disconnect` becomes the event API Gateway would send; the handler posts replies
-//! through its real `aws-sdk-apigatewaymanagement` client to the Management API served
-//! here on the same port (`/@connections/{id}`), where a closed connection answers 410.
+//! `$disconnect` becomes the event API Gateway would send, through the function's one
+//! door (`mb_lambda::event`); the handler's posts reach the recipients' outboxes with the
+//! Management API's answers (`local_gateway.rs`), and the Management API itself is served
+//! here on the same port (`/@connections/{id}`) for any other caller, where a closed
+//! connection answers 410.
 //! A broadcast cut short by its deadline continues through the Lambda Invoke API served
 //! on that port too (`/2015-03-31/functions/mb-dev/invocations`), and a backend
 //! publishes with `POST /publish?channel=NAME` (a deployed stack's function URL).

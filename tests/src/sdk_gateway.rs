@@ -1,6 +1,7 @@
-//! The SDK-backed gateway: the real `aws-sdk-apigatewaymanagement` client, kept as the
-//! reference implementation the direct poster is tested against (and for `--poster sdk`
-//! in the benchmarks).
+//! The SDK-backed gateway: the real `aws-sdk-apigatewaymanagement` client, kept here in
+//! the tests as the reference implementation the function's direct poster is tested
+//! against (and for `--poster sdk` in the benchmarks). Neither the function nor `mb`
+//! links it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,7 +15,7 @@ use aws_smithy_types::Blob;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use bytes::Bytes;
 
-use super::{Gateway, PostFailure, Poster};
+use mb_lambda::gateway::{Gateway, PostFailure, Poster};
 
 /// The SDK-backed gateway: one `aws-sdk-apigatewaymanagement` client per endpoint, all
 /// sharing the HTTP connection pool of the [`aws_config::SdkConfig`] they came from.
@@ -45,7 +46,7 @@ impl Gateway for SdkGateway {
                 // Posts carry a few hundred bytes under an attempt timeout; the SDK's
                 // stalled-stream protection only adds work per request (measured in
                 // docs/benchmarks.md). No SDK retries: the fan-out paces and retries
-                // itself (crate::delivery::pacing), within a budget for the whole broadcast; the
+                // itself (mb_lambda::delivery::pacing), within a budget for the whole broadcast; the
                 // SDK's own 3 attempts per post would multiply a 429 storm.
                 let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
                     .endpoint_url(endpoint)
