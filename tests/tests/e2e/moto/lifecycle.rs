@@ -6,7 +6,7 @@
 //! moto is faithful for S3, CloudFormation create/update/delete and outputs, and
 //! DynamoDB; its API Gateway resources are skipped, so the URL output keeps its
 //! `${Api}` placeholder here. Stack states moto never reaches are tested against the
-//! wire fake in `lifecycle_states.rs`.
+//! wire fake in `wire_fakes/cloudformation_stack_states.rs`.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -140,6 +140,8 @@ async fn deploy_redeploy_update_info_and_destroy() {
     {
         return;
     }
+    // The package test's x86-64 build is this deploy's: one build, never removed under it.
+    let _build = crate::X86_64_BUILD.lock().await;
     let aws = clients(&moto).await;
     // mb's calls go through a recorder, which names each AWS operation (step 7).
     let recorder = Recorder::start(moto.endpoint.trim_start_matches("http://")).await;

@@ -853,7 +853,7 @@ async fn no_at_the_deploy_prompt_exits_1_and_deletes_the_change_set() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_from_the_version_before_channels_swaps_the_table() {
     let mut setup = StackSetup::new(STACK, "UPDATE_COMPLETE");
-    setup.template_body = include_str!("../fixtures/broadcast-v12.json").to_owned();
+    setup.template_body = include_str!("../../../fixtures/broadcast-v12.json").to_owned();
     let previous: serde_json::Value =
         serde_json::from_str(&setup.template_body).expect("the fixture is JSON");
     setup.resources = previous["Resources"]

@@ -1,0 +1,3 @@
+//! The built `mb` on a machine without AWS configuration.
+
+mod first_contact;

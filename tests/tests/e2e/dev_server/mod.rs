@@ -1,0 +1,6 @@
+//! The built `mb dev` on a free loopback port, driven by real WebSocket clients (and the
+//! console by chromium through chromedriver).
+
+mod access;
+mod console_chromium;
+mod websocket;
