@@ -9,12 +9,46 @@ fn mb(args: &[&str]) -> std::process::Output {
         .expect("run mb")
 }
 
+/// `mb --help` as a user reads it: the usage line, then every command, in the order
+/// they are listed, each with the sentence saying what it does.
 #[test]
-fn help_lists_dev() {
+fn help_lists_every_command_with_what_it_does() {
     let output = mb(&["--help"]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("dev"), "{stdout}");
+    assert!(stdout.contains("Usage: mb [OPTIONS] <COMMAND>"), "{stdout}");
+    let listed: Vec<(&str, &str)> = stdout
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .map(|line| {
+            let line = line.trim();
+            let (name, about) = line.split_once(' ').unwrap_or((line, ""));
+            (name, about.trim())
+        })
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "dev", "build", "template", "deploy", "info", "logs", "publish", "destroy", "doctor",
+            "token", "console", "help",
+        ],
+        "{stdout}"
+    );
+    for (name, about) in &listed {
+        assert!(!about.is_empty(), "`{name}` has no description:\n{stdout}");
+    }
+    let about = |name: &str| {
+        listed
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, about)| *about)
+            .unwrap_or_default()
+    };
+    assert!(about("dev").contains("no AWS account needed"), "{stdout}");
+    assert!(about("deploy").contains("wss:// URL"), "{stdout}");
 }
 
 #[test]
