@@ -188,16 +188,21 @@ mod tests {
     #[test]
     fn no_token_a_bad_token_or_no_configuration_is_denied() {
         let verifier = Verifier::secret(SECRET).unwrap();
-        for (event, verifier) in [
-            (request(None), Some(&verifier)),
-            (request(Some("x.y.z")), Some(&verifier)),
+        for (event, verifier, why) in [
+            (request(None), Some(&verifier), "no token"),
+            (
+                request(Some("x.y.z")),
+                Some(&verifier),
+                "the token is not a well-formed JWT",
+            ),
             (
                 request(Some(&mint(SECRET, None, &[], 60, now_seconds()).unwrap())),
                 None,
+                "token authentication is not configured",
             ),
         ] {
             let (answer, verdict) = respond(&event, verifier);
-            assert!(verdict.is_err());
+            assert_eq!(verdict, Err(Denied(why.into())), "{event}");
             assert!(!allows(&answer));
             assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Deny");
         }
