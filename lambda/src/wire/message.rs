@@ -407,3 +407,396 @@ mod tests {
         }
     }
 }
+
+/// Properties of shaping and of frame reading, over generated input: the contract of
+/// docs/protocol.md ("Shaping", "Binary frames", "Size limit") for any frame, not only
+/// the rows of [`FORMAT_TABLE`]. `PROPTEST_CASES` sets how many cases each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Insignificant white space, as JSON allows it between tokens.
+    fn ws() -> impl Strategy<Value = String> {
+        "[ \t\n\r]{0,2}"
+    }
+
+    /// A JSON string literal as a client may write it: raw UTF-8 and every kind of escape.
+    fn json_string() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => any::<char>().prop_map(|c| match c {
+                '"' | '\\' | '\u{0}'..='\u{1f}' => format!("\\u{:04x}", c as u32),
+                c => c.to_string(),
+            }),
+            1 => prop::sample::select(vec![
+                r#"\""#, r"\\", r"\/", r"\b", r"\f", r"\n", r"\r", r"\t", r"\u00e9",
+                r"\u00E9", r"\ud83d\ude00", r"\u0000", " ",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        prop::collection::vec(piece, 0..8).prop_map(|pieces| format!("\"{}\"", pieces.concat()))
+    }
+
+    /// A JSON number's text: ordinary, past `f64` (`1e400`) and past `u64`.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,8})?([eE][+-]?[0-9]{1,4})?",
+            1 => prop::sample::select(vec![
+                "1e400", "-1e400", "1E+999", "1e-400", "12345678901234567890",
+                "-9223372036854775809", "18446744073709551616", "-0", "0.10", "1.0e0",
+            ])
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    /// Any JSON value's text, as (written with white space, the same text compact).
+    fn json_text() -> impl Strategy<Value = (String, String)> {
+        let leaf = prop_oneof![
+            number().prop_map(|n| (n.clone(), n)),
+            json_string().prop_map(|s| (s.clone(), s)),
+            prop::sample::select(vec!["true", "false", "null"])
+                .prop_map(|s| (s.to_owned(), s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec((ws(), inner.clone(), ws()), 0..4).prop_map(|items| {
+                    let spaced: Vec<String> = items
+                        .iter()
+                        .map(|(a, (s, _), b)| format!("{a}{s}{b}"))
+                        .collect();
+                    let compact: Vec<&str> =
+                        items.iter().map(|(_, (_, c), _)| c.as_str()).collect();
+                    (
+                        format!("[{}]", spaced.join(",")),
+                        format!("[{}]", compact.join(",")),
+                    )
+                }),
+                prop::collection::vec((ws(), json_string(), ws(), ws(), inner, ws()), 0..4)
+                    .prop_map(|members| {
+                        let spaced: Vec<String> = members
+                            .iter()
+                            .map(|(a, k, b, c, (s, _), d)| format!("{a}{k}{b}:{c}{s}{d}"))
+                            .collect();
+                        let compact: Vec<String> = members
+                            .iter()
+                            .map(|(_, k, _, _, (_, c), _)| format!("{k}:{c}"))
+                            .collect();
+                        (
+                            format!("{{{}}}", spaced.join(",")),
+                            format!("{{{}}}", compact.join(",")),
+                        )
+                    }),
+            ]
+        })
+    }
+
+    /// A JSON value that is not an object, as (written, compact).
+    fn non_object() -> impl Strategy<Value = (String, String)> {
+        (ws(), json_text(), ws()).prop_map(|(a, (spaced, compact), b)| {
+            if compact.starts_with('{') {
+                (format!("{a}[{spaced}]{b}"), format!("[{compact}]"))
+            } else {
+                (format!("{a}{spaced}{b}"), compact)
+            }
+        })
+    }
+
+    /// A top-level key, decoded: the reserved ones, repeats, and any text.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => prop::sample::select(vec!["_now", "_me", "_channel", "data", "a", "é", ""])
+                .prop_map(str::to_owned),
+            2 => any::<String>(),
+            1 => "[\"\\\\\u{0}-\u{1f}a]{0,3}",
+        ]
+    }
+
+    /// `key` as written in the frame: encoded by serde_json, or every character escaped.
+    fn written_key(key: &str, escape_all: bool) -> String {
+        if !escape_all {
+            return serde_json::to_string(key).unwrap();
+        }
+        let mut out = String::from("\"");
+        for unit in key.encode_utf16() {
+            out.push_str(&format!("\\u{unit:04X}"));
+        }
+        out.push('"');
+        out
+    }
+
+    /// A channel for `shape_in`: none, a valid name, or any text.
+    fn channel() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            2 => Just(None),
+            2 => "[A-Za-z0-9._:@-]{1,64}".prop_map(Some),
+            1 => any::<String>().prop_map(Some),
+        ]
+    }
+
+    /// Frames of every kind: any text, JSON values, objects, and their broken prefixes.
+    fn frame() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => any::<String>(),
+            2 => json_text().prop_map(|(spaced, _)| spaced),
+            1 => (json_text(), any::<prop::sample::Index>()).prop_map(|((spaced, _), at)| {
+                // A prefix: mostly invalid JSON, sometimes still valid (a number's prefix).
+                let cut: Vec<usize> = spaced.char_indices().map(|(i, _)| i).collect();
+                match cut.len() {
+                    0 => spaced,
+                    n => spaced[..cut[at.index(n)]].to_owned(),
+                }
+            }),
+            1 => prop::sample::select(FORMAT_TABLE.iter().map(|(input, _)| *input).collect::<Vec<_>>())
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    /// The fields shaping adds, in order, at the end of the sender's copy.
+    fn suffix(now: i64, channel: Option<&str>, me: bool) -> String {
+        let channel = channel
+            .map(|c| format!(",\"_channel\":{}", serde_json::to_string(c).unwrap()))
+            .unwrap_or_default();
+        format!("\"_now\":{now}{channel},\"_me\":{me}}}")
+    }
+
+    /// JSON text without white space between tokens (a model of the contract's "only white
+    /// space between tokens is removed").
+    fn strip_ws(raw: &str) -> String {
+        let (mut out, mut in_string, mut escaped) = (String::new(), false, false);
+        for c in raw.chars() {
+            if in_string {
+                in_string = escaped || c != '"';
+                escaped = !escaped && c == '\\';
+                out.push(c);
+            } else if !c.is_ascii_whitespace() || c == '\u{c}' {
+                in_string = c == '"';
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn text(bytes: &Bytes) -> &str {
+        std::str::from_utf8(bytes).expect("a delivered copy is UTF-8")
+    }
+
+    fn reserved(key: &str, channel: Option<&str>) -> bool {
+        key == "_now" || key == "_me" || (channel.is_some() && key == "_channel")
+    }
+
+    proptest! {
+        /// Any text at all is shaped (never a panic) into two copies that differ only in
+        /// `_me`, each a JSON object ending in the server's fields, whose other members
+        /// are the object sent (minus the reserved keys, values' text kept) or `data`: the
+        /// JSON value sent, else the text as a string.
+        #[test]
+        fn any_frame_is_shaped_into_an_object_ending_in_the_servers_fields(
+            frame in frame(),
+            now in any::<i64>(),
+            channel in channel(),
+        ) {
+            let channel = channel.as_deref();
+            let shaped = shape_in(&frame, now, channel);
+            let sender = text(&shaped.for_sender);
+            let others = text(&shaped.for_others);
+            let common = sender.strip_suffix("true}").expect("the sender's copy ends in _me true");
+            prop_assert_eq!(others, format!("{common}false}}"));
+            prop_assert!(sender.ends_with(&suffix(now, channel, true)), "{}", sender);
+            if channel.is_none() {
+                prop_assert_eq!(&shaped, &shape(&frame, now));
+            }
+            for copy in [sender, others] {
+                let members: IndexMap<String, &RawValue> =
+                    serde_json::from_str(copy).expect("each copy is a JSON object");
+                let keys: Vec<&str> = members.keys().map(String::as_str).collect();
+                let tail: &[&str] = match channel {
+                    Some(_) => &["_now", "_channel", "_me"],
+                    None => &["_now", "_me"],
+                };
+                prop_assert!(keys.ends_with(tail), "{:?}", keys);
+                let rest: Vec<(String, String)> = members
+                    .iter()
+                    .take(members.len() - tail.len())
+                    .map(|(k, v)| (k.clone(), v.get().to_owned()))
+                    .collect();
+                let sent_object = frame.trim_start().starts_with('{')
+                    .then(|| serde_json::from_str::<IndexMap<String, &RawValue>>(&frame).ok())
+                    .flatten();
+                let data = |raw: String| vec![("data".to_owned(), raw)];
+                let expected: Vec<(String, String)> = match sent_object {
+                    Some(object) => object
+                        .iter()
+                        .filter(|(k, _)| !reserved(k, channel))
+                        .map(|(k, v)| (k.clone(), strip_ws(v.get())))
+                        .collect(),
+                    None => match serde_json::from_str::<&RawValue>(&frame) {
+                        Ok(value) => data(strip_ws(value.get())),
+                        Err(_) => data(serde_json::to_string(&frame).unwrap()),
+                    },
+                };
+                prop_assert_eq!(&rest, &expected);
+                if let [(key, data)] = &rest[..]
+                    && key == "data"
+                    && serde_json::from_str::<&RawValue>(&frame).is_err()
+                {
+                    prop_assert_eq!(serde_json::from_str::<String>(data).unwrap(), frame.clone());
+                }
+            }
+        }
+
+        /// A sent object keeps its members' order (a repeated key: its first position and
+        /// last value) and their values' exact text, compact; its keys are re-encoded and
+        /// the reserved ones, however escaped, are dropped for the server's.
+        #[test]
+        fn an_object_keeps_its_members_and_their_exact_text(
+            members in prop::collection::vec((key(), any::<bool>(), ws(), ws(), json_text(), ws()), 0..6),
+            (before, after) in (ws(), ws()),
+            now in any::<i64>(),
+            channel in channel(),
+        ) {
+            let channel = channel.as_deref();
+            let written: Vec<String> = members
+                .iter()
+                .map(|(k, escape, a, b, (spaced, _), c)| {
+                    format!("{a}{}{b}:{c}{spaced}", written_key(k, *escape))
+                })
+                .collect();
+            let frame = format!("{before}{{{}}}{after}", written.join(","));
+            let mut kept: IndexMap<&str, &str> = IndexMap::new();
+            for (k, _, _, _, (_, compact), _) in &members {
+                kept.insert(k, compact);
+            }
+            let mut expected = String::from("{");
+            for (k, v) in kept.iter().filter(|(k, _)| !reserved(k, channel)) {
+                expected.push_str(&format!("{}:{v},", serde_json::to_string(k).unwrap()));
+            }
+            let shaped = shape_in(&frame, now, channel);
+            prop_assert_eq!(text(&shaped.for_sender), format!("{expected}{}", suffix(now, channel, true)));
+            prop_assert_eq!(text(&shaped.for_others), format!("{expected}{}", suffix(now, channel, false)));
+        }
+
+        /// Any other JSON value becomes `data`, its text kept (compact); text that is not
+        /// JSON becomes `data` as a string holding exactly that text.
+        #[test]
+        fn anything_else_is_wrapped_as_data(
+            (spaced, compact) in non_object(),
+            cut in any::<prop::sample::Index>(),
+            plain in any::<String>(),
+            now in any::<i64>(),
+            channel in channel(),
+        ) {
+            let channel = channel.as_deref();
+            let shaped = shape_in(&spaced, now, channel);
+            prop_assert_eq!(
+                text(&shaped.for_sender),
+                format!("{{\"data\":{compact},{}", suffix(now, channel, true))
+            );
+            // Not JSON: a prefix that breaks it, or text with a stray character after it.
+            let cuts: Vec<usize> = spaced.char_indices().map(|(i, _)| i).skip(1).collect();
+            let broken = match cuts.len() {
+                0 => format!("{spaced}x{plain}"),
+                n => spaced[..cuts[cut.index(n)]].to_owned(),
+            };
+            for frame in [broken, format!("{compact} x{plain}"), format!("x{plain}")] {
+                if serde_json::from_str::<&RawValue>(&frame).is_ok() {
+                    continue; // a number's prefix is a number
+                }
+                let shaped = shape_in(&frame, now, channel);
+                prop_assert_eq!(
+                    text(&shaped.for_others),
+                    format!("{{\"data\":{},{}", serde_json::to_string(&frame).unwrap(), suffix(now, channel, false))
+                );
+            }
+        }
+
+        /// Nesting of any depth is shaped without overflowing the stack: shallow nesting
+        /// is kept as JSON, unclosed nesting is text, deep nesting is one or the other.
+        #[test]
+        fn deep_nesting_is_shaped_without_a_panic(
+            depth in 0usize..400,
+            object in any::<bool>(),
+            closed in any::<bool>(),
+            now in any::<i64>(),
+        ) {
+            let (open, close) = if object { ("{\"a\":", "}") } else { ("[", "]") };
+            let inner = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            let mut frame = format!("{open}{inner}{close}");
+            if !closed {
+                frame.pop();
+            }
+            let body = if object { format!("\"a\":{inner}") } else { format!("\"data\":{frame}") };
+            let as_json = format!("{{{body},{}", suffix(now, None, true));
+            let as_text = format!(
+                "{{\"data\":{},{}",
+                serde_json::to_string(&frame).unwrap(),
+                suffix(now, None, true)
+            );
+            let sender = shape(&frame, now).for_sender;
+            let got = text(&sender);
+            if !closed {
+                prop_assert_eq!(got, as_text);
+            } else if depth < 64 {
+                prop_assert_eq!(got, as_json);
+            } else {
+                prop_assert!(got == as_json || got == as_text, "{}", got);
+            }
+        }
+
+        /// A copy is refused exactly when the larger one (`"_me":false`) passes the quota,
+        /// and the refusal says its size. Most frames are small (a 128 KB copy takes
+        /// milliseconds unoptimised); 3 in 100 land within a few units of the limit, on
+        /// either side.
+        #[test]
+        fn the_size_check_counts_the_larger_copy(
+            // Each unit and the bytes it takes in a copy (JSON escapes grow some).
+            (unit, grows) in prop::sample::select(vec![
+                ("a", 1), ("é", 2), ("\"", 2), ("\u{1}", 6), ("✓", 3), ("{\"k\":1}", 9),
+            ]),
+            near_limit in prop::bool::weighted(0.03),
+            offset in -64i64..64,
+            small in 0usize..512,
+            now in any::<i64>(),
+            channel in channel(),
+        ) {
+            let count = if near_limit {
+                usize::try_from(MAX_MESSAGE_BYTES as i64 + offset * 7).unwrap() / grows
+            } else {
+                small
+            };
+            let frame = unit.repeat(count);
+            let shaped = shape_in(&frame, now, channel.as_deref());
+            prop_assert_eq!(shaped.delivered_size(), shaped.for_others.len());
+            prop_assert_eq!(shaped.for_others.len(), shaped.for_sender.len() + 1);
+            let size = shaped.for_others.len();
+            let expected = if size > MAX_MESSAGE_BYTES {
+                Err(Refusal::TooLarge { size, limit: MAX_MESSAGE_BYTES })
+            } else {
+                Ok(())
+            };
+            prop_assert_eq!(check_size(&shaped), expected);
+        }
+
+        /// Text frames are their text; a binary frame is its bytes when they are UTF-8 and
+        /// refused otherwise, whatever the body holds.
+        #[test]
+        fn frame_text_is_the_text_or_a_refusal(
+            body in proptest::option::of(any::<String>()),
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+            utf8 in any::<String>(),
+        ) {
+            prop_assert_eq!(
+                frame_text(body.as_deref(), false),
+                Ok(Cow::Borrowed(body.as_deref().unwrap_or("")))
+            );
+            // Any body as base64: decoded text is canonical base64 of itself.
+            if let Ok(decoded) = frame_text(body.as_deref(), true) {
+                prop_assert_eq!(BASE64_STANDARD.encode(decoded.as_bytes()), body.unwrap_or_default());
+            }
+            let encoded = BASE64_STANDARD.encode(&bytes);
+            let expected = String::from_utf8(bytes).map_err(|_| Refusal::NotText);
+            prop_assert_eq!(frame_text(Some(&encoded), true).map(Cow::into_owned), expected);
+            let encoded = BASE64_STANDARD.encode(&utf8);
+            prop_assert_eq!(frame_text(Some(&encoded), true).map(Cow::into_owned), Ok(utf8));
+        }
+    }
+}
