@@ -177,3 +177,126 @@ mod tests {
         );
     }
 }
+
+/// Properties of channel names and of the connect query, over generated input.
+/// `PROPTEST_CASES` sets how many cases each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The rule of docs/protocol.md ("Names"), written independently of [`Channel::parse`].
+    fn allowed(c: char) -> bool {
+        c.is_ascii_lowercase()
+            || c.is_ascii_uppercase()
+            || c.is_ascii_digit()
+            || "-_.:@".contains(c)
+    }
+
+    /// Names: mostly valid, some with a bad character, too long or empty, any text.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[A-Za-z0-9._:@-]{1,64}",
+            2 => "[A-Za-z0-9._:@ ,/#%+é\u{0}-]{0,70}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        /// A name parses exactly when it has 1 to 64 allowed characters, and then
+        /// re-serialises to itself; else the error says which rule it breaks.
+        #[test]
+        fn a_name_parses_exactly_when_it_keeps_the_rule(name in name()) {
+            let parsed = Channel::parse(&name);
+            let length = name.chars().count();
+            let expected = if name.is_empty() {
+                Err(ChannelError::Empty)
+            } else if length > MAX_NAME {
+                Err(ChannelError::TooLong(name.clone()))
+            } else if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+                Err(ChannelError::BadCharacter { name: name.clone(), bad })
+            } else {
+                Ok(())
+            };
+            match parsed {
+                Ok(channel) => {
+                    prop_assert_eq!(expected, Ok(()));
+                    prop_assert_eq!(channel.as_str(), &name);
+                    prop_assert_eq!(channel.to_string(), name.clone());
+                    prop_assert_eq!(Channel::parse(channel.as_str()), Ok(channel.clone()));
+                }
+                Err(error) => {
+                    prop_assert_eq!(Err(error.clone()), expected);
+                    prop_assert!(!error.to_string().is_empty());
+                }
+            }
+        }
+
+        /// Whatever the query pairs, `from_query` answers: every `channel` and every
+        /// comma-separated name of `channels`, each once, in name order; the first bad
+        /// name refuses it, and so do more than 20 channels.
+        #[test]
+        fn the_connect_query_is_every_named_channel_at_most_twenty(
+            pairs in prop::collection::vec(
+                (
+                    prop_oneof![
+                        3 => prop::sample::select(vec!["channel", "channels"]).prop_map(str::to_owned),
+                        1 => prop::sample::select(vec!["token", "Channel", "channel ", ""]).prop_map(str::to_owned),
+                        1 => any::<String>(),
+                    ],
+                    prop_oneof![
+                        4 => prop::collection::vec("[a-z0-9]{1,3}", 1..8).prop_map(|n| n.join(",")),
+                        1 => name(),
+                    ],
+                ),
+                0..10,
+            ),
+        ) {
+            let got = from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let mut names: Vec<&str> = Vec::new();
+            for (key, value) in &pairs {
+                match key.as_str() {
+                    "channel" => names.push(value),
+                    "channels" => names.extend(value.split(',')),
+                    _ => {}
+                }
+            }
+            let expected = match names.iter().find_map(|n| Channel::parse(n).err()) {
+                Some(first_bad) => Err(first_bad),
+                None => {
+                    let set: BTreeSet<Channel> =
+                        names.iter().map(|n| Channel::parse(n).unwrap()).collect();
+                    if set.len() > MAX_PER_CONNECTION {
+                        Err(ChannelError::TooMany(set.len()))
+                    } else {
+                        Ok(set)
+                    }
+                }
+            };
+            if let Ok(set) = &got {
+                prop_assert!(set.len() <= MAX_PER_CONNECTION);
+                let sorted: Vec<&str> = set.iter().map(Channel::as_str).collect();
+                prop_assert!(sorted.windows(2).all(|w| w[0] < w[1]), "{:?}", sorted);
+            }
+            prop_assert_eq!(got, expected);
+        }
+
+        /// Each member of the rooms gets one copy, through the first room that has it, in
+        /// the rooms' order.
+        #[test]
+        fn each_recipient_once_through_its_first_room(
+            rooms in prop::collection::vec(prop::collection::vec("[a-e]", 0..5), 0..5),
+        ) {
+            let got = recipients(&rooms);
+            let mut expected: Vec<(String, usize)> = Vec::new();
+            for (index, room) in rooms.iter().enumerate() {
+                for member in room {
+                    if !expected.iter().any(|(m, _)| m == member) {
+                        expected.push((member.clone(), index));
+                    }
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+    }
+}

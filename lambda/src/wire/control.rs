@@ -207,3 +207,176 @@ mod tests {
         );
     }
 }
+
+/// Properties of reading frames, over generated input: total, a control message's
+/// fields read as written, and everything else a message. `PROPTEST_CASES` sets how many
+/// cases each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON value, nested a few levels, with keys that may be `action`, `channel` or
+    /// `data`.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            // Decimals serde_json reads back exactly (extreme ones can lose their last digit).
+            (any::<i32>(), 0..6i32).prop_map(|(m, e)| Value::from(f64::from(m) / 10f64.powi(e))),
+            any::<String>().prop_map(Value::String),
+            prop::sample::select(vec!["subscribe", "ping", "publish", "a", "action"])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((field(), inner), 0..4)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["action", "channel", "data", "x"]).prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    /// An action: the four, and words that only look like them.
+    fn action() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::sample::select(vec!["subscribe", "unsubscribe", "ping", "publish"])
+                .prop_map(str::to_owned),
+            1 => prop::sample::select(vec!["Ping", "PUBLISH", " ping", "ping ", "move", "subscribed", ""])
+                .prop_map(str::to_owned),
+            1 => any::<String>(),
+        ]
+    }
+
+    /// A `channel` member: a valid name, a near-valid or any text, another JSON type.
+    fn channel_member() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            4 => "[A-Za-z0-9._:@-]{1,64}".prop_map(|n| Some(Value::String(n))),
+            1 => "[A-Za-z0-9 ,/é#]{0,66}".prop_map(|n| Some(Value::String(n))),
+            1 => json().prop_map(Some),
+            1 => Just(None),
+        ]
+    }
+
+    /// The control message a `Control` is written as: the inverse of [`parse`].
+    fn write(control: &Control) -> Value {
+        match control {
+            Control::Subscribe(c) => json!({"action": "subscribe", "channel": c.as_str()}),
+            Control::Unsubscribe(c) => json!({"action": "unsubscribe", "channel": c.as_str()}),
+            Control::Ping(None) => json!({"action": "ping"}),
+            Control::Ping(Some(data)) => json!({"action": "ping", "data": data}),
+            Control::Publish { channel, text } => {
+                json!({"action": "publish", "channel": channel.as_str(), "data": text})
+            }
+        }
+    }
+
+    proptest! {
+        /// Any text is read without a panic; text without `"action"` is a message, and
+        /// so is anything that is not a JSON object.
+        #[test]
+        fn any_text_is_read_and_most_is_a_message(text in any::<String>(), value in json()) {
+            let read = parse(&text);
+            if !text.contains("\"action\"") {
+                prop_assert_eq!(read, Ok(Frame::Message));
+            }
+            let written = value.to_string();
+            let read = parse(&written);
+            if !value.is_object() || !written.contains("\"action\"") {
+                prop_assert_eq!(read, Ok(Frame::Message), "{}", written);
+            }
+        }
+
+        /// A control message built from generated parts reads as its parts say: the
+        /// action, the channel (checked by `Channel::parse`), the data; an error names
+        /// what is wrong and is sent as an error frame with its code.
+        #[test]
+        fn a_control_message_reads_as_its_fields(
+            action in action(),
+            channel in channel_member(),
+            data in prop::option::of(json()),
+            extra in prop::collection::vec((any::<String>(), json()), 0..3),
+            now in any::<i64>(),
+        ) {
+            let mut object: Map<String, Value> = extra.into_iter().collect();
+            object.insert("action".into(), Value::String(action.clone()));
+            object.remove("channel");
+            object.remove("data");
+            if let Some(channel) = &channel {
+                object.insert("channel".into(), channel.clone());
+            }
+            if let Some(data) = &data {
+                object.insert("data".into(), data.clone());
+            }
+            let text = Value::Object(object).to_string();
+            let read = parse(&text);
+            let named = |action: &'static str| match &channel {
+                Some(Value::String(name)) => Channel::parse(name).map_err(ControlError::BadChannel),
+                _ => Err(ControlError::NoChannel { action }),
+            };
+            let expected = match action.as_str() {
+                "subscribe" => named("subscribe").map(|c| Frame::Control(Control::Subscribe(c))),
+                "unsubscribe" => named("unsubscribe").map(|c| Frame::Control(Control::Unsubscribe(c))),
+                "ping" => Ok(Frame::Control(Control::Ping(data.clone()))),
+                "publish" => named("publish").and_then(|channel| match &data {
+                    None => Err(ControlError::NoData),
+                    Some(Value::String(text)) => Ok(Frame::Control(Control::Publish { channel, text: text.clone() })),
+                    Some(other) => Ok(Frame::Control(Control::Publish { channel, text: other.to_string() })),
+                }),
+                _ => Ok(Frame::Message),
+            };
+            prop_assert_eq!(&read, &expected, "{}", text);
+            match read {
+                Ok(Frame::Control(Control::Publish { text: published, .. })) => {
+                    // Data that is not a string travels as its JSON, which reads back as it.
+                    if let Some(data) = data.as_ref().filter(|d| !d.is_string()) {
+                        prop_assert_eq!(&serde_json::from_str::<Value>(&published).unwrap(), data);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let frame: Value = serde_json::from_slice(&error.frame(now)).unwrap();
+                    prop_assert_eq!(&frame["error"], error.code());
+                    prop_assert_eq!(&frame["_now"], now);
+                    prop_assert_eq!(&frame["reason"], &error.to_string());
+                }
+            }
+        }
+
+        /// A control message read, written again and read again is the same control;
+        /// its reply (none for a publish) names its action's past and its channel or data.
+        #[test]
+        fn a_control_reads_back_and_is_answered(
+            name in "[A-Za-z0-9._:@-]{1,64}",
+            which in 0..5u8,
+            data in prop::option::of(json()),
+            text in any::<String>(),
+        ) {
+            let channel = Channel::parse(&name).unwrap();
+            let control = match which {
+                0 => Control::Subscribe(channel),
+                1 => Control::Unsubscribe(channel),
+                2 => Control::Ping(data.clone()),
+                _ => Control::Publish { channel, text },
+            };
+            prop_assert_eq!(parse(&write(&control).to_string()), Ok(Frame::Control(control.clone())));
+            let reply = reply(&control).map(|b| serde_json::from_slice::<Value>(&b).unwrap());
+            let expected = match &control {
+                Control::Subscribe(_) => Some(json!({"action": "subscribed", "channel": name})),
+                Control::Unsubscribe(_) => Some(json!({"action": "unsubscribed", "channel": name})),
+                Control::Ping(None) => Some(json!({"action": "pong"})),
+                Control::Ping(Some(data)) => Some(json!({"action": "pong", "data": data})),
+                Control::Publish { .. } => None,
+            };
+            prop_assert_eq!(reply, expected);
+        }
+    }
+}

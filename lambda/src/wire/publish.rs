@@ -229,3 +229,153 @@ mod tests {
         assert_eq!(response["body"], r#"{"delivered":1}"#);
     }
 }
+
+/// Properties of the publish request, over generated input: total, and the method, the
+/// channel and the body decide, in that order. `PROPTEST_CASES` sets how many cases each
+/// runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use base64::Engine;
+    use base64::prelude::BASE64_STANDARD;
+    use proptest::prelude::*;
+
+    fn method() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec!["POST", "post", "PoSt"]).prop_map(str::to_owned),
+            1 => prop::sample::select(vec!["GET", "PUT", "POST ", "", "OPTIONS"]).prop_map(str::to_owned),
+            1 => any::<String>(),
+        ]
+    }
+
+    /// Query pairs, encoded as a client would; `channel` appears zero, one or more times.
+    fn query() -> impl Strategy<Value = (Vec<(String, String)>, String)> {
+        let pair = (
+            prop_oneof![
+                3 => Just("channel".to_owned()),
+                1 => prop::sample::select(vec!["x", "Channel", "channels", "token"]).prop_map(str::to_owned),
+                1 => any::<String>(),
+            ],
+            prop_oneof![
+                4 => "[A-Za-z0-9._:@-]{1,64}",
+                1 => any::<String>(),
+                1 => "[A-Za-z0-9._:@ /-]{0,70}",
+            ],
+        );
+        prop::collection::vec(pair, 0..4).prop_map(|pairs| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            (pairs, query)
+        })
+    }
+
+    /// A body: none, empty, text, base64 of UTF-8 or of any bytes, or text marked base64.
+    fn body() -> impl Strategy<Value = (Option<String>, bool)> {
+        prop_oneof![
+            1 => Just((None, false)),
+            1 => (Just(Some(String::new())), any::<bool>()),
+            3 => any::<String>().prop_map(|t| (Some(t), false)),
+            1 => any::<String>().prop_map(|t| (Some(BASE64_STANDARD.encode(t)), true)),
+            1 => prop::collection::vec(any::<u8>(), 0..16).prop_map(|b| (Some(BASE64_STANDARD.encode(b)), true)),
+            1 => any::<String>().prop_map(|t| (Some(t), true)),
+        ]
+    }
+
+    proptest! {
+        /// Not a POST: 405. Else the `channel` pairs (none: the default room; one, valid:
+        /// that channel; else 400 bad_channel), then the body (none or empty: 400
+        /// no_message; binary that is not UTF-8: 400 binary_not_supported; else the text).
+        #[test]
+        fn a_publish_is_read_by_method_then_channel_then_body(
+            method in method(),
+            (pairs, query) in query(),
+            (body, is_base64) in body(),
+        ) {
+            let got = read(&method, &query, body.as_deref(), is_base64);
+            let channels: Vec<&str> = pairs
+                .iter()
+                .filter(|(k, _)| k == "channel")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let status_code = got.as_ref().err().map(|r| (r.status, r.code));
+            if !method.eq_ignore_ascii_case("POST") {
+                prop_assert_eq!(status_code, Some((405, "method_not_allowed")));
+                return Ok(());
+            }
+            let room = match channels[..] {
+                [] => Room::Default,
+                [name] => match Channel::parse(name) {
+                    Ok(channel) => Room::Channel(channel),
+                    Err(why) => {
+                        prop_assert_eq!(status_code, Some((400, "bad_channel")));
+                        prop_assert_eq!(&got.unwrap_err().reason, &why.to_string());
+                        return Ok(());
+                    }
+                },
+                _ => {
+                    prop_assert_eq!(status_code, Some((400, "bad_channel")));
+                    return Ok(());
+                }
+            };
+            match body.as_deref() {
+                None | Some("") => prop_assert_eq!(status_code, Some((400, "no_message"))),
+                Some(body) => match message::frame_text(Some(body), is_base64) {
+                    Ok(text) => prop_assert_eq!(got, Ok(Publish { room, text: text.into_owned() })),
+                    Err(_) => prop_assert_eq!(status_code, Some((400, "binary_not_supported"))),
+                },
+            }
+        }
+
+        /// Any query string at all is read without a panic; a refusal's body is its code
+        /// and reason.
+        #[test]
+        fn any_query_is_read(method in method(), query in any::<String>(), body in prop::option::of(any::<String>()), b64 in any::<bool>()) {
+            if let Err(refused) = read(&method, &query, body.as_deref(), b64) {
+                let answer = refused.body();
+                prop_assert_eq!(&answer["error"], refused.code);
+                prop_assert_eq!(&answer["reason"], &refused.reason);
+                prop_assert!(matches!(refused.status, 400 | 405));
+            }
+        }
+
+        /// An event is a function URL request exactly when it has
+        /// `requestContext.http.method` as a string; its query, body and base64 flag are
+        /// read when they have the right type and default otherwise.
+        #[test]
+        fn a_function_url_request_is_recognised_by_its_method(
+            method in prop::option::of(prop_oneof![method().prop_map(Value::from), Just(json!(1)), Just(Value::Null)]),
+            query in prop::option::of(prop_oneof![any::<String>().prop_map(Value::from), Just(json!(["x"]))]),
+            body in prop::option::of(prop_oneof![any::<String>().prop_map(Value::from), Just(json!({"k": 1}))]),
+            b64 in prop::option::of(prop_oneof![any::<bool>().prop_map(Value::from), Just(json!("true"))]),
+            extra in prop::option::of(any::<String>()),
+        ) {
+            let mut event = json!({"version": "2.0", "requestContext": {"http": {}}});
+            if let Some(method) = &method {
+                event["requestContext"]["http"]["method"] = method.clone();
+            }
+            for (key, value) in [("rawQueryString", &query), ("body", &body), ("isBase64Encoded", &b64)] {
+                if let Some(value) = value {
+                    event[key] = value.clone();
+                }
+            }
+            if let Some(extra) = extra {
+                event["requestContext"]["routeKey"] = extra.into();
+            }
+            let expected = method.as_ref().and_then(Value::as_str).map(|m| UrlRequest {
+                method: m.to_owned(),
+                query: query.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned(),
+                body: body.as_ref().and_then(Value::as_str).map(str::to_owned),
+                is_base64_encoded: b64.as_ref().and_then(Value::as_bool).unwrap_or(false),
+            });
+            let got = from_function_url(&event);
+            if let Some(request) = &got {
+                prop_assert_eq!(
+                    request.read(),
+                    read(&request.method, &request.query, request.body.as_deref(), request.is_base64_encoded)
+                );
+            }
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
