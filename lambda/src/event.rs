@@ -183,3 +183,198 @@ mod tests {
         assert_eq!(kind(request), "$connect");
     }
 }
+
+/// Properties of recognising events, over generated JSON: total, the kinds told apart in
+/// the documented order, a WebSocket event's route read, a continuation's payload read
+/// back. `PROPTEST_CASES` sets how many cases each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::delivery::continuation::MARKER;
+    use crate::store::Row;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Keys that the kinds are told apart by, and any others.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(vec![
+                MARKER, "type", "methodArn", "requestContext", "http", "method", "routeKey",
+                "connectionId", "body", "isBase64Encoded", "rawQueryString",
+            ])
+            .prop_map(str::to_owned),
+            1 => any::<String>(),
+        ]
+    }
+
+    /// Any JSON value, nested, with the keys events are read by.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "REQUEST",
+                "POST",
+                "$connect",
+                "$default",
+                "$disconnect"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..5)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The fields API Gateway always sends with a WebSocket event, for `route`.
+    fn websocket(route: &str, connection: &str) -> Value {
+        json!({
+            "requestContext": {
+                "routeKey": route, "connectionId": connection, "connectedAt": 1,
+                "requestTimeEpoch": 1, "apiId": "a", "stage": "dev"
+            },
+            "isBase64Encoded": false
+        })
+    }
+
+    fn continuation() -> impl Strategy<Value = Continuation> {
+        let row = (any::<String>(), any::<i64>(), 0usize..4).prop_map(|(id, at, room)| Row {
+            room,
+            ..Row::new(id, at)
+        });
+        (
+            (
+                any::<String>(),
+                any::<String>(),
+                any::<String>(),
+                any::<i64>(),
+            ),
+            (
+                prop::collection::vec(any::<String>(), 0..3),
+                any::<usize>(),
+                prop::option::of(any::<String>()),
+            ),
+            (
+                prop::collection::vec(row, 0..3),
+                any::<u32>(),
+                any::<bool>(),
+            ),
+        )
+            .prop_map(
+                |((endpoint, sender, text, now), (rooms, room, after), (retry, hop, scan))| {
+                    Continuation {
+                        endpoint,
+                        sender,
+                        text: Continuation::encode_text(&text),
+                        now,
+                        rooms,
+                        room,
+                        after,
+                        retry,
+                        hop,
+                        scan,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// Any JSON at all is one of the kinds, in the documented order: a continuation's
+        /// marker first, then an authorizer request, then a function URL request, then a
+        /// WebSocket event (or unknown).
+        #[test]
+        fn any_json_is_one_kind_in_the_documented_order(
+            event in json(),
+            marker in prop::option::of(json()),
+            authorizer in prop::option::of(json()),
+            method in prop::option::of(json()),
+        ) {
+            let mut event = event;
+            if let Value::Object(fields) = &mut event {
+                if let Some(marker) = marker {
+                    fields.insert(MARKER.into(), marker);
+                }
+                if let Some(arn) = authorizer {
+                    fields.insert("type".into(), "REQUEST".into());
+                    fields.insert("methodArn".into(), arn);
+                }
+                if let Some(method) = method {
+                    fields.insert("requestContext".into(), json!({"http": {"method": method}}));
+                }
+            }
+            let expected = if event.get(MARKER).is_some() {
+                "continuation"
+            } else if event.get("type") == Some(&json!("REQUEST")) && event.get("methodArn").is_some() {
+                "authorizer"
+            } else if event.pointer("/requestContext/http/method").is_some_and(Value::is_string) {
+                "publish"
+            } else {
+                "websocket"
+            };
+            let recognized = Event::recognize(event.clone());
+            match (&recognized, expected) {
+                (Event::Continuation(_) | Event::BadContinuation(_), "continuation") => {}
+                (Event::Authorizer(kept), "authorizer") => prop_assert_eq!(kept, &event),
+                (Event::Publish(request), "publish") => {
+                    prop_assert_eq!(Some(request.clone()), publish::from_function_url(&event));
+                }
+                (Event::WebSocket { route, request }, "websocket") => {
+                    prop_assert_eq!(*route, Route::of(request.request_context.route_key.as_deref()));
+                }
+                (Event::Unknown(why), "websocket") => prop_assert!(!why.is_empty()),
+                (other, _) => prop_assert!(false, "{} recognised as {:?}", expected, other),
+            }
+        }
+
+        /// A WebSocket event with API Gateway's fields is recognised with its route, its
+        /// connection and its body, whatever the route key and extra fields.
+        #[test]
+        fn a_websocket_event_is_recognised_with_its_route(
+            route in prop_oneof![
+                prop::sample::select(vec!["$connect", "$disconnect", "$default", "sendmessage"]).prop_map(str::to_owned),
+                any::<String>(),
+            ],
+            connection in "[A-Za-z0-9=_-]{1,20}",
+            body in prop::option::of(any::<String>()),
+            request_type in any::<bool>(),
+            extra in prop::option::of((any::<String>(), any::<String>())),
+        ) {
+            let mut event = websocket(&route, &connection);
+            if let Some(body) = &body {
+                event["body"] = body.clone().into();
+            }
+            if request_type {
+                // A REQUEST without a methodArn is no authorizer request.
+                event["type"] = "REQUEST".into();
+            }
+            if let Some((key, value)) = extra.filter(|(k, _)| !k.starts_with(['m', 't', 'r', 'b', 'i', 'h'])) {
+                event[key] = value.into();
+            }
+            match Event::recognize(event) {
+                Event::WebSocket { route: got, request } => {
+                    prop_assert_eq!(got, Route::of(Some(&route)));
+                    prop_assert_eq!(request.request_context.connection_id.as_deref(), Some(connection.as_str()));
+                    prop_assert_eq!(request.body, body);
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        /// A continuation's payload is recognised as that continuation.
+        #[test]
+        fn a_continuation_payload_round_trips(continuation in continuation()) {
+            let payload: Value = serde_json::from_slice(&continuation.to_payload()).unwrap();
+            match Event::recognize(payload) {
+                Event::Continuation(read) => prop_assert_eq!(*read, continuation),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+}
