@@ -482,7 +482,6 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// Whatever a token carries, it passes exactly when each configured claim is in it
         /// with the configured value.
         #[test]
@@ -512,6 +511,158 @@ pub(crate) mod tests {
             let wanted = issuer.as_ref().is_none_or(|i| iss.as_ref() == Some(i))
                 && audience.as_ref().is_none_or(|a| aud.as_ref() == Some(a));
             proptest::prop_assert_eq!(verifier.verify(&token).is_ok(), wanted);
+        }
+    }
+
+    /// Cases for a property whose case costs about `divisor` times a cheap one's:
+    /// `PROPTEST_CASES` (proptest's default, 256, if unset) divided, at least 16.
+    fn cases(divisor: u32) -> proptest::prelude::ProptestConfig {
+        let all = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(256);
+        proptest::prelude::ProptestConfig::with_cases((all / divisor).max(16))
+    }
+
+    /// Tokens an attacker could send: any text, and three dot-separated base64url parts
+    /// (a header naming HS256 or RS256, or any bytes) that are not signed by our keys.
+    fn forged() -> impl proptest::strategy::Strategy<Value = String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use proptest::prelude::*;
+        let part = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..48).prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+            "[A-Za-z0-9_=+/-]{0,48}",
+        ];
+        let header = prop_oneof![
+            prop::sample::select(vec![
+                r#"{"alg":"HS256","typ":"JWT"}"#,
+                r#"{"alg":"RS256","kid":"r1"}"#,
+                r#"{"alg":"RS256","kid":"r2"}"#,
+                r#"{"alg":"none"}"#,
+                r#"{"alg":"ES256","kid":"r1"}"#,
+            ])
+            .prop_map(|h| URL_SAFE_NO_PAD.encode(h)),
+            part.clone(),
+        ];
+        let claims = prop_oneof![
+            (any::<u64>(), any::<String>()).prop_map(|(exp, sub)| {
+                URL_SAFE_NO_PAD.encode(serde_json::json!({"exp": exp, "sub": sub}).to_string())
+            }),
+            part.clone(),
+        ];
+        prop_oneof![
+            any::<String>(),
+            (header, claims, part).prop_map(|(h, c, s)| format!("{h}.{c}.{s}")),
+        ]
+    }
+
+    /// `token` with the character at `at` replaced by another one.
+    fn one_changed(token: &str, at: proptest::sample::Index, by: char) -> String {
+        let mut chars: Vec<char> = token.chars().collect();
+        let i = at.index(chars.len());
+        chars[i] = if chars[i] == by {
+            if by == 'A' { 'B' } else { 'A' }
+        } else {
+            by
+        };
+        chars.into_iter().collect()
+    }
+
+    /// What replaces a character: base64url's alphabet, the separator, padding, others.
+    fn replacement() -> impl proptest::strategy::Strategy<Value = char> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => prop::sample::select(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                    .chars()
+                    .collect::<Vec<_>>()
+            ),
+            1 => prop::sample::select(vec!['.', '=', '+', '/', ' ']),
+            1 => any::<char>(),
+        ]
+    }
+
+    /// A token signed RS256 once (signing takes milliseconds), with its key set.
+    fn signed_rs256() -> &'static (String, String) {
+        static SIGNED: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        SIGNED.get_or_init(|| {
+            let (key, jwks) = rsa_under(&["r1"]);
+            let claims = serde_json::json!({
+                "exp": crate::clock::now_seconds() + 3600, "sub": "u", "channels": ["a"]
+            });
+            (rs256(&key, "r1", &claims), jwks)
+        })
+    }
+
+    proptest::proptest! {
+        /// Verifying never panics, whatever the text, and nothing forged gets in, with a
+        /// secret or a key set; `lacks_key_of` is total too.
+        #[test]
+        fn verification_is_total_and_refuses_what_we_did_not_sign(token in forged()) {
+            let secret = Verifier::secret(SECRET).unwrap();
+            proptest::prop_assert!(secret.verify(&token).is_err());
+            proptest::prop_assert!(!secret.lacks_key_of(&token));
+            let set = Verifier::key_set(&signed_rs256().1).unwrap();
+            proptest::prop_assert!(set.verify(&token).is_err());
+            let _ = set.lacks_key_of(&token);
+        }
+
+        /// A minted token verifies with exactly its claims while it is valid (its expiry
+        /// within the leeway included), and is refused as expired after.
+        #[test]
+        fn a_minted_token_verifies_with_its_claims(
+            sub in proptest::option::of(proptest::prelude::any::<String>()),
+            names in proptest::collection::vec("[A-Za-z0-9._:@-]{1,64}", 0..4),
+            expires_in in proptest::prop_oneof![-100_000i64..-40, -20i64..1_000_000],
+        ) {
+            let now = crate::clock::now_seconds();
+            let channels: Vec<Channel> = names.iter().map(|n| ch(n)).collect();
+            // Minted 100 s before it expires.
+            let start = now.checked_add_signed(expires_in - 100).unwrap();
+            let token = mint(SECRET, sub.as_deref(), &channels, 100, start).unwrap();
+            let verified = Verifier::secret(SECRET).unwrap().verify(&token);
+            if expires_in < -(LEEWAY_SECONDS as i64) {
+                proptest::prop_assert_eq!(verified, Err(Denied("the token has expired".into())));
+            } else {
+                let expected = Identity {
+                    sub: sub.filter(|s| !s.is_empty()),
+                    channels: (!channels.is_empty()).then(|| channels.iter().cloned().collect()),
+                    exp: start + 100,
+                };
+                proptest::prop_assert_eq!(verified, Ok(expected));
+            }
+        }
+
+        /// Changing any one character of an HS256 token gets it refused.
+        #[test]
+        fn a_changed_hs256_token_is_refused(
+            sub in proptest::option::of("[a-z]{0,8}"),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            by in replacement(),
+        ) {
+            let now = crate::clock::now_seconds();
+            let token = mint(SECRET, sub.as_deref(), &[ch("a")], 3600, now).unwrap();
+            let verifier = Verifier::secret(SECRET).unwrap();
+            proptest::prop_assert!(verifier.verify(&token).is_ok());
+            let changed = one_changed(&token, at, by);
+            proptest::prop_assert!(verifier.verify(&changed).is_err(), "{} accepted", changed);
+        }
+    }
+
+    proptest::proptest! {
+        // An RS256 verification costs about ten cheap cases.
+        #![proptest_config(cases(10))]
+        /// Changing any one character of an RS256 token gets it refused.
+        #[test]
+        fn a_changed_rs256_token_is_refused(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            by in replacement(),
+        ) {
+            let (token, jwks) = signed_rs256();
+            let verifier = Verifier::key_set(jwks).unwrap();
+            let changed = one_changed(token, at, by);
+            proptest::prop_assert!(verifier.verify(&changed).is_err(), "{} accepted", changed);
         }
     }
 
