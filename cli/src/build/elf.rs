@@ -8,7 +8,7 @@
 use object::Endianness;
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 
-use super::Arch;
+use super::arch::Arch;
 
 /// The glibc of Amazon Linux 2023, which `provided.al2023` runs on.
 pub const LAMBDA_GLIBC: GlibcVersion = GlibcVersion(2, 34);

@@ -13,7 +13,7 @@ use mb_lambda::event::Event;
 use mb_lambda::local::invoke_api::{self, Plan};
 use mb_lambda::store::ConnectionStore;
 
-use super::Dev;
+use super::state::Dev;
 
 /// The function name `mb dev`'s handler hands on to.
 pub const FUNCTION: &str = "mb-dev";

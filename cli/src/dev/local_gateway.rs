@@ -5,7 +5,7 @@
 //! cannot tell the difference.
 //!
 //! The HTTP Management API (`management.rs`) answers every other caller from the same
-//! decision, [`management::post_to`]. The handler used to go through it over loopback HTTP
+//! decision, [`post_to_connection::post_to`]. The handler used to go through it over loopback HTTP
 //! for every copy, which made a broadcast to 1,000 clients cost 1,000 signed requests
 //! (docs/benchmarks.md); the function's client is tested against its wire format
 //! elsewhere (`tests/tests/fanout_faults.rs`, `tests/tests/post_client.rs`).
@@ -16,7 +16,7 @@ use bytes::Bytes;
 use mb_lambda::gateway::{Gateway, PostFailure, Poster};
 
 use super::connections::Connections;
-use super::management;
+use super::post_to_connection;
 
 /// Every endpoint is this `mb dev`.
 pub struct LocalGateway {
@@ -46,7 +46,7 @@ pub struct LocalPoster {
 
 impl Poster for LocalPoster {
     async fn post(&self, connection_id: &str, data: Bytes) -> Result<(), PostFailure> {
-        management::post_to(&self.connections, connection_id, data).map_err(|refused| {
+        post_to_connection::post_to(&self.connections, connection_id, data).map_err(|refused| {
             PostFailure::Service {
                 status: refused.status.as_u16(),
                 code: Some(refused.code.to_owned()),

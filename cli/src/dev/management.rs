@@ -12,51 +12,16 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mb_lambda::store::ConnectionStore;
-use mb_lambda::wire::message::MAX_MESSAGE_BYTES;
 use serde_json::json;
 
-use super::Dev;
-use super::connections::{Connections, Posted};
+use super::connections::Posted;
+use super::post_to_connection::{GONE, post_to};
+use super::state::Dev;
 
 type Params = Path<HashMap<String, String>>;
 
 fn connection_id(params: &HashMap<String, String>) -> &str {
     params.get("id").map(String::as_str).unwrap_or_default()
-}
-
-/// Why a post was not queued: API Gateway's status, error code and message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: &'static str,
-}
-
-const GONE: Refused = Refused {
-    status: StatusCode::GONE,
-    code: "GoneException",
-    message: "Connection is gone",
-};
-
-/// `PostToConnection`'s decision, for HTTP callers and the handler alike
-/// (`local_gateway.rs`): queue `data` for the client, or say why not.
-pub fn post_to(connections: &Connections, id: &str, data: Bytes) -> Result<(), Refused> {
-    if data.len() > MAX_MESSAGE_BYTES {
-        return Err(Refused {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "PayloadTooLargeException",
-            message: "Message too long",
-        });
-    }
-    match connections.post(id, data) {
-        Posted::Queued => Ok(()),
-        Posted::Gone => Err(GONE),
-        Posted::Throttled => Err(Refused {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "LimitExceededException",
-            message: "The client's buffer is full",
-        }),
-    }
 }
 
 /// `PostToConnection`: queue `data` for the client.

@@ -14,46 +14,25 @@ pub mod events;
 pub mod invoke;
 pub mod local_gateway;
 pub mod management;
+pub mod post_to_connection;
 pub mod publish;
 pub mod socket;
+mod state;
+
+pub use state::Dev;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
-use mb_lambda::Handler;
 use mb_lambda::store::ConnectionStore;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use connections::Connections;
 
 /// How long stopping waits for connections to send their close frames and `$disconnect`.
 const DRAIN: Duration = Duration::from_secs(5);
-
-/// The state every request of the dev server shares.
-pub struct Dev<S> {
-    pub handler: Handler<S, local_gateway::LocalGateway>,
-    pub connections: std::sync::Arc<Connections>,
-    /// `domainName` in events: the address clients use.
-    pub domain_name: String,
-    pub stage: String,
-    pub api_id: String,
-    pub disconnect_on_drop: bool,
-    pub shutdown: CancellationToken,
-    pub tracker: TaskTracker,
-    /// Connections closed because the server stopped.
-    pub closed_at_shutdown: AtomicUsize,
-    /// The function timeout each invocation runs under (API Gateway's 29 s also counts
-    /// for the events it sends).
-    pub timeout: Duration,
-    /// How long after `$connect` returns the connection is established.
-    pub connect_delay: Duration,
-}
 
 /// Why the dev server could not start or run.
 #[derive(Debug, thiserror::Error)]

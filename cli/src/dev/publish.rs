@@ -14,7 +14,8 @@ use bytes::Bytes;
 use mb_lambda::event::Event;
 use mb_lambda::store::ConnectionStore;
 
-use super::{Dev, events};
+use super::events;
+use super::state::Dev;
 
 /// The path of the publish endpoint.
 pub const PATH: &str = "/publish";

@@ -26,9 +26,9 @@ use mb_lambda::store::ConnectionStore;
 use mb_lambda::wire::message::MAX_MESSAGE_BYTES;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Dev;
 use super::connections::{Close, Info, OUTBOX};
 use super::events::{self, ConnectionContext, Frame};
+use super::state::Dev;
 
 /// API Gateway closes every WebSocket connection after this long.
 const MAX_CONNECTION: Duration =

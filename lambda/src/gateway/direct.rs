@@ -22,7 +22,7 @@ use tokio_rustls::rustls;
 
 use super::credentials::CredentialCache;
 use super::pool::{Answer, Pool, Target};
-use super::{Gateway, PostFailure, Poster};
+use super::post::{Gateway, PostFailure, Poster};
 
 /// The SigV4 signing name of the Management API.
 pub const SIGNING_NAME: &str = "execute-api";

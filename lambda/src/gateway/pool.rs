@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::PostFailure;
+use super::post::PostFailure;
 
 /// An idle connection older than this is closed rather than reused: servers and load
 /// balancers drop idle connections after a minute or so.

@@ -111,7 +111,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 let (status, body, report) = match request.read() {
                     Ok(request) => self.publish(request, deadline).await,
                     Err(refused) => {
-                        publish::log_publish_refused(&refused);
+                        reply::log_publish_refused(&refused);
                         (refused.status, refused.body(), nothing)
                     }
                 };

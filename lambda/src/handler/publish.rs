@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::Handler;
 use super::broadcast::{Job, shape_rooms, too_large};
-use super::reply::log;
+use super::reply::{log, log_publish_refused};
 use crate::clock::now_ms;
 use crate::delivery::deadline::Budget;
 use crate::delivery::fanout::Report;
@@ -66,12 +66,4 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         log("publish", 200, &report, 0, started);
         (200, publish::answer(&report), report)
     }
-}
-
-pub(super) fn log_publish_refused(refused: &publish::Refused) {
-    tracing::warn!(
-        status = refused.status,
-        reason = refused.code,
-        "publish refused"
-    );
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::delivery::fanout::Report;
 use crate::gateway::Poster;
 use crate::wire::message::Refusal;
+use crate::wire::publish::Refused;
 
 pub(super) fn log(route: &str, status: i64, report: &Report, hop: u32, started: Instant) {
     tracing::info!(
@@ -60,4 +61,13 @@ pub(super) fn response(status: i64, body: Option<String>) -> ApiGatewayProxyResp
     response.status_code = status;
     response.body = body.map(aws_lambda_events::encodings::Body::Text);
     response
+}
+
+/// The log line of a publish refused before any post (never its body).
+pub(super) fn log_publish_refused(refused: &Refused) {
+    tracing::warn!(
+        status = refused.status,
+        reason = refused.code,
+        "publish refused"
+    );
 }

@@ -26,7 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures_util::future::try_join_all;
 
-use super::{Connection, ConnectionStore, Room, Row, StoreError};
+use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
 
 /// The partition key attribute: a room's key, or `~` + a connection id.
 pub const ROOM: &str = "room";

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
-use super::{Connection, ConnectionStore, Room, Row, StoreError};
+use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
 
 #[derive(Debug, Default)]
 struct Tables {
