@@ -66,7 +66,10 @@ fn code(text: &str) -> (Vec<&str>, usize) {
     let end = lines
         .windows(2)
         .position(|w| {
-            w[0].trim() == "#[cfg(test)]" && w[1].starts_with("mod ") && w[1].ends_with('{')
+            let item = w[1]
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub ");
+            w[0].trim() == "#[cfg(test)]" && item.starts_with("mod ") && item.ends_with('{')
         })
         .unwrap_or(lines.len());
     let code = lines[..end]
