@@ -1,7 +1,7 @@
 //! One log event as `mb logs` prints it (pure).
 //!
 //! The function writes one JSON line per invocation through tracing's JSON formatter
-//! (lambda/src/bin/bootstrap.rs, lambda/src/handler.rs):
+//! (lambda/src/bin/bootstrap.rs, lambda/src/handler/reply.rs):
 //! `{"level":"INFO","fields":{"message":"invocation","route":"$default","status":200,
 //! "recipients":3,"delivered":3,"gone":0,"failed":0,"duration_ms":12.3}}`, and other JSON
 //! lines for warnings and errors. Lambda adds its own platform lines: `START`, `END`,
