@@ -123,12 +123,11 @@ async fn a_token_for_the_deployed_service_verifies_with_the_secret_secrets_manag
         "{} for {url}",
         lines[1]
     );
-    assert!(
-        Verifier::secret(b"another secret of at least thirty-two bytes".to_vec())
-            .expect("a secret")
-            .verify(token)
-            .is_err()
-    );
+    let refused = Verifier::secret(b"another secret of at least thirty-two bytes".to_vec())
+        .expect("a secret")
+        .verify(token)
+        .expect_err("another secret refuses the token");
+    assert_eq!(refused.0, "the token's signature does not verify");
     assert!(!text(&minted.stderr).contains(&stored));
 
     // (An update to --jwks-url is not run here: moto keeps a conditional output whose
