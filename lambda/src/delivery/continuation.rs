@@ -61,9 +61,9 @@ pub struct Continuation {
     /// The rooms' keys, in order (none: the default room alone, as before channels).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<String>,
-    /// The index in `rooms` of the room the read resumes in.
-    #[serde(default)]
-    pub room: usize,
+    /// The index in `rooms` of the room the read resumes in (`room` on the wire).
+    #[serde(rename = "room", default)]
+    pub room_index: usize,
     /// The read resumes after this key in that room (`None`: from its start).
     pub after: Option<String>,
     /// Recipients that were waiting for a retry.
@@ -226,12 +226,12 @@ mod tests {
             text: Continuation::encode_text("{\"k\":\"\\u0000\"}"),
             now: 1_700_000_000_000,
             rooms: vec!["#".into(), "b".into()],
-            room: 1,
+            room_index: 1,
             after: Some("k+/=".into()),
             retry: vec![
                 Row::new("r", 5),
                 Row {
-                    room: 1,
+                    room_index: 1,
                     ..Row::new("s", 6)
                 },
             ],
@@ -241,6 +241,11 @@ mod tests {
         let event: serde_json::Value = serde_json::from_slice(&c.to_payload()).unwrap();
         assert_eq!(Continuation::from_event(&event), Some(Ok(c.clone())));
         assert_eq!(c.decode_text().unwrap(), "{\"k\":\"\\u0000\"}");
+        // The wire keeps its names, so a continuation handed on by the version before a
+        // deploy means the same to the version after it.
+        assert_eq!(event[MARKER]["room"], 1);
+        assert_eq!(event[MARKER]["retry"][1]["room"], 1);
+        assert!(event[MARKER]["retry"][0].get("room").is_none());
     }
 
     #[test]
@@ -251,7 +256,7 @@ mod tests {
         }});
         let c = Continuation::from_event(&event).unwrap().unwrap();
         assert!(c.rooms.is_empty());
-        assert_eq!(c.room, 0);
+        assert_eq!(c.room_index, 0);
         assert_eq!(c.retry, vec![Row::new("r", 5)]);
     }
 
@@ -283,11 +288,11 @@ mod tests {
             text: Continuation::encode_text(&"\"".repeat(text_len)),
             now: 1,
             rooms: vec!["a".into(), "b".into()],
-            room: 1,
+            room_index: 1,
             after: Some("k".into()),
             retry: (0..rows)
                 .map(|i| Row {
-                    room: i % 2,
+                    room_index: i % 2,
                     ..Row::new(format!("Zk9xYm{i:06}ABC="), 1_700_000_000_000 + i as i64)
                 })
                 .collect(),
@@ -311,7 +316,11 @@ mod tests {
                 part.to_payload().len()
             );
         }
-        assert!(parts[0].scan && parts[0].after == whole.after && parts[0].room == whole.room);
+        assert!(
+            parts[0].scan
+                && parts[0].after == whole.after
+                && parts[0].room_index == whole.room_index
+        );
         assert!(parts[1..].iter().all(|p| !p.scan && p.hop == whole.hop));
         let rows: Vec<Row> = parts.iter().flat_map(|p| p.retry.clone()).collect();
         assert_eq!(rows, whole.retry);

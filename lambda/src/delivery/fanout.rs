@@ -98,7 +98,7 @@ async fn attempt<P: Poster>(
     shaped: &[Shaped],
 ) -> (Row, u32, Result<(), PostFailure>) {
     // The copy shaped for the room the recipient is reached through.
-    let result = match shaped.get(row.room).or_else(|| shaped.first()) {
+    let result = match shaped.get(row.room_index).or_else(|| shaped.first()) {
         Some(copies) => poster.post(&row.id, copies.copy_for(&row.id, sender)).await,
         None => Err(PostFailure::Transport("no message to send".into())),
     };

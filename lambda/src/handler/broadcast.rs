@@ -40,7 +40,10 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                     *room > at || (*room == at && after.is_none_or(|key| row.id.as_str() > key))
                 }
             })
-            .map(|(row, room)| Row { room, ..row })
+            .map(|(row, room)| Row {
+                room_index: room,
+                ..row
+            })
             .collect())
     }
 
@@ -88,7 +91,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             None => "this handler cannot hand on".to_owned(),
             Some(hand_on) => {
                 let (room, after) = match last {
-                    Some(row) => (row.room, Some(row.id.clone())),
+                    Some(row) => (row.room_index, Some(row.id.clone())),
                     None => (job.cursor.0, job.cursor.1.map(str::to_owned)),
                 };
                 let continuation = Continuation {
@@ -97,7 +100,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                     text: Continuation::encode_text(job.text),
                     now: job.now,
                     rooms: job.rooms.iter().map(|r| r.key().to_owned()).collect(),
-                    room,
+                    room_index: room,
                     after,
                     retry: std::mem::take(&mut report.pending),
                     hop: job.hop + 1,
@@ -148,7 +151,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         // `Send` inference when this handler runs in a spawned task.
         let mut deletes = stream::iter(gone.iter().cloned())
             .map(|row| {
-                let room = rooms.get(row.room).cloned().unwrap_or(Room::Default);
+                let room = rooms.get(row.room_index).cloned().unwrap_or(Room::Default);
                 async move { self.store.delete_seen(&row, &room).await }
             })
             .buffer_unordered(self.settings.concurrency.max(1));

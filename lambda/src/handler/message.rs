@@ -111,7 +111,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         // The sender's copy goes first (through its first room); continuations skip it.
         let sender_row = match rows.iter().position(|r| r.id == sender) {
             Some(at) => Row {
-                room: 0,
+                room_index: 0,
                 ..rows.remove(at)
             },
             None => connection.row(),

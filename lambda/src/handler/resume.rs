@@ -45,13 +45,13 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 .filter_map(|key| Room::from_key(key))
                 .collect()
         };
-        if rooms.len() != c.rooms.len().max(1) || c.room >= rooms.len() {
+        if rooms.len() != c.rooms.len().max(1) || c.room_index >= rooms.len() {
             tracing::error!("continuation dropped: it names a room that cannot be");
             return Report::default();
         }
         let shaped = shape_rooms(&text, c.now, &rooms);
         let poster = self.gateway.poster(&c.endpoint);
-        let cursor = (c.room, c.after.as_deref());
+        let cursor = (c.room_index, c.after.as_deref());
         let read = if c.scan {
             self.recipients(&rooms, Some(cursor)).await
         } else {

@@ -448,7 +448,7 @@ async fn a_continuation_resumes_after_its_room_and_key_and_never_repeats() {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|r| (r.id, r.room))
+                .map(|r| (r.id, r.room_index))
                 .collect::<Vec<_>>()
         }
     };

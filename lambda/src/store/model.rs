@@ -127,7 +127,7 @@ impl Connection {
         Row {
             id: self.id.clone(),
             connected_at_ms: self.connected_at_ms,
-            room: 0,
+            room_index: 0,
         }
     }
 }
@@ -147,9 +147,10 @@ pub struct StoreError {
 pub struct Row {
     pub id: String,
     pub connected_at_ms: i64,
-    /// The index, in the broadcast's room list, of the room it is reached through.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub room: usize,
+    /// The index, in the broadcast's room list, of the room it is reached through
+    /// (`room` on the wire: continuations in flight keep their meaning).
+    #[serde(rename = "room", default, skip_serializing_if = "is_zero")]
+    pub room_index: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -167,7 +168,7 @@ impl Row {
         Row {
             id: id.into(),
             connected_at_ms,
-            room: 0,
+            room_index: 0,
         }
     }
 }

@@ -617,7 +617,7 @@ async fn the_lambda_invoke_api_continues_a_broadcast() {
         text: Continuation::encode_text("handed on"),
         now: 1_700_000_000_000,
         rooms: Vec::new(),
-        room: 0,
+        room_index: 0,
         after: None,
         retry: Vec::new(),
         hop: 1,
