@@ -752,18 +752,22 @@ mod tests {
     }
 
     /// The rules as written in docs/package.md, as regular expressions: an oracle independent
-    /// of `Rule::check`.
-    fn documented_rules() -> Vec<(&'static str, Regex)> {
-        let re = |p: &str| Regex::new(p).unwrap();
-        vec![
-            ("stack", re(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")),
-            ("table", re(r"^[A-Za-z0-9_.-]{3,255}$")),
-            ("function", re(r"^[A-Za-z0-9_-]{1,64}$")),
-            ("role", re(r"^[\w+=,.@-]{1,64}$")),
-            ("log group", re(r"^[.\-_/#A-Za-z0-9]{1,512}$")),
-            ("api", re(r"^.{1,128}$")),
-            ("stage", re(r"^[A-Za-z0-9_-]{1,128}$")),
-        ]
+    /// of `Rule::check`. Compiled once: the properties ask for them in every case.
+    fn documented_rules() -> &'static [(&'static str, Regex)] {
+        static RULES: std::sync::LazyLock<Vec<(&'static str, Regex)>> =
+            std::sync::LazyLock::new(|| {
+                let re = |p: &str| Regex::new(p).unwrap();
+                vec![
+                    ("stack", re(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")),
+                    ("table", re(r"^[A-Za-z0-9_.-]{3,255}$")),
+                    ("function", re(r"^[A-Za-z0-9_-]{1,64}$")),
+                    ("role", re(r"^[\w+=,.@-]{1,64}$")),
+                    ("log group", re(r"^[.\-_/#A-Za-z0-9]{1,512}$")),
+                    ("api", re(r"^.{1,128}$")),
+                    ("stage", re(r"^[A-Za-z0-9_-]{1,128}$")),
+                ]
+            });
+        &RULES
     }
 
     /// The derived names in the order of [`documented_rules`].
@@ -828,10 +832,185 @@ mod tests {
 
         #[test]
         fn accepted_names_are_exactly_the_lowercase_labels(raw in "[a-zA-Z0-9_. -]{1,30}") {
-            let service = Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").unwrap();
-            prop_assert_eq!(ServiceName::parse(&raw).is_ok(), service.is_match(&raw));
-            let stage = Regex::new(r"^[a-z0-9]+$").unwrap();
-            prop_assert_eq!(Stage::parse(&raw).is_ok(), stage.is_match(&raw));
+            prop_assert_eq!(ServiceName::parse(&raw).is_ok(), SERVICE.is_match(&raw));
+            prop_assert_eq!(Stage::parse(&raw).is_ok(), STAGE.is_match(&raw));
+        }
+
+        /// Any text at all, as a service or a stage: accepted exactly when it is a
+        /// lowercase label, and then kept as given; refused with a message quoting it,
+        /// whose suggestion (if any) is itself accepted.
+        #[test]
+        fn a_service_or_stage_is_any_text_accepted_or_refused_with_why(raw in any_text()) {
+            match ServiceName::parse(&raw) {
+                Ok(service) => {
+                    prop_assert!(SERVICE.is_match(&raw));
+                    prop_assert_eq!(service.as_str(), &raw);
+                    prop_assert_eq!(service.to_string(), raw.clone());
+                }
+                Err(err) => {
+                    prop_assert!(!SERVICE.is_match(&raw));
+                    refused_with_why(&err, "service name", &raw, |s| ServiceName::parse(s).is_ok())?;
+                }
+            }
+            match Stage::parse(&raw) {
+                Ok(stage) => {
+                    prop_assert!(STAGE.is_match(&raw));
+                    prop_assert_eq!(stage.as_str(), &raw);
+                    prop_assert_eq!(stage.to_string(), raw.clone());
+                }
+                Err(err) => {
+                    prop_assert!(!STAGE.is_match(&raw));
+                    refused_with_why(&err, "stage", &raw, |s| Stage::parse(s).is_ok())?;
+                }
+            }
+        }
+
+        /// A region is accepted exactly when it looks like `us-east-1` or
+        /// `us-gov-west-1`: two letters, lowercase words, a number.
+        #[test]
+        fn a_region_is_accepted_exactly_when_it_looks_like_one(
+            raw in prop_oneof![
+                3 => "[a-z]{1,3}(-[a-z]{0,6}){0,3}-[0-9]{0,2}",
+                1 => "[a-zA-Z0-9-]{0,16}",
+                1 => any_text(),
+            ],
+        ) {
+            let region = Region::parse(&raw);
+            prop_assert_eq!(region.is_ok(), REGION.is_match(&raw), "{:?}", raw);
+            if let Ok(region) = region {
+                prop_assert_eq!(region.as_str(), &raw);
+            }
+        }
+
+        /// An account id is accepted exactly when it is 12 digits; the artifact bucket is
+        /// derived from one and a region, and always passes S3's rule.
+        #[test]
+        fn accounts_are_twelve_digits_and_give_a_valid_bucket(
+            account in prop_oneof!["[0-9]{12}", "[0-9]{10,14}", any_text()],
+            region in "[a-z]{2}(-[a-z]{1,12}){1,3}-[0-9]{1,2}",
+        ) {
+            let twelve_digits = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+            prop_assert_eq!(check_account(&account).is_ok(), twelve_digits);
+            let region = Region::parse(&region).unwrap();
+            match artifact_bucket(&account, &region) {
+                Ok(bucket) => {
+                    prop_assert!(twelve_digits);
+                    prop_assert_eq!(&bucket, &format!("mb-artifacts-{account}-{region}"));
+                    prop_assert_eq!(check_bucket(&bucket), Ok(()));
+                }
+                // Only a long region overflows the 63 characters.
+                Err(err) => prop_assert!(
+                    !twelve_digits || format!("mb-artifacts-{account}-{region}").len() > 63,
+                    "{}", err
+                ),
+            }
+        }
+
+        /// Every rule is total over any text; what it accepts matches the documented
+        /// rule (docs/package.md), ASCII-only where the document's `\w` is ASCII.
+        #[test]
+        fn every_rule_accepts_exactly_what_its_documented_rule_does(
+            name in prop_oneof![
+                3 => "[a-zA-Z0-9_.+=,@/#-]{0,70}",
+                1 => "[a-z0-9.-]{0,70}",
+                1 => any_text(),
+            ],
+        ) {
+            let length = name.chars().count();
+            for (rule, characters, min, max) in ASCII_RULES.iter() {
+                let checked = rule.check(&name);
+                let documented = characters.is_match(&name) && (*min..=*max).contains(&length);
+                prop_assert_eq!(checked.is_ok(), documented, "{:?} {:?}: {:?}", rule, name, checked);
+            }
+            // The rest of S3's rule, on names that pass the characters and the length.
+            let bucket = Rule::Bucket.check(&name).is_ok();
+            let shape = BUCKET.is_match(&name)
+                && !name.contains("..")
+                && name.parse::<std::net::Ipv4Addr>().is_err()
+                && !["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))
+                && !["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"].iter().any(|s| name.ends_with(s));
+            prop_assert_eq!(bucket, shape, "{:?}", name);
+            prop_assert_eq!(check_bucket(&name).is_ok(), bucket);
+            let _ = Rule::Api.check(&name);
+        }
+
+        /// A service whose names overflow is told the length that fits: a service of that
+        /// many characters derives every name.
+        #[test]
+        fn the_length_an_overflow_suggests_fits(
+            service in "[a-z][a-z0-9-]{0,98}[a-z0-9]",
+            stage in "[a-z0-9]{1,140}",
+            region in prop::sample::select(vec!["us-east-1", "ap-southeast-2", "us-gov-west-1"]),
+        ) {
+            if let Err(NameError::Overflow { over, fix, .. }) = derive(&service, &stage, region) {
+                let fits = service.len().saturating_sub(over);
+                if fits >= 1 {
+                    prop_assert!(fix.contains(&format!("to {fits} characters")), "{}", fix);
+                    prop_assert!(derive(&"a".repeat(fits), &stage, region).is_ok());
+                } else {
+                    prop_assert!(fix.contains("shorten the stage"), "{}", fix);
+                }
+            }
         }
     }
+
+    /// Any text, ASCII or not, control characters included.
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[a-zA-Z0-9 _.\\t\u{0}é🎮-]{0,40}"]
+    }
+
+    /// `err` names what was refused and quotes it; a suggestion in it is accepted.
+    fn refused_with_why(
+        err: &NameError,
+        what: &str,
+        raw: &str,
+        accepted: impl Fn(&str) -> bool,
+    ) -> Result<(), TestCaseError> {
+        let NameError::Invalid {
+            what: said,
+            value,
+            suggestion,
+            ..
+        } = err
+        else {
+            return Err(TestCaseError::fail(format!("{raw:?}: {err:?}")));
+        };
+        prop_assert_eq!(*said, what);
+        prop_assert_eq!(value, raw);
+        prop_assert!(err.to_string().contains(raw), "{}", err);
+        if let Some(fixed) = suggestion {
+            prop_assert!(accepted(fixed), "{:?} suggested {:?}", raw, fixed);
+            let tried = format!("Try `{fixed}`");
+            prop_assert!(err.to_string().contains(&tried), "{}", err);
+        }
+        Ok(())
+    }
+
+    static SERVICE: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").unwrap());
+    static STAGE: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[a-z0-9]+$").unwrap());
+    static REGION: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$").unwrap());
+    /// S3's characters, length and ends.
+    static BUCKET: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").unwrap());
+    /// Each rule of docs/package.md's table: its characters as a regular expression over
+    /// ASCII (`(?-u)`: `\w` is `[A-Za-z0-9_]`), and its length in characters.
+    static ASCII_RULES: std::sync::LazyLock<Vec<(Rule, Regex, usize, usize)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (Rule::Stack, r"^[A-Za-z][A-Za-z0-9-]*$", 1, 128),
+                (Rule::Table, r"^[A-Za-z0-9_.-]*$", 3, 255),
+                (Rule::Function, r"^[A-Za-z0-9_-]*$", 1, 64),
+                (Rule::Role, r"^(?-u:[\w+=,.@-])*$", 1, 64),
+                (Rule::LogGroup, r"^[.\-_/#A-Za-z0-9]*$", 1, 512),
+                (Rule::ApiStage, r"^[A-Za-z0-9_-]*$", 1, 128),
+                (Rule::Secret, r"^[A-Za-z0-9/_+=.@-]*$", 1, 512),
+                (Rule::Queue, r"^[A-Za-z0-9_-]*$", 1, 80),
+            ]
+            .into_iter()
+            .map(|(rule, re, min, max)| (rule, Regex::new(re).unwrap(), min, max))
+            .collect()
+        });
 }

@@ -69,3 +69,59 @@ mod tests {
         assert!(parse("99999999999999999999d").is_err());
     }
 }
+
+/// Properties of `--since`, over generated input. `PROPTEST_CASES` sets how many cases
+/// each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const UNITS: [(&str, u64); 4] = [("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)];
+    const MAX_SECONDS: u64 = MAX_DAYS * 86_400;
+
+    proptest! {
+        /// Any text is parsed or refused, never a panic: accepted exactly when it is
+        /// (around white space) digits then one of s, m, h, d, for 1 s to 3653 days; each
+        /// refusal is a sentence naming what `--since` takes.
+        #[test]
+        fn since_is_digits_and_a_unit_within_ten_years(
+            value in prop_oneof![
+                3 => "[ \t]{0,2}[0-9]{0,22}[smhdSMw ]{0,2}[0-9]{0,2}[ \n]{0,2}",
+                1 => any::<String>(),
+            ],
+        ) {
+            let parsed = parse(&value);
+            let trimmed = value.trim();
+            let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+            let (digits, unit) = trimmed.split_at(split);
+            let unit = UNITS.iter().find(|(u, _)| *u == unit).map(|(_, seconds)| *seconds);
+            match (digits.parse::<u128>(), unit) {
+                (Ok(n), Some(seconds)) if !digits.is_empty() => {
+                    let total = n * u128::from(seconds);
+                    if n == 0 {
+                        prop_assert!(parsed.unwrap_err().contains("no time at all"));
+                    } else if total > u128::from(MAX_SECONDS) {
+                        let err = parsed.unwrap_err();
+                        prop_assert!(err.contains("3653d at most") || err.contains(FORMS), "{}", err);
+                        if n <= u128::from(u64::MAX) {
+                            prop_assert!(err.contains("3653d at most"), "{}", err);
+                        }
+                    } else {
+                        prop_assert_eq!(parsed, Ok(Duration::from_secs(total as u64)));
+                    }
+                }
+                _ => prop_assert!(parsed.unwrap_err().contains(FORMS), "{:?}", value),
+            }
+        }
+
+        /// A duration written in any unit that divides it reads back as itself.
+        #[test]
+        fn a_written_duration_reads_back(seconds in 1..=MAX_SECONDS, unit in 0usize..4) {
+            let (name, size) = UNITS[unit];
+            let whole = (seconds / size).max(1);
+            prop_assert_eq!(parse(&format!("{whole}{name}")), Ok(Duration::from_secs(whole * size)));
+            prop_assert_eq!(parse(&format!("{seconds}s")), Ok(Duration::from_secs(seconds)));
+        }
+    }
+}
