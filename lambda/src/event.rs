@@ -160,7 +160,7 @@ mod tests {
             text: Continuation::encode_text("hi"),
             now: 1,
             rooms: vec![],
-            room: 0,
+            room_index: 0,
             after: None,
             retry: vec![],
             hop: 1,
