@@ -282,3 +282,161 @@ impl Setting {
         }
     }
 }
+
+/// Properties of the settings' value parsers (flags and `mb.toml`), over generated input,
+/// for every setting of the table. `PROPTEST_CASES` sets how many cases each runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::settings::SETTINGS;
+    use proptest::prelude::*;
+
+    fn setting() -> impl Strategy<Value = &'static Setting> {
+        prop::sample::select(SETTINGS.iter().collect::<Vec<_>>())
+    }
+
+    /// Values: numbers, words, URLs, origins, claims, padded or not, and any text.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => (0u32..11_000).prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec!["none", "jwt", "JWT", " jwt ", "", "  "]).prop_map(str::to_owned),
+            2 => "[ \t]{0,1}https?://[a-z.:0-9]{0,12}(/[a-z?#,]{0,6})?/?[ \n]{0,1}",
+            1 => "[a-zA-Z0-9:/ ,.\t\u{7}-]{0,20}",
+            1 => any::<String>(),
+        ]
+    }
+
+    /// The allowed values of a number setting, from the table, as an oracle.
+    fn allows(allowed: Allowed, n: i64) -> bool {
+        match allowed {
+            Allowed::Range { min, max } => (i64::from(min)..=i64::from(max)).contains(&n),
+            Allowed::OneOf(values) => values.iter().any(|v| i64::from(*v) == n),
+            _ => false,
+        }
+    }
+
+    proptest! {
+        /// A number setting takes a whole number (around white space) that it allows and
+        /// nothing else; every refusal names the setting.
+        #[test]
+        fn a_number_setting_takes_exactly_its_allowed_numbers(
+            setting in setting(),
+            n in prop_oneof![any::<i64>(), 0i64..11_000],
+            pad in "[ \t]{0,2}",
+            other in text(),
+        ) {
+            if !setting.allowed.is_number() {
+                return Ok(());
+            }
+            let expected = allows(setting.allowed, n).then(|| u32::try_from(n).unwrap());
+            prop_assert_eq!(setting.check(n).ok(), expected);
+            prop_assert_eq!(setting.parse(&format!("{pad}{n}{pad}")).ok(), expected);
+            prop_assert_eq!(setting.parse_text(&n.to_string()).ok(), expected.map(|v| v.to_string()));
+            match setting.parse(&other) {
+                Ok(value) => prop_assert_eq!(other.trim().parse::<i64>().ok(), Some(i64::from(value))),
+                Err(why) => prop_assert!(why.contains(setting.key), "{}", why),
+            }
+        }
+
+        /// A word, text or list entry is checked by its setting's rule: a choice is one of
+        /// its words; an empty text clears; a URL is https:// with a host, no white space
+        /// and no comma; a claim has no comma or control character; an origin has no
+        /// comma either, so a list always comma-joins and splits back.
+        #[test]
+        fn a_text_setting_takes_what_its_check_allows(setting in setting(), value in text()) {
+            let parsed = setting.parse_text(&value);
+            let trimmed = value.trim();
+            if let Err(why) = &parsed {
+                prop_assert!(why.contains(setting.key), "{}", why);
+            }
+            match setting.allowed {
+                Allowed::Range { .. } | Allowed::OneOf(_) => {
+                    prop_assert_eq!(parsed, setting.parse(&value).map(|n| n.to_string()));
+                }
+                Allowed::Choice(words) => {
+                    let expected = words.contains(&trimmed).then(|| trimmed.to_owned());
+                    prop_assert_eq!(parsed.ok(), expected);
+                }
+                Allowed::Text(check) | Allowed::List(check) => {
+                    if trimmed.is_empty() {
+                        prop_assert_eq!(parsed, Ok(String::new()));
+                        return Ok(());
+                    }
+                    let fits = trimmed.len() <= 1024;
+                    let no_comma = !trimmed.contains(',');
+                    match check {
+                        Check::HttpsUrl => {
+                            let host = trimmed
+                                .strip_prefix("https://")
+                                .and_then(|rest| rest.split(['/', '?', '#']).next())
+                                .unwrap_or_default();
+                            let ok = fits && !host.is_empty() && no_comma && !trimmed.contains(char::is_whitespace);
+                            prop_assert_eq!(parsed.is_ok(), ok, "{:?}", value);
+                            if ok {
+                                prop_assert_eq!(&parsed, &Ok(trimmed.to_owned()));
+                            }
+                        }
+                        Check::Claim => {
+                            let ok = fits && no_comma && !trimmed.contains(char::is_control);
+                            prop_assert_eq!(parsed.is_ok(), ok, "{:?}", value);
+                            if ok {
+                                prop_assert_eq!(&parsed, &Ok(trimmed.to_owned()));
+                            }
+                        }
+                        Check::Origin => {
+                            if let Ok(origin) = &parsed {
+                                prop_assert!(!origin.contains(',') && !origin.ends_with('/'), "{}", origin);
+                                prop_assert!(origin.starts_with("https://") || origin.starts_with("http://"));
+                                let again = setting.parse_text(origin);
+                                prop_assert_eq!(again.as_ref(), Ok(origin));
+                            }
+                        }
+                    }
+                    if let Ok(kept) = parsed {
+                        prop_assert_eq!(Value::Text(kept.clone()).parameter(), kept);
+                    }
+                }
+            }
+        }
+
+        /// A list is its entries checked, empty ones dropped and repeats kept once, in
+        /// order; one bad entry refuses it all. Its parameter splits back into it.
+        #[test]
+        fn a_list_is_its_checked_entries_once_each(
+            entries in prop::collection::vec(
+                prop_oneof![
+                    3 => prop::sample::select(vec![
+                        "https://a.example", "https://a.example/", "http://b:8080", " https://c ", "",
+                    ]).prop_map(str::to_owned),
+                    1 => text(),
+                ],
+                0..6,
+            ),
+        ) {
+            for setting in SETTINGS.iter().filter(|s| matches!(s.allowed, Allowed::List(_))) {
+                let got = setting.parse_list(entries.iter().map(String::as_str));
+                let checked: Result<Vec<String>, String> =
+                    entries.iter().map(|e| setting.parse_text(e)).collect();
+                match checked {
+                    Err(first) => prop_assert_eq!(got, Err(first)),
+                    Ok(all) => {
+                        let mut expected: Vec<String> = Vec::new();
+                        for entry in all {
+                            if !entry.is_empty() && !expected.contains(&entry) {
+                                expected.push(entry);
+                            }
+                        }
+                        let parameter = Value::List(expected.clone()).parameter();
+                        if !expected.is_empty() {
+                            prop_assert_eq!(parameter.split(',').collect::<Vec<_>>(), expected.clone());
+                        } else {
+                            prop_assert_eq!(parameter, "");
+                        }
+                        prop_assert_eq!(got, Ok(expected));
+                    }
+                }
+            }
+        }
+    }
+}
