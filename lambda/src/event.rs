@@ -246,7 +246,7 @@ mod properties {
 
     fn continuation() -> impl Strategy<Value = Continuation> {
         let row = (any::<String>(), any::<i64>(), 0usize..4).prop_map(|(id, at, room)| Row {
-            room,
+            room_index: room,
             ..Row::new(id, at)
         });
         (
@@ -275,7 +275,7 @@ mod properties {
                         text: Continuation::encode_text(&text),
                         now,
                         rooms,
-                        room,
+                        room_index: room,
                         after,
                         retry,
                         hop,
