@@ -16,7 +16,7 @@ use mb_lambda::delivery::fanout::Report;
 use mb_lambda::event::Event;
 use mb_lambda::gateway::Gateway;
 use mb_lambda::handler::Answer;
-use mb_lambda::local::invoke_api::{self, Plan};
+use mb_lambda::local::invoke_api::{self, Decision};
 use mb_lambda::store::ConnectionStore;
 
 use crate::loopback::{self, Server};
@@ -126,9 +126,9 @@ where
     let Some(name) = name else {
         return respond(StatusCode::NOT_FOUND, None, Bytes::new());
     };
-    match invoke_api::plan(FUNCTION, &name, invocation_type.as_deref(), &body) {
-        Plan::DryRun => respond(StatusCode::NO_CONTENT, None, Bytes::new()),
-        Plan::Run { event, wait } => {
+    match invoke_api::decide(FUNCTION, &name, invocation_type.as_deref(), &body) {
+        Decision::DryRun => respond(StatusCode::NO_CONTENT, None, Bytes::new()),
+        Decision::Run { event, wait } => {
             state.invocations.fetch_add(1, Ordering::SeqCst);
             state.running.fetch_add(1, Ordering::SeqCst);
             let run = async move {
@@ -150,7 +150,7 @@ where
                 respond(StatusCode::ACCEPTED, None, Bytes::new())
             }
         }
-        Plan::Refuse {
+        Decision::Refuse {
             status,
             code,
             message,

@@ -13,7 +13,7 @@ use mb_lambda::access::keys::{KeyProvider, KeySetFile};
 use mb_lambda::access::tokens::Verifier;
 use mb_lambda::config::{Auth, DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::delivery::connect_window::DEFAULT_GRACE_SECONDS;
-use mb_lambda::delivery::continuation::LambdaHandOn;
+use mb_lambda::delivery::continuation::LambdaInvoker;
 use mb_lambda::store::{ConnectionStore, DynamoStore, MemoryStore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -206,7 +206,7 @@ async fn serve<S: ConnectionStore + 'static>(
     store_label: String,
 ) -> Result<(), Failure> {
     // The handler hands on through its real Lambda client, to the Invoke API served here.
-    let hand_on = LambdaHandOn::new(
+    let invoker = LambdaInvoker::new(
         &aws::with_endpoint(sdk, &format!("http://{reachable}")),
         dev::invoke::FUNCTION,
     );
@@ -217,7 +217,7 @@ async fn serve<S: ConnectionStore + 'static>(
             dev::local_gateway::LocalGateway::new(Arc::clone(&connections)),
             settings,
         )
-        .with_hand_on(Arc::new(hand_on)),
+        .with_invoker(Arc::new(invoker)),
         timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
         connect_delay: std::time::Duration::from_millis(u64::from(args.connect_delay)),
         connections,

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mb_lambda::event::Event;
-use mb_lambda::local::invoke_api::{self, Plan};
+use mb_lambda::local::invoke_api::{self, Decision};
 use mb_lambda::store::ConnectionStore;
 
 use super::state::Dev;
@@ -28,9 +28,9 @@ pub async fn invoke<S: ConnectionStore + 'static>(
     let invocation_type = headers
         .get("x-amz-invocation-type")
         .and_then(|v| v.to_str().ok());
-    match invoke_api::plan(FUNCTION, &name, invocation_type, &body) {
-        Plan::DryRun => StatusCode::NO_CONTENT.into_response(),
-        Plan::Run { event, wait: false } => {
+    match invoke_api::decide(FUNCTION, &name, invocation_type, &body) {
+        Decision::DryRun => StatusCode::NO_CONTENT.into_response(),
+        Decision::Run { event, wait: false } => {
             let deadline = Instant::now() + dev.timeout;
             let tracker = dev.tracker.clone();
             tracker.spawn(async move {
@@ -40,7 +40,7 @@ pub async fn invoke<S: ConnectionStore + 'static>(
             });
             StatusCode::ACCEPTED.into_response()
         }
-        Plan::Run { event, wait: true } => {
+        Decision::Run { event, wait: true } => {
             let answer = dev
                 .handler
                 .dispatch(Event::recognize(event), Instant::now() + dev.timeout)
@@ -53,7 +53,7 @@ pub async fn invoke<S: ConnectionStore + 'static>(
             )
                 .into_response()
         }
-        Plan::Refuse {
+        Decision::Refuse {
             status,
             code,
             message,

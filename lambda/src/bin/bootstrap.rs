@@ -10,7 +10,7 @@ use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use mb_lambda::clock::deadline_from_epoch_ms;
 use mb_lambda::config::Auth;
-use mb_lambda::delivery::continuation::LambdaHandOn;
+use mb_lambda::delivery::continuation::LambdaInvoker;
 use mb_lambda::event::Event;
 use mb_lambda::gateway::DirectGateway;
 use mb_lambda::store::DynamoStore;
@@ -49,7 +49,7 @@ async fn main() -> Result<(), Error> {
         settings,
     );
     if let Some(function) = config.function_name {
-        handler = handler.with_hand_on(Arc::new(LambdaHandOn::new(&sdk, function)));
+        handler = handler.with_invoker(Arc::new(LambdaInvoker::new(&sdk, function)));
     }
     let handler = Arc::new(handler);
     // Every kind of event arrives here and goes through the one door

@@ -167,8 +167,8 @@ impl Continuation {
 }
 
 /// Starts another invocation with a payload, without waiting for it.
-pub trait HandOn: Send + Sync {
-    fn hand_on<'a>(
+pub trait Invoker: Send + Sync {
+    fn invoke_async<'a>(
         &'a self,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -177,12 +177,12 @@ pub trait HandOn: Send + Sync {
 /// Hands on through the Lambda Invoke API, asynchronously (`Event`): on AWS the function
 /// invokes itself (its role may invoke only its own ARN); in `mb dev` the same client
 /// calls the Invoke API `mb dev` serves.
-pub struct LambdaHandOn {
+pub struct LambdaInvoker {
     client: Client,
     function: String,
 }
 
-impl LambdaHandOn {
+impl LambdaInvoker {
     pub fn new(config: &aws_config::SdkConfig, function: impl Into<String>) -> Self {
         Self {
             client: Client::new(config),
@@ -191,8 +191,8 @@ impl LambdaHandOn {
     }
 }
 
-impl HandOn for LambdaHandOn {
-    fn hand_on<'a>(
+impl Invoker for LambdaInvoker {
+    fn invoke_async<'a>(
         &'a self,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {

@@ -51,7 +51,7 @@ pub fn outcome(result: Result<(), PostFailure>) -> Outcome {
 
 /// How one broadcast runs.
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub struct Limits {
     /// Posts in flight at most (at least 1).
     pub concurrency: usize,
     pub budget: Budget,
@@ -114,13 +114,13 @@ pub async fn fanout<P: Poster>(
     retry: Vec<Row>,
     sender: &str,
     shaped: &[Shaped],
-    plan: &Plan,
+    limits: &Limits,
 ) -> Report {
     let mut report = Report {
         recipients: queue.len() + retry.len(),
         ..Report::default()
     };
-    let concurrency = plan.concurrency.max(1);
+    let concurrency = limits.concurrency.max(1);
     let mut retries_left = retry_budget(report.recipients);
     let mut pacer = Pacer::new(Instant::now());
     let mut fresh = queue.iter();
@@ -137,7 +137,7 @@ pub async fn fanout<P: Poster>(
                 ready.push_back((w.row, w.attempts));
             }
         }
-        let posting = now < plan.budget.stop_posting_at;
+        let posting = now < limits.budget.stop_posting_at;
         let mut token_at = None;
         if posting {
             while in_flight.len() < concurrency && (!ready.is_empty() || next_fresh.is_some()) {
@@ -164,7 +164,7 @@ pub async fn fanout<P: Poster>(
             break;
         }
         let wake = if posting {
-            let mut wake = plan.budget.stop_posting_at;
+            let mut wake = limits.budget.stop_posting_at;
             if let Some(at) = token_at {
                 wake = wake.min(at);
             }
@@ -173,14 +173,14 @@ pub async fn fanout<P: Poster>(
             }
             wake
         } else {
-            plan.budget.hard_stop
+            limits.budget.hard_stop
         };
         tokio::select! {
             Some((row, attempts, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 let now = Instant::now();
                 match outcome(result) {
                     Outcome::Delivered => report.delivered += 1,
-                    Outcome::Gone => match connect_window::verdict(row.connected_at_ms, now_ms(), plan.grace_ms) {
+                    Outcome::Gone => match connect_window::verdict(row.connected_at_ms, now_ms(), limits.grace_ms) {
                         Verdict::Gone => report.gone.push(row),
                         Verdict::Connecting => report.connecting += 1,
                     },
@@ -207,7 +207,7 @@ pub async fn fanout<P: Poster>(
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {
-                if !posting && Instant::now() >= plan.budget.hard_stop {
+                if !posting && Instant::now() >= limits.budget.hard_stop {
                     if !in_flight.is_empty() {
                         tracing::warn!(abandoned = in_flight.len(), "posts unanswered at the deadline; connections kept");
                         report.failed += in_flight.len();
@@ -300,8 +300,8 @@ mod tests {
             .collect()
     }
 
-    fn plan(concurrency: usize) -> Plan {
-        Plan {
+    fn limits(concurrency: usize) -> Limits {
+        Limits {
             concurrency,
             budget: Budget::unbounded(Instant::now()),
             grace_ms: 5_000,
@@ -326,7 +326,7 @@ mod tests {
             vec![],
             "c0",
             std::slice::from_ref(&shaped),
-            &plan(3),
+            &limits(3),
         )
         .await;
         assert_eq!(report.recipients, 10);
@@ -359,7 +359,7 @@ mod tests {
             Row::new("young", now_ms() - 1_000),
             Row::new("old", now_ms() - 6_000),
         ];
-        let report = fanout(&poster, &queue, vec![], "x", &[shape("hi", 1)], &plan(2)).await;
+        let report = fanout(&poster, &queue, vec![], "x", &[shape("hi", 1)], &limits(2)).await;
         assert_eq!(report.connecting, 1);
         assert_eq!(report.gone.len(), 1);
         assert_eq!(report.gone[0].id, "old");
@@ -398,7 +398,7 @@ mod tests {
             vec![],
             "c0",
             &[shape("x", 1)],
-            &plan(4),
+            &limits(4),
         )
         .await;
         // Four retries wanted, a budget of three: one stays throttled, and is kept.
@@ -413,9 +413,9 @@ mod tests {
     async fn nothing_starts_after_the_stop_and_the_rest_is_reported() {
         let poster = Scripted::default();
         let ids: Vec<String> = (0..5).map(|i| format!("c{i}")).collect();
-        let plan = Plan {
+        let limits = Limits {
             budget: Budget::new(Instant::now(), Instant::now(), false),
-            ..plan(2)
+            ..limits(2)
         };
         let report = fanout(
             &poster,
@@ -423,7 +423,7 @@ mod tests {
             rows(&["r".to_owned()], 0),
             "c0",
             &[shape("x", 1)],
-            &plan,
+            &limits,
         )
         .await;
         assert_eq!(report.started, 0);
@@ -441,7 +441,7 @@ mod tests {
             vec![],
             "a",
             &[shape("x", 1)],
-            &plan(0),
+            &limits(0),
         )
         .await;
         assert_eq!(report.delivered, 1);

@@ -8,7 +8,7 @@ use super::Handler;
 use crate::clock::now_ms;
 use crate::delivery::continuation::{Continuation, MAX_HOPS, PAYLOAD_LIMIT};
 use crate::delivery::deadline::Budget;
-use crate::delivery::fanout::{Plan, Report, fanout};
+use crate::delivery::fanout::{Limits, Report, fanout};
 use crate::gateway::{Gateway, Poster};
 use crate::store::{ConnectionStore, Room, Row, StoreError};
 use crate::wire::channel;
@@ -58,12 +58,12 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         retry: Vec<Row>,
         budget: Budget,
     ) -> Report {
-        let plan = Plan {
+        let limits = Limits {
             concurrency: self.settings.concurrency,
             budget,
             grace_ms: self.settings.connect_grace_ms,
         };
-        let mut report = fanout(poster, &queue, retry, job.sender, shaped, &plan).await;
+        let mut report = fanout(poster, &queue, retry, job.sender, shaped, &limits).await;
         let unstarted = queue.len() - report.started;
         if unstarted + report.pending.len() > 0 {
             // Resume after the last (room, key) started (the sender is not one).
@@ -71,25 +71,29 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 .iter()
                 .rev()
                 .find(|r| r.id != job.sender);
-            self.hand_on(job, last, unstarted, &mut report).await;
+            self.continue_elsewhere(job, last, unstarted, &mut report)
+                .await;
         }
         self.forget(&report.gone, job.rooms).await;
         report
     }
 
-    pub(super) async fn hand_on(
+    /// Hands what this invocation could not reach to continuations: new invocations of
+    /// the function through the invoker, each within Lambda's payload limit; what cannot
+    /// be handed on is counted as failed or throttled and logged.
+    pub(super) async fn continue_elsewhere(
         &self,
         job: &Job<'_>,
         last: Option<&Row>,
         unstarted: usize,
         report: &mut Report,
     ) {
-        let why = match &self.hand_on {
+        let why = match &self.invoker {
             _ if job.hop >= MAX_HOPS => {
                 format!("the chain reached its limit of {MAX_HOPS} hand-ons")
             }
             None => "this handler cannot hand on".to_owned(),
-            Some(hand_on) => {
+            Some(invoker) => {
                 let (room, after) = match last {
                     Some(row) => (row.room_index, Some(row.id.clone())),
                     None => (job.cursor.0, job.cursor.1.map(str::to_owned)),
@@ -111,7 +115,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 let mut first_failed = None;
                 for (index, part) in continuation.split(PAYLOAD_LIMIT).into_iter().enumerate() {
                     let carried = part.retry.len() + if index == 0 { unstarted } else { 0 };
-                    match hand_on.hand_on(part.to_payload()).await {
+                    match invoker.invoke_async(part.to_payload()).await {
                         Ok(()) => report.continued += carried,
                         Err(err) if index == 0 => {
                             report.pending.extend(part.retry);

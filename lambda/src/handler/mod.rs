@@ -33,7 +33,7 @@ use std::time::Instant;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
 use crate::config::Settings;
-use crate::delivery::continuation::HandOn;
+use crate::delivery::continuation::Invoker;
 use crate::delivery::deadline::{API_GATEWAY_TIMEOUT, Budget};
 use crate::delivery::fanout::Report;
 use crate::event::{Event, Route};
@@ -64,7 +64,7 @@ pub struct Handler<S, G> {
     store: S,
     gateway: G,
     settings: Settings,
-    hand_on: Option<Arc<dyn HandOn>>,
+    invoker: Option<Arc<dyn Invoker>>,
 }
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
@@ -73,14 +73,14 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             store,
             gateway,
             settings,
-            hand_on: None,
+            invoker: None,
         }
     }
 
-    /// Hands what a deadline leaves of a broadcast to `hand_on` (without it, the rest is
-    /// logged as failed).
-    pub fn with_hand_on(mut self, hand_on: Arc<dyn HandOn>) -> Self {
-        self.hand_on = Some(hand_on);
+    /// Hands what a deadline leaves of a broadcast to a new invocation through `invoker`
+    /// (without one, the rest is logged as failed).
+    pub fn with_invoker(mut self, invoker: Arc<dyn Invoker>) -> Self {
+        self.invoker = Some(invoker);
         self
     }
 

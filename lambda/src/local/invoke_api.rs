@@ -18,7 +18,7 @@ pub const SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 
 /// What to do with one Invoke request.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
+pub enum Decision {
     /// Run the handler on `event`; `wait` for `RequestResponse`, not for `Event`.
     Run { event: Value, wait: bool },
     /// `DryRun`: 204, nothing runs.
@@ -31,12 +31,12 @@ pub enum Plan {
     },
 }
 
-/// The plan for a request naming `name` (a name, an ARN or `name:qualifier`) with the
+/// The decision for a request naming `name` (a name, an ARN or `name:qualifier`) with the
 /// `X-Amz-Invocation-Type` header `invocation_type` and `body`, to a server that runs
 /// only the function `served`.
-pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]) -> Plan {
+pub fn decide(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]) -> Decision {
     if !name.split(':').any(|part| part == served) {
-        return Plan::Refuse {
+        return Decision::Refuse {
             status: 404,
             code: "ResourceNotFoundException",
             message: format!("Function not found: {name} (only {served} is served here)"),
@@ -45,9 +45,9 @@ pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]
     let wait = match invocation_type {
         None | Some("RequestResponse") => true,
         Some("Event") => false,
-        Some("DryRun") => return Plan::DryRun,
+        Some("DryRun") => return Decision::DryRun,
         Some(other) => {
-            return Plan::Refuse {
+            return Decision::Refuse {
                 status: 400,
                 code: "ValidationException",
                 message: format!(
@@ -64,7 +64,7 @@ pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]
         crate::delivery::continuation::PAYLOAD_LIMIT
     };
     if body.len() > limit {
-        return Plan::Refuse {
+        return Decision::Refuse {
             status: 413,
             code: "RequestEntityTooLargeException",
             message: format!(
@@ -75,8 +75,8 @@ pub fn plan(served: &str, name: &str, invocation_type: Option<&str>, body: &[u8]
         };
     }
     match serde_json::from_slice(body) {
-        Ok(event) => Plan::Run { event, wait },
-        Err(_) => Plan::Refuse {
+        Ok(event) => Decision::Run { event, wait },
+        Err(_) => Decision::Refuse {
             status: 400,
             code: "InvalidRequestContentException",
             message: "Could not parse request body into json".to_owned(),
@@ -98,23 +98,23 @@ mod tests {
     #[test]
     fn invocation_types() {
         assert_eq!(
-            plan("f", "f", None, b"{}"),
-            Plan::Run {
+            decide("f", "f", None, b"{}"),
+            Decision::Run {
                 event: json!({}),
                 wait: true
             }
         );
         assert_eq!(
-            plan("f", "f", Some("Event"), b"{\"a\":1}"),
-            Plan::Run {
+            decide("f", "f", Some("Event"), b"{\"a\":1}"),
+            Decision::Run {
                 event: json!({"a": 1}),
                 wait: false
             }
         );
-        assert_eq!(plan("f", "f", Some("DryRun"), b""), Plan::DryRun);
+        assert_eq!(decide("f", "f", Some("DryRun"), b""), Decision::DryRun);
         assert!(matches!(
-            plan("f", "f", Some("event"), b"{}"),
-            Plan::Refuse {
+            decide("f", "f", Some("event"), b"{}"),
+            Decision::Refuse {
                 status: 400,
                 code: "ValidationException",
                 ..
@@ -127,12 +127,12 @@ mod tests {
         let at = |n: usize| format!("\"{}\"", "x".repeat(n - 2)).into_bytes();
         let limit = crate::delivery::continuation::PAYLOAD_LIMIT;
         assert!(matches!(
-            plan("f", "f", Some("Event"), &at(limit)),
-            Plan::Run { wait: false, .. }
+            decide("f", "f", Some("Event"), &at(limit)),
+            Decision::Run { wait: false, .. }
         ));
         assert!(matches!(
-            plan("f", "f", Some("Event"), &at(limit + 1)),
-            Plan::Refuse {
+            decide("f", "f", Some("Event"), &at(limit + 1)),
+            Decision::Refuse {
                 status: 413,
                 code: "RequestEntityTooLargeException",
                 ..
@@ -140,30 +140,33 @@ mod tests {
         ));
         // A synchronous invocation may carry more.
         assert!(matches!(
-            plan("f", "f", None, &at(limit + 1)),
-            Plan::Run { wait: true, .. }
+            decide("f", "f", None, &at(limit + 1)),
+            Decision::Run { wait: true, .. }
         ));
         assert!(matches!(
-            plan("f", "f", None, &at(SYNC_PAYLOAD_LIMIT + 1)),
-            Plan::Refuse { status: 413, .. }
+            decide("f", "f", None, &at(SYNC_PAYLOAD_LIMIT + 1)),
+            Decision::Refuse { status: 413, .. }
         ));
     }
 
     #[test]
     fn names_arns_and_qualifiers() {
         let arn = "arn:aws:lambda:us-east-1:123456789012:function:f";
-        assert!(matches!(plan("f", arn, None, b"{}"), Plan::Run { .. }));
         assert!(matches!(
-            plan("f", "f:$LATEST", None, b"{}"),
-            Plan::Run { .. }
+            decide("f", arn, None, b"{}"),
+            Decision::Run { .. }
         ));
         assert!(matches!(
-            plan("f", "g", None, b"{}"),
-            Plan::Refuse { status: 404, .. }
+            decide("f", "f:$LATEST", None, b"{}"),
+            Decision::Run { .. }
         ));
         assert!(matches!(
-            plan("f", "f", None, b"not json"),
-            Plan::Refuse {
+            decide("f", "g", None, b"{}"),
+            Decision::Refuse { status: 404, .. }
+        ));
+        assert!(matches!(
+            decide("f", "f", None, b"not json"),
+            Decision::Refuse {
                 status: 400,
                 code: "InvalidRequestContentException",
                 ..

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mb_lambda::delivery::continuation::LambdaHandOn;
+use mb_lambda::delivery::continuation::LambdaInvoker;
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{Behaviour, FakeGateway, Options};
 use mb_tests::invoke_api::{FUNCTION, InvokeApi};
@@ -163,7 +163,7 @@ async fn a_broadcast_past_its_deadline_continues_until_everyone_has_it_once() {
     let handler = Arc::new(
         fake.handler(stored(&all, mb_tests::a_minute_ago()).await, 64)
             .await
-            .with_hand_on(Arc::new(LambdaHandOn::new(&lambda, FUNCTION))),
+            .with_invoker(Arc::new(LambdaInvoker::new(&lambda, FUNCTION))),
     );
     invoke.serve(Arc::clone(&handler));
 
