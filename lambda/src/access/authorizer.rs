@@ -96,9 +96,7 @@ fn context_of(identity: &Identity) -> Value {
 
 /// What the `$connect` event's `requestContext.authorizer` says about the client: `None`
 /// when no authorizer ran. API Gateway passes context values as strings.
-pub fn identity_of(
-    fields: &HashMap<String, Value>,
-) -> Option<(Option<String>, Option<BTreeSet<Channel>>)> {
+pub fn identity_of(fields: &HashMap<String, Value>) -> Option<Admitted> {
     fields.get("exp")?;
     let text = |key: &str| match fields.get(key) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -117,7 +115,15 @@ pub fn identity_of(
         ),
         _ => None,
     };
-    Some((sub, channels))
+    Some(Admitted { sub, channels })
+}
+
+/// Whom the authorizer let in: the token's subject, and the channels it allows (`None`:
+/// any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    pub sub: Option<String>,
+    pub channels: Option<BTreeSet<Channel>>,
 }
 
 #[cfg(test)]
@@ -177,7 +183,10 @@ mod tests {
             .collect();
         assert_eq!(
             identity_of(&fields),
-            Some((Some("u1".into()), Some([a].into())))
+            Some(Admitted {
+                sub: Some("u1".into()),
+                channels: Some([a].into())
+            })
         );
         assert!(
             !answer.to_string().contains(&token),

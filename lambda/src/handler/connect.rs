@@ -61,7 +61,10 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             // Only the authorizer lets a connection in when tokens are required.
             return refuse(403, "unauthorized", "a valid token is required".into());
         }
-        let (sub, allowed) = identity.unwrap_or_default();
+        let authorizer::Admitted {
+            sub,
+            channels: allowed,
+        } = identity.unwrap_or_default();
         let mut channels = match channel::from_query(pairs) {
             Ok(channels) => channels,
             Err(err) => return refuse(400, "bad_channel", err.to_string()),
