@@ -5,10 +5,10 @@
 //! cannot tell the difference.
 //!
 //! The HTTP Management API (`management.rs`) answers every other caller from the same
-//! decision, [`post_to_connection::post_to`]. The handler used to go through it over loopback HTTP
-//! for every copy, which made a broadcast to 1,000 clients cost 1,000 signed requests
-//! (docs/benchmarks.md); the function's client is tested against its wire format
-//! elsewhere (`tests/tests/fanout_faults.rs`, `tests/tests/post_client.rs`).
+//! decision, [`post_to_connection::post_to`]. The handler does not go through it over
+//! loopback HTTP: that costs a signed request per copy, 1,000 for a broadcast to 1,000
+//! clients (docs/benchmarks.md). The function's own client is held to the wire format
+//! elsewhere (`tests/tests/e2e/wire_fakes/fanout_faults.rs`, `post_client.rs`).
 
 use std::sync::Arc;
 
