@@ -209,6 +209,23 @@ mod tests {
         }
     }
 
+    /// A publish to `mb dev` reaches the function as a function URL's event does on AWS:
+    /// the one door recognises it, with its method, query and body.
+    #[test]
+    fn a_publish_is_a_function_url_event() {
+        let event = function_url("POST", "channel=a", "aGk=", true, 1);
+        match mb_lambda::event::Event::recognize(event) {
+            mb_lambda::event::Event::Publish(request) => {
+                assert_eq!(request.method, "POST");
+                assert_eq!(request.query, "channel=a");
+                assert_eq!(request.body.as_deref(), Some("aGk="));
+                assert!(request.is_base64_encoded);
+                assert_eq!(request.read().map(|p| p.text), Ok("hi".to_owned()));
+            }
+            other => panic!("recognised as {}", other.kind()),
+        }
+    }
+
     #[test]
     fn request_time_is_apache_common_log_format() {
         assert_eq!(
