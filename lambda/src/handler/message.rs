@@ -17,7 +17,7 @@ use crate::delivery::deadline::Budget;
 use crate::delivery::fanout::Report;
 use crate::gateway::{Gateway, management_endpoint};
 use crate::store::{Connection, ConnectionStore, Room, Row};
-use crate::wire::control::{self, Control, ControlError, Frame};
+use crate::wire::control::{self, Control, ControlError, Sent};
 use crate::wire::message::{self, Refusal};
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
@@ -76,8 +76,8 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             }
         };
         let (text, rooms): (Cow<'_, str>, Vec<Room>) = match frame {
-            Frame::Message => (text, connection.rooms.iter().cloned().collect()),
-            Frame::Control(Control::Publish { channel, text }) => {
+            Sent::Message => (text, connection.rooms.iter().cloned().collect()),
+            Sent::Control(Control::Publish { channel, text }) => {
                 let room = Room::Channel(channel);
                 if !connection.rooms.contains(&room) {
                     let err = ControlError::NotMember(room.key().to_owned());
@@ -85,7 +85,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 }
                 (Cow::Owned(text), vec![room])
             }
-            Frame::Control(control) => {
+            Sent::Control(control) => {
                 return self.control(&poster, &connection, control, now).await;
             }
         };

@@ -23,9 +23,10 @@ pub enum Control {
     Publish { channel: Channel, text: String },
 }
 
-/// A frame, read.
+/// What a client sent, read: a control action, or a message to broadcast. (A frame is
+/// the WebSocket frame; this is what its text means.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub enum Sent {
     Control(Control),
     /// Not a control message: broadcast it.
     Message,
@@ -67,17 +68,17 @@ impl ControlError {
 const ACTIONS: [&str; 4] = ["subscribe", "unsubscribe", "ping", "publish"];
 
 /// Reads a frame's text (pure).
-pub fn parse(text: &str) -> Result<Frame, ControlError> {
+pub fn parse(text: &str) -> Result<Sent, ControlError> {
     // Most messages are not control messages: skip the parse when no `action` appears.
     if !text.contains("\"action\"") {
-        return Ok(Frame::Message);
+        return Ok(Sent::Message);
     }
     let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
-        return Ok(Frame::Message);
+        return Ok(Sent::Message);
     };
     let action = match object.get("action") {
         Some(Value::String(action)) if ACTIONS.contains(&action.as_str()) => action.as_str(),
-        _ => return Ok(Frame::Message),
+        _ => return Ok(Sent::Message),
     };
     let control = match action {
         "subscribe" => Control::Subscribe(channel(&object, "subscribe")?),
@@ -93,7 +94,7 @@ pub fn parse(text: &str) -> Result<Frame, ControlError> {
             Control::Publish { channel, text }
         }
     };
-    Ok(Frame::Control(control))
+    Ok(Sent::Control(control))
 }
 
 fn channel(object: &Map<String, Value>, action: &'static str) -> Result<Channel, ControlError> {
@@ -123,7 +124,7 @@ mod tests {
 
     fn control(text: &str) -> Control {
         match parse(text) {
-            Ok(Frame::Control(control)) => control,
+            Ok(Sent::Control(control)) => control,
             other => panic!("{text}: {other:?}"),
         }
     }
@@ -175,7 +176,7 @@ mod tests {
             r#"{"action":"Ping"}"#,
             "{\"action\":\"ping\"",
         ] {
-            assert_eq!(parse(text), Ok(Frame::Message), "{text}");
+            assert_eq!(parse(text), Ok(Sent::Message), "{text}");
         }
     }
 
@@ -286,12 +287,12 @@ mod properties {
         fn any_text_is_read_and_most_is_a_message(text in any::<String>(), value in json()) {
             let read = parse(&text);
             if !text.contains("\"action\"") {
-                prop_assert_eq!(read, Ok(Frame::Message));
+                prop_assert_eq!(read, Ok(Sent::Message));
             }
             let written = value.to_string();
             let read = parse(&written);
             if !value.is_object() || !written.contains("\"action\"") {
-                prop_assert_eq!(read, Ok(Frame::Message), "{}", written);
+                prop_assert_eq!(read, Ok(Sent::Message), "{}", written);
             }
         }
 
@@ -323,19 +324,19 @@ mod properties {
                 _ => Err(ControlError::NoChannel { action }),
             };
             let expected = match action.as_str() {
-                "subscribe" => named("subscribe").map(|c| Frame::Control(Control::Subscribe(c))),
-                "unsubscribe" => named("unsubscribe").map(|c| Frame::Control(Control::Unsubscribe(c))),
-                "ping" => Ok(Frame::Control(Control::Ping(data.clone()))),
+                "subscribe" => named("subscribe").map(|c| Sent::Control(Control::Subscribe(c))),
+                "unsubscribe" => named("unsubscribe").map(|c| Sent::Control(Control::Unsubscribe(c))),
+                "ping" => Ok(Sent::Control(Control::Ping(data.clone()))),
                 "publish" => named("publish").and_then(|channel| match &data {
                     None => Err(ControlError::NoData),
-                    Some(Value::String(text)) => Ok(Frame::Control(Control::Publish { channel, text: text.clone() })),
-                    Some(other) => Ok(Frame::Control(Control::Publish { channel, text: other.to_string() })),
+                    Some(Value::String(text)) => Ok(Sent::Control(Control::Publish { channel, text: text.clone() })),
+                    Some(other) => Ok(Sent::Control(Control::Publish { channel, text: other.to_string() })),
                 }),
-                _ => Ok(Frame::Message),
+                _ => Ok(Sent::Message),
             };
             prop_assert_eq!(&read, &expected, "{}", text);
             match read {
-                Ok(Frame::Control(Control::Publish { text: published, .. })) => {
+                Ok(Sent::Control(Control::Publish { text: published, .. })) => {
                     // Data that is not a string travels as its JSON, which reads back as it.
                     if let Some(data) = data.as_ref().filter(|d| !d.is_string()) {
                         prop_assert_eq!(&serde_json::from_str::<Value>(&published).unwrap(), data);
@@ -367,7 +368,7 @@ mod properties {
                 2 => Control::Ping(data.clone()),
                 _ => Control::Publish { channel, text },
             };
-            prop_assert_eq!(parse(&write(&control).to_string()), Ok(Frame::Control(control.clone())));
+            prop_assert_eq!(parse(&write(&control).to_string()), Ok(Sent::Control(control.clone())));
             let reply = reply(&control).map(|b| serde_json::from_slice::<Value>(&b).unwrap());
             let expected = match &control {
                 Control::Subscribe(_) => Some(json!({"action": "subscribed", "channel": name})),
