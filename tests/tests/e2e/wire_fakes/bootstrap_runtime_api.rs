@@ -27,6 +27,22 @@ impl Drop for Function {
     }
 }
 
+impl Function {
+    /// The logs once every one of `needles` is in them, or as they are after [`WAIT`]:
+    /// a line is written before the answer it belongs to, but read from the pipe by
+    /// another thread, so it may arrive just after the answer.
+    async fn logs_with(&self, needles: &[&str]) -> String {
+        let until = std::time::Instant::now() + WAIT;
+        loop {
+            let logs = self.logs.lock().unwrap().join("\n");
+            if needles.iter().all(|n| logs.contains(n)) || std::time::Instant::now() >= until {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 fn start(runtime: &RuntimeApi, vars: &[(&str, &str)]) -> Function {
     let mut command = runtime.command(&mb_tests::mb::built("bootstrap"));
     command
@@ -253,7 +269,9 @@ async fn bootstrap_hands_on_before_its_deadline() {
         .expect("the forged event's answer");
     assert!(foreign.delivered().is_empty(), "posted to the named host");
     assert_eq!(fake.delivered().values().sum::<usize>(), before);
-    let logs = function.logs.lock().unwrap().join("\n");
+    let logs = function
+        .logs_with(&["continuation refused", &foreign.endpoint])
+        .await;
     assert!(
         logs.contains("continuation refused") && logs.contains(&foreign.endpoint),
         "{logs}"
@@ -270,7 +288,7 @@ async fn bootstrap_hands_on_before_its_deadline() {
         .filter(|id| delivered.get(*id) != Some(&1))
         .collect();
     assert!(wrong.is_empty(), "not exactly once: {wrong:?}");
-    let logs = function.logs.lock().unwrap().join("\n");
+    let logs = function.logs_with(&["\"continuation\"", "\"hop\":1"]).await;
     assert!(
         logs.contains("\"continuation\"") && logs.contains("\"hop\":1"),
         "{logs}"
