@@ -40,4 +40,16 @@ pub mod store;
 pub mod wire;
 
 pub use config::{Config, Settings};
+
+/// Property-test cases for a property whose case costs about `divisor` times a cheap
+/// one's: `PROPTEST_CASES` (proptest's default, 256, if unset) divided, at least 16. The
+/// test command sets 10,000; docs/benchmarks.md ("Property tests") runs a million.
+#[cfg(test)]
+pub(crate) fn costly_cases(divisor: u32) -> proptest::prelude::ProptestConfig {
+    let all = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(256);
+    proptest::prelude::ProptestConfig::with_cases((all / divisor).max(16))
+}
 pub use handler::Handler;

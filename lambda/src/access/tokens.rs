@@ -514,16 +514,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// Cases for a property whose case costs about `divisor` times a cheap one's:
-    /// `PROPTEST_CASES` (proptest's default, 256, if unset) divided, at least 16.
-    fn cases(divisor: u32) -> proptest::prelude::ProptestConfig {
-        let all = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(256);
-        proptest::prelude::ProptestConfig::with_cases((all / divisor).max(16))
-    }
-
     /// Tokens an attacker could send: any text, and three dot-separated base64url parts
     /// (a header naming HS256 or RS256, or any bytes) that are not signed by our keys.
     fn forged() -> impl proptest::strategy::Strategy<Value = String> {
@@ -652,7 +642,7 @@ pub(crate) mod tests {
 
     proptest::proptest! {
         // An RS256 verification costs about ten cheap cases.
-        #![proptest_config(cases(10))]
+        #![proptest_config(crate::costly_cases(10))]
         /// Changing any one character of an RS256 token gets it refused.
         #[test]
         fn a_changed_rs256_token_is_refused(

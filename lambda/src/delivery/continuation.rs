@@ -339,6 +339,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        // About 5 ms a case (it serialises hundreds of rows several times): a tenth.
+        #![proptest_config(crate::costly_cases(10))]
         #[test]
         fn every_row_travels_once_within_the_limit(
             text_len in 0usize..4_000,
