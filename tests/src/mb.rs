@@ -42,7 +42,7 @@ pub fn run(args: &[&str], limit: Duration) -> std::process::Output {
 
 /// Variables of the test machine that would change what `mb` does; removed before a run
 /// so only what a test sets counts.
-const CLEARED: [&str; 21] = [
+const CLEARED: [&str; 23] = [
     "SERVICE_NAME",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -64,6 +64,10 @@ const CLEARED: [&str; 21] = [
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_EC2_METADATA_DISABLED",
     "MB_POLL_INTERVAL_MS",
+    // The test command's lint-while-building (scripts/test): `mb build` compiles as a
+    // user's would.
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTFLAGS",
 ];
 
 /// The environment of an `mb` run against loopback stand-ins: test credentials, empty
