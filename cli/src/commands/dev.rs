@@ -82,7 +82,21 @@ pub struct DevArgs {
     /// `rate_limited` and nothing is broadcast (0: no limit)
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub max_messages_per_second: u32,
+    /// Close every connection (1001 "Going away", then $disconnect) this many seconds
+    /// after it opened, whatever its traffic, as API Gateway does after 2 hours; a few
+    /// seconds make clients' reconnects testable
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTION_SECONDS, value_parser = clap::value_parser!(u32).range(1..=i64::from(DEFAULT_MAX_CONNECTION_SECONDS)))]
+    pub max_connection_seconds: u32,
+    /// Close a connection (1001 "Going away", then $disconnect) after this many seconds
+    /// without a message in either direction (a data frame from the client, or one posted
+    /// to it; WebSocket ping frames do not count), as API Gateway does after 10 minutes
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_IDLE_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u32).range(1..=i64::from(DEFAULT_MAX_CONNECTION_SECONDS)))]
+    pub idle_timeout_seconds: u32,
 }
+
+/// API Gateway's limits on a WebSocket connection: 2 hours in all, 10 minutes idle.
+pub const DEFAULT_MAX_CONNECTION_SECONDS: u32 = mb_lambda::store::MAX_CONNECTION_SECONDS as u32;
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: u32 = 600;
 
 fn parse_origin(entry: &str) -> Result<String, String> {
     mb_lambda::access::origin::parse(entry)
@@ -161,6 +175,8 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         auth,
         allowed_origins: args.allow_origins.clone(),
         max_messages_per_second: args.max_messages_per_second,
+        // The function's defaults for what mb dev has no flag for (history among them).
+        ..Settings::default()
     };
     match &args.dynamodb_endpoint {
         None => {
@@ -220,6 +236,8 @@ async fn serve<S: ConnectionStore + 'static>(
         .with_invoker(Arc::new(invoker)),
         timeout: std::time::Duration::from_secs(u64::from(args.timeout)),
         connect_delay: std::time::Duration::from_millis(u64::from(args.connect_delay)),
+        max_connection: std::time::Duration::from_secs(u64::from(args.max_connection_seconds)),
+        idle_timeout: std::time::Duration::from_secs(u64::from(args.idle_timeout_seconds)),
         connections,
         domain_name: reachable.to_owned(),
         stage: args.stage.clone(),
@@ -240,8 +258,12 @@ async fn serve<S: ConnectionStore + 'static>(
                             (POST http://{reachable}{publish_path}?channel=NAME)\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \
          Lambda Invoke API: http://{reachable}/2015-03-31/functions/{}/invocations\n  \
+         connections:       closed after {} s, or {} s without a message, as API Gateway does \
+         (--max-connection-seconds, --idle-timeout-seconds)\n  \
          stop:              Ctrl-C",
         dev::invoke::FUNCTION,
+        args.max_connection_seconds,
+        args.idle_timeout_seconds,
         publish_path = dev::publish::PATH,
     );
     let _ = out.flush();

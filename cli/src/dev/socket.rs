@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
@@ -29,10 +30,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::connections::{Close, Info, OUTBOX};
 use super::events::{self, ConnectionContext, Frame};
 use super::state::Dev;
-
-/// API Gateway closes every WebSocket connection after this long.
-const MAX_CONNECTION: Duration =
-    Duration::from_secs(mb_lambda::store::MAX_CONNECTION_SECONDS.unsigned_abs());
 
 /// How long a closing socket may take to flush its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -191,6 +188,8 @@ async fn run<S: ConnectionStore + 'static>(
     let id = ctx.connection_id.clone();
     tracing::info!(connection_id = %id, "connection opened");
     let (mut sink, mut stream) = socket.split();
+    let activity = Activity::new();
+    let sent = activity.clone();
     let mut writer = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -212,21 +211,26 @@ async fn run<S: ConnectionStore + 'static>(
                     if sink.send(message).await.is_err() {
                         break;
                     }
+                    // A message posted to the client counts as traffic, as on AWS.
+                    sent.touch();
                 }
             }
         }
     });
 
-    let lifetime_end = tokio::time::Instant::now() + MAX_CONNECTION;
+    let lifetime_end = activity.started + dev.max_connection;
     let ending = loop {
+        let idle_end = activity.last() + dev.idle_timeout;
         tokio::select! {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
+                    activity.touch();
                     let now = now_ms();
                     dev.connections.touch(&id, now);
                     dev.invoke(events::message(&ctx, Frame::Text(text.as_str()), now, &request_id())).await;
                 }
                 Some(Ok(Message::Binary(data))) => {
+                    activity.touch();
                     let now = now_ms();
                     dev.connections.touch(&id, now);
                     dev.invoke(events::message(&ctx, Frame::Binary(&data), now, &request_id())).await;
@@ -251,8 +255,20 @@ async fn run<S: ConnectionStore + 'static>(
                 break Ending::Shutdown;
             }
             _ = tokio::time::sleep_until(lifetime_end) => {
-                // API Gateway's 2-hour limit: the row's TTL counts on it, and a broadcast
-                // skips expired rows, so a longer connection would stop hearing anything.
+                // API Gateway's 2-hour limit (--max-connection-seconds): the row's TTL
+                // counts on it, and a broadcast skips expired rows, so a longer connection
+                // would stop hearing anything.
+                tracing::info!(connection_id = %id, "connection at its maximum lifetime: closing, as API Gateway does");
+                dev.connections.close(&id, 1001, "Going away");
+                break Ending::Closed(1001, "Going away".to_owned());
+            }
+            _ = tokio::time::sleep_until(idle_end) => {
+                // Traffic since this deadline was set moves it on; else API Gateway's idle
+                // timeout (--idle-timeout-seconds) closes the connection.
+                if activity.last() + dev.idle_timeout > tokio::time::Instant::now() {
+                    continue;
+                }
+                tracing::info!(connection_id = %id, "connection idle: closing, as API Gateway does");
                 dev.connections.close(&id, 1001, "Going away");
                 break Ending::Closed(1001, "Going away".to_owned());
             }
@@ -298,6 +314,32 @@ async fn run<S: ConnectionStore + 'static>(
         while stream.next().await.is_some() {}
     })
     .await;
+}
+
+/// When a connection last carried a message in either direction, shared by its reader
+/// and its writer: milliseconds since it opened.
+#[derive(Clone)]
+struct Activity {
+    started: tokio::time::Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            started: tokio::time::Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// Whether a read failed because the client sent more than the 128 KB message quota.

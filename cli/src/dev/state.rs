@@ -29,4 +29,9 @@ pub struct Dev<S> {
     pub timeout: Duration,
     /// How long after `$connect` returns the connection is established.
     pub connect_delay: Duration,
+    /// How long a connection may live (API Gateway: 2 hours), whatever its traffic.
+    pub max_connection: Duration,
+    /// How long a connection may go without a message in either direction (API
+    /// Gateway: 10 minutes): no data frame from the client, none posted to it.
+    pub idle_timeout: Duration,
 }

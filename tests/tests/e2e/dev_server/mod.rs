@@ -3,4 +3,5 @@
 
 mod access;
 mod console_chromium;
+mod lifetime;
 mod websocket;
