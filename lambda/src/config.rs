@@ -14,12 +14,15 @@
 //! | `MB_JWT_ISSUER`, `MB_JWT_AUDIENCE` | with `jwt`: the `iss` and `aud` tokens must have (the issuer is required with `MB_JWKS_URL`) | unset |
 //! | `MB_ALLOWED_ORIGINS` | comma-separated origins a browser handshake must come from | any |
 //! | `MB_MAX_MESSAGES_PER_SECOND` | messages one connection may send per second (0: no limit) | 0 |
+//! | `MB_HISTORY_SECONDS` | how long a channel keeps each message for a resume (0: no history) | 120 |
+//! | `MB_DEFAULT_ROOM_HISTORY` | `true`: the default room keeps history too (its copies then carry `_seq`) | `false` |
 
 use std::sync::Arc;
 
 use crate::access::keys::{AuthConfig, KeyProvider, KeySource};
 use crate::access::tokens::Verifier;
 use crate::delivery::connect_window::DEFAULT_GRACE_SECONDS;
+use crate::store::{DEFAULT_HISTORY_SECONDS, MAX_HISTORY_SECONDS, Room};
 
 /// Posts in flight at once during one broadcast, unless configured otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 256;
@@ -60,6 +63,17 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Messages one connection may send per second (0: no limit).
     pub max_messages_per_second: u32,
+    /// How long a room that keeps history keeps each message (0: no room does).
+    pub history_seconds: u32,
+    /// Whether the default room keeps history (channels do whenever it is on).
+    pub default_room_history: bool,
+}
+
+impl Settings {
+    /// Whether `room`'s messages are numbered and kept (pure).
+    pub fn keeps_history(&self, room: &Room) -> bool {
+        self.history_seconds > 0 && (*room != Room::Default || self.default_room_history)
+    }
 }
 
 impl Default for Settings {
@@ -71,6 +85,8 @@ impl Default for Settings {
             auth: None,
             allowed_origins: Vec::new(),
             max_messages_per_second: 0,
+            history_seconds: DEFAULT_HISTORY_SECONDS,
+            default_room_history: false,
         }
     }
 }
@@ -109,6 +125,10 @@ pub enum ConfigError {
     BadOrigin(String),
     #[error("MB_MAX_MESSAGES_PER_SECOND={0:?} is not a whole number from 0 to 10000")]
     BadRate(String),
+    #[error("MB_HISTORY_SECONDS={0:?} is not a whole number from 0 to 86400")]
+    BadHistory(String),
+    #[error("MB_DEFAULT_ROOM_HISTORY={0:?} is neither true nor false")]
+    BadDefaultRoomHistory(String),
 }
 
 impl Config {
@@ -159,6 +179,18 @@ impl Config {
                 _ => return Err(ConfigError::BadRate(raw)),
             },
         };
+        let history_seconds = match set("MB_HISTORY_SECONDS") {
+            None => DEFAULT_HISTORY_SECONDS,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if n <= MAX_HISTORY_SECONDS => n,
+                _ => return Err(ConfigError::BadHistory(raw)),
+            },
+        };
+        let default_room_history = match set("MB_DEFAULT_ROOM_HISTORY").as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(ConfigError::BadDefaultRoomHistory(other.to_owned())),
+        };
         Ok(Self {
             table_name,
             settings: Settings {
@@ -168,6 +200,8 @@ impl Config {
                 auth: None,
                 allowed_origins,
                 max_messages_per_second,
+                history_seconds,
+                default_room_history,
             },
             auth: AuthConfig {
                 keys,
@@ -224,6 +258,43 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(c.settings.max_messages_per_second, 20);
+        let h = config(&[
+            ("MB_TABLE_NAME", "t"),
+            ("MB_HISTORY_SECONDS", "86400"),
+            ("MB_DEFAULT_ROOM_HISTORY", "true"),
+        ])
+        .unwrap();
+        assert_eq!(h.settings.history_seconds, 86_400);
+        assert!(h.settings.keeps_history(&Room::Default));
+        assert!(!Settings::default().keeps_history(&Room::Default));
+        let off = Settings {
+            history_seconds: 0,
+            ..Settings::default()
+        };
+        let lobby = Room::Channel(crate::wire::channel::Channel::parse("lobby").unwrap());
+        assert!(Settings::default().keeps_history(&lobby) && !off.keeps_history(&lobby));
+        for (name, value, wanted) in [
+            (
+                "MB_HISTORY_SECONDS",
+                "86401",
+                ConfigError::BadHistory("86401".into()),
+            ),
+            (
+                "MB_HISTORY_SECONDS",
+                "-1",
+                ConfigError::BadHistory("-1".into()),
+            ),
+            (
+                "MB_DEFAULT_ROOM_HISTORY",
+                "yes",
+                ConfigError::BadDefaultRoomHistory("yes".into()),
+            ),
+        ] {
+            assert_eq!(
+                config(&[("MB_TABLE_NAME", "t"), (name, value)]),
+                Err(wanted)
+            );
+        }
         for (vars, wanted) in [
             (vec![("MB_AUTH", "jwt")], ConfigError::NoKeys),
             (vec![("MB_AUTH", "yes")], ConfigError::BadAuth("yes".into())),

@@ -35,6 +35,7 @@ use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::store::Row;
+use crate::wire::position::Position;
 
 /// Hand-ons one broadcast may make.
 pub const MAX_HOPS: u32 = 10;
@@ -61,6 +62,10 @@ pub struct Continuation {
     /// The rooms' keys, in order (none: the default room alone, as before channels).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<String>,
+    /// The message's position in each of those rooms that keeps history (none: no room
+    /// did, or a continuation from before history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<Option<Position>>,
     /// The index in `rooms` of the room the read resumes in (`room` on the wire).
     #[serde(rename = "room", default)]
     pub room_index: usize,
@@ -226,6 +231,7 @@ mod tests {
             text: Continuation::encode_text("{\"k\":\"\\u0000\"}"),
             now: 1_700_000_000_000,
             rooms: vec!["#".into(), "b".into()],
+            positions: vec![],
             room_index: 1,
             after: Some("k+/=".into()),
             retry: vec![
@@ -288,6 +294,7 @@ mod tests {
             text: Continuation::encode_text(&"\"".repeat(text_len)),
             now: 1,
             rooms: vec!["a".into(), "b".into()],
+            positions: vec![],
             room_index: 1,
             after: Some("k".into()),
             retry: (0..rows)

@@ -11,3 +11,4 @@ pub mod continuation;
 pub mod deadline;
 pub mod fanout;
 pub mod pacing;
+pub mod recovery;

@@ -2,6 +2,7 @@
 //! deadline leaves ([`crate::delivery::continuation`]), delete the gone.
 
 use futures_util::StreamExt;
+use futures_util::future::try_join_all;
 use futures_util::stream;
 
 use super::Handler;
@@ -10,9 +11,10 @@ use crate::delivery::continuation::{Continuation, MAX_HOPS, PAYLOAD_LIMIT};
 use crate::delivery::deadline::Budget;
 use crate::delivery::fanout::{Limits, Report, fanout};
 use crate::gateway::{Gateway, Poster};
-use crate::store::{ConnectionStore, Room, Row, StoreError};
+use crate::store::{COUNTER_GRACE_SECONDS, ConnectionStore, Room, Row, StoreError};
 use crate::wire::channel;
 use crate::wire::message::{self, Refusal};
+use crate::wire::position::{self, Position};
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
     /// The members of `rooms`, each once, through the first room that has it, in (room,
@@ -45,6 +47,46 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 ..row
             })
             .collect())
+    }
+
+    /// Gives the message its number in each of `rooms` that keeps history and keeps its
+    /// copy there, before any member is read (so a client that joins later finds it in
+    /// the history, and one that joined earlier gets the live copy); then the copies for
+    /// each room. A number taken for a message that cannot be kept is burnt: the message
+    /// is refused, and that number is a hole nobody received.
+    pub(super) async fn number(
+        &self,
+        text: &str,
+        now: i64,
+        rooms: &[Room],
+    ) -> Result<(Vec<message::Shaped>, Vec<Option<Position>>), StoreError> {
+        let now_s = now_ms().div_euclid(1000);
+        let window = i64::from(self.settings.history_seconds);
+        let epoch = position::new_epoch(now_ms(), fastrand::u32(..));
+        let numbered = try_join_all(rooms.iter().map(|room| async {
+            if !self.settings.keeps_history(room) {
+                return Ok((message::shape_in(text, now, room.channel()), None));
+            }
+            let counter_expires = now_s + window + COUNTER_GRACE_SECONDS;
+            let at = self
+                .store
+                .next_position(room, &epoch, counter_expires)
+                .await?;
+            let shaped = message::shape_at(text, now, room.channel(), Some(&at));
+            let copy = String::from_utf8_lossy(&shaped.for_others);
+            if let Err(err) = self.store.keep(room, at.seq, &copy, now_s + window).await {
+                tracing::error!(%err, seq = at.seq, "could not keep the message; its number is burnt");
+                return Err(err);
+            }
+            Ok((shaped, Some(at)))
+        }))
+        .await?;
+        Ok(numbered.into_iter().unzip())
+    }
+
+    /// Whether any of `rooms` numbers its messages (their copies grow by a position).
+    pub(super) fn numbers_any(&self, rooms: &[Room]) -> bool {
+        rooms.iter().any(|room| self.settings.keeps_history(room))
     }
 
     /// Fans out to `retry` and `queue`, hands on what the deadline leaves, deletes the
@@ -104,6 +146,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                     text: Continuation::encode_text(job.text),
                     now: job.now,
                     rooms: job.rooms.iter().map(|r| r.key().to_owned()).collect(),
+                    positions: job.positions.to_vec(),
                     room_index: room,
                     after,
                     retry: std::mem::take(&mut report.pending),
@@ -176,20 +219,36 @@ pub(super) struct Job<'a> {
     pub(super) now: i64,
     /// The rooms it goes to, in order.
     pub(super) rooms: &'a [Room],
+    /// Its position in each room that keeps history, in the same order.
+    pub(super) positions: &'a [Option<Position>],
     /// Where this invocation's read started: (room index, after key).
     pub(super) cursor: (usize, Option<&'a str>),
     pub(super) hop: u32,
 }
 
-/// The copies of a message for each room it goes through (pure).
-pub(super) fn shape_rooms(text: &str, now: i64, rooms: &[Room]) -> Vec<message::Shaped> {
+/// The copies of a message for each room it goes through, at its position in each
+/// (pure).
+pub(super) fn shape_rooms(
+    text: &str,
+    now: i64,
+    rooms: &[Room],
+    positions: &[Option<Position>],
+) -> Vec<message::Shaped> {
     rooms
         .iter()
-        .map(|room| message::shape_in(text, now, room.channel()))
+        .enumerate()
+        .map(|(i, room)| {
+            let at = positions.get(i).and_then(Option::as_ref);
+            message::shape_at(text, now, room.channel(), at)
+        })
         .collect()
 }
 
-/// The refusal if any room's copy is too large.
-pub(super) fn too_large(shaped: &[message::Shaped]) -> Option<Refusal> {
-    shaped.iter().find_map(|s| message::check_size(s).err())
+/// The refusal if any room's copy is too large, once `numbered` copies carry a position
+/// (checked before a number is taken, so a refused message burns none).
+pub(super) fn too_large(shaped: &[message::Shaped], numbered: bool) -> Option<Refusal> {
+    let extra = if numbered { message::POSITION_BYTES } else { 0 };
+    shaped
+        .iter()
+        .find_map(|s| message::check_size_with(s, extra).err())
 }

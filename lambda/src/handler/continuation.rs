@@ -15,15 +15,19 @@ use crate::store::{ConnectionStore, Room, Row};
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
     /// Continues a broadcast another invocation handed on.
-    pub async fn resume(&self, continuation: Continuation, deadline: Instant) -> Report {
+    pub async fn continue_broadcast(
+        &self,
+        continuation: Continuation,
+        deadline: Instant,
+    ) -> Report {
         let started = Instant::now();
         let budget = Budget::new(started, deadline, false);
-        let report = self.resumed(&continuation, budget).await;
+        let report = self.continued(&continuation, budget).await;
         log("continuation", 200, &report, continuation.hop, started);
         report
     }
 
-    pub(super) async fn resumed(&self, c: &Continuation, budget: Budget) -> Report {
+    pub(super) async fn continued(&self, c: &Continuation, budget: Budget) -> Report {
         let own = self.settings.management_endpoint.as_deref();
         if let Err(err) = continuation::check_endpoint(own, &c.endpoint) {
             tracing::error!(%err, hop = c.hop, "continuation refused");
@@ -49,7 +53,11 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             tracing::error!("continuation dropped: it names a room that cannot be");
             return Report::default();
         }
-        let shaped = shape_rooms(&text, c.now, &rooms);
+        if !c.positions.is_empty() && c.positions.len() != rooms.len() {
+            tracing::error!("continuation dropped: its positions do not match its rooms");
+            return Report::default();
+        }
+        let shaped = shape_rooms(&text, c.now, &rooms, &c.positions);
         let poster = self.gateway.poster(&c.endpoint);
         let cursor = (c.room_index, c.after.as_deref());
         let read = if c.scan {
@@ -70,6 +78,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             text: &text,
             now: c.now,
             rooms: &rooms,
+            positions: &c.positions,
             cursor,
             hop: c.hop,
         };

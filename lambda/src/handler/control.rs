@@ -42,7 +42,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                     .leave(sender, &Room::Channel(channel.clone()))
                     .await
             }
-            Control::Ping(_) | Control::Publish { .. } => Ok(()),
+            Control::Ping(_) | Control::Publish { .. } | Control::Resume { .. } => Ok(()),
         };
         if let Err(err) = done {
             tracing::error!(%err, "could not change the connection's channels");

@@ -85,22 +85,34 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 }
                 (Cow::Owned(text), vec![room])
             }
+            Sent::Control(Control::Resume { channel, asked }) => {
+                return self
+                    .resume(&poster, &connection, channel, asked, now, budget)
+                    .await;
+            }
             Sent::Control(control) => {
                 return self.control(&poster, &connection, control, now).await;
             }
         };
         if rooms.is_empty() {
-            // In no room (it left them all): only its own copy.
+            // In no room (it left them all): only its own copy, numbered nowhere.
             let shaped = message::shape(&text, now);
             if let Err(refusal) = message::check_size(&shaped) {
                 return refuse(&poster, sender, refusal, now).await;
             }
             return reply(&poster, sender, shaped.for_sender, None).await;
         }
-        let shaped = shape_rooms(&text, now, &rooms);
-        if let Some(refusal) = too_large(&shaped) {
+        let unnumbered = shape_rooms(&text, now, &rooms, &[]);
+        if let Some(refusal) = too_large(&unnumbered, self.numbers_any(&rooms)) {
             return refuse(&poster, sender, refusal, now).await;
         }
+        let (shaped, positions) = match self.number(&text, now, &rooms).await {
+            Ok(numbered) => numbered,
+            Err(err) => {
+                tracing::error!(%err, "could not number the message; message not broadcast");
+                return refuse(&poster, sender, Refusal::StorageUnavailable, now).await;
+            }
+        };
         let mut rows = match self.recipients(&rooms, None).await {
             Ok(rows) => rows,
             Err(err) => {
@@ -125,6 +137,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             text: &text,
             now,
             rooms: &rooms,
+            positions: &positions,
             cursor: (0, None),
             hop: 0,
         };

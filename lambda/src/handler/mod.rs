@@ -8,9 +8,10 @@
 //! | `$disconnect` | `disconnect.rs` |
 //! | a message (`$default`) | `message.rs` |
 //! | a control action (`subscribe`, `unsubscribe`, `ping`) | `control.rs` |
+//! | the `resume` action: a room's kept messages after a position | `resume.rs` |
 //! | the publish URL | `publish.rs` |
 //! | the `$connect` authorizer | `authorize.rs` |
-//! | a continuation | `resume.rs` |
+//! | a continuation | `continuation.rs` |
 //!
 //! `broadcast.rs` is the delivery they share (members, fan-out, hand-on, deleting the
 //! gone); `reply.rs` the sender's reply, the HTTP response and the log line.
@@ -18,6 +19,7 @@
 mod authorize;
 mod broadcast;
 mod connect;
+mod continuation;
 mod control;
 mod disconnect;
 mod message;
@@ -122,7 +124,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             }
             Event::Continuation(continuation) => Answer {
                 json: serde_json::json!({}),
-                report: self.resume(*continuation, deadline).await,
+                report: self.continue_broadcast(*continuation, deadline).await,
             },
             Event::BadContinuation(err) => {
                 tracing::error!(%err, "continuation dropped");

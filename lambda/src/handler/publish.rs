@@ -34,12 +34,21 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         };
         let now = now_ms();
         let rooms = vec![request.room];
-        let shaped = shape_rooms(&request.text, now, &rooms);
-        if let Some(refusal) = too_large(&shaped) {
+        let unnumbered = shape_rooms(&request.text, now, &rooms, &[]);
+        if let Some(refusal) = too_large(&unnumbered, self.numbers_any(&rooms)) {
             let refused = publish::too_large(&refusal);
             log_publish_refused(&refused);
             return (refused.status, refused.body(), Report::default());
         }
+        let (shaped, positions) = match self.number(&request.text, now, &rooms).await {
+            Ok(numbered) => numbered,
+            Err(err) => {
+                tracing::error!(%err, "could not number the message; nothing published");
+                let body = Refusal::StorageUnavailable.error().body();
+                log("publish", 503, &Report::default(), 0, started);
+                return (503, body, Report::default());
+            }
+        };
         let poster = self.gateway.poster(&endpoint);
         let job = Job {
             endpoint: &endpoint,
@@ -47,6 +56,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
             text: &request.text,
             now,
             rooms: &rooms,
+            positions: &positions,
             cursor: (0, None),
             hop: 0,
         };

@@ -28,6 +28,9 @@ use futures_util::future::try_join_all;
 
 use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
 
+mod history;
+pub use history::{COPY, COUNTER_PREFIX, EPOCH, KEPT_PREFIX, SEQ, seq_key};
+
 /// The partition key attribute: a room's key, or `~` + a connection id.
 pub const ROOM: &str = "room";
 /// The sort key attribute.

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
+use super::history::{HistoryStore, Kept};
 use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
+use crate::wire::position::Position;
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -15,7 +17,12 @@ struct Tables {
     rooms: HashMap<Room, BTreeMap<String, (i64, i64)>>,
     /// Each connection's message window and its count.
     windows: HashMap<String, (i64, u32)>,
+    /// Each room's stream: its position and its kept messages.
+    streams: HashMap<Room, (Position, KeptCopies)>,
 }
+
+/// A room's kept messages: number → (copy, expiresAt s).
+type KeptCopies = BTreeMap<u64, (String, i64)>;
 
 impl Tables {
     fn forget(&mut self, id: &str) {
@@ -179,6 +186,70 @@ impl ConnectionStore for MemoryStore {
     }
 }
 
+/// A stream lives as long as `mb dev` runs: a restart starts every stream again, with a
+/// new epoch, as a counter DynamoDB's TTL deleted does.
+impl HistoryStore for MemoryStore {
+    async fn next_position(
+        &self,
+        room: &Room,
+        new_epoch: &str,
+        _expires_at: i64,
+    ) -> Result<Position, StoreError> {
+        let mut tables = self.tables();
+        let (position, _) = tables.streams.entry(room.clone()).or_insert_with(|| {
+            let start = Position {
+                epoch: new_epoch.to_owned(),
+                seq: 0,
+            };
+            (start, BTreeMap::new())
+        });
+        position.seq += 1;
+        Ok(position.clone())
+    }
+
+    async fn keep(
+        &self,
+        room: &Room,
+        seq: u64,
+        copy: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        if let Some((_, kept)) = tables.streams.get_mut(room) {
+            // What expired before this one is forgotten (TTL's work on DynamoDB).
+            let now_s = crate::clock::now_ms() / 1000;
+            kept.retain(|_, (_, expires)| *expires > now_s);
+            kept.insert(seq, (copy.to_owned(), expires_at));
+        }
+        Ok(())
+    }
+
+    async fn head(&self, room: &Room) -> Result<Option<Position>, StoreError> {
+        Ok(self.tables().streams.get(room).map(|(p, _)| p.clone()))
+    }
+
+    async fn kept(
+        &self,
+        room: &Room,
+        after: u64,
+        through: u64,
+        now_s: i64,
+    ) -> Result<Vec<Kept>, StoreError> {
+        let tables = self.tables();
+        let Some((_, kept)) = tables.streams.get(room).filter(|_| through > after) else {
+            return Ok(Vec::new());
+        };
+        Ok(kept
+            .range(after.saturating_add(1)..=through)
+            .filter(|(_, (_, expires))| *expires > now_s)
+            .map(|(seq, (copy, _))| Kept {
+                seq: *seq,
+                copy: copy.clone(),
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +338,31 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.room_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stream_numbers_once_each_and_keeps_until_expiry() {
+        let store = MemoryStore::new();
+        let a = channel("a");
+        assert_eq!(store.head(&a).await.unwrap(), None);
+        let first = store.next_position(&a, "e1", 0).await.unwrap();
+        let second = store.next_position(&a, "ignored", 0).await.unwrap();
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(second.epoch, "e1");
+        assert_eq!(store.head(&a).await.unwrap(), Some(second));
+        let far = i64::MAX;
+        store.keep(&a, 2, "two", far).await.unwrap();
+        store.keep(&a, 1, "one", 100).await.unwrap();
+        let kept = store.kept(&a, 0, 2, 50).await.unwrap();
+        assert_eq!(kept.iter().map(|k| k.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(kept[0].copy, "one");
+        // Expired: not returned, whatever is left in the map.
+        let kept = store.kept(&a, 0, 2, 100).await.unwrap();
+        assert_eq!(kept.iter().map(|k| k.seq).collect::<Vec<_>>(), [2]);
+        assert!(store.kept(&a, 2, 2, 0).await.unwrap().is_empty());
+        // Another room is another stream.
+        let other = store.next_position(&Room::Default, "e2", 0).await.unwrap();
+        assert_eq!((other.seq, other.epoch.as_str()), (1, "e2"));
     }
 
     #[tokio::test]

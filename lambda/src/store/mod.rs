@@ -9,10 +9,14 @@
 //! connected, when its rows expire), which `$disconnect`, subscribe and unsubscribe use.
 
 pub mod dynamodb;
+mod history;
 pub mod memory;
 mod model;
 
 pub use dynamodb::DynamoStore;
+pub use history::{
+    COUNTER_GRACE_SECONDS, DEFAULT_HISTORY_SECONDS, HistoryStore, Kept, MAX_HISTORY_SECONDS,
+};
 pub use memory::MemoryStore;
 pub use model::{
     Connection, ConnectionStore, DEFAULT_ROOM, MAX_CONNECTION_SECONDS, Room, Row, StoreError,

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use super::history::HistoryStore;
 use crate::wire::channel::Channel;
 
 /// API Gateway closes every WebSocket connection after 2 hours at most.
@@ -173,8 +174,9 @@ impl Row {
     }
 }
 
-/// The connected clients and their rooms.
-pub trait ConnectionStore: Send + Sync {
+/// The connected clients and their rooms (and, through [`HistoryStore`], the rooms'
+/// streams).
+pub trait ConnectionStore: HistoryStore + Send + Sync {
     /// Records a new connection and its memberships (or records it again).
     fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The connection's own record (strongly consistent); `None` if it has none.

@@ -1,5 +1,5 @@
 //! Control messages: a frame that is a JSON object whose `action` is `subscribe`,
-//! `unsubscribe`, `ping` or `publish` is an instruction to the server, not a message to
+//! `unsubscribe`, `ping`, `publish` or `resume` is an instruction to the server, not a message to
 //! broadcast. Any other frame, including objects with another `action`, is broadcast as
 //! before. Parsing and the reply frames are pure.
 
@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::wire::channel::{Channel, ChannelError};
 use crate::wire::error::ErrorFrame;
+use crate::wire::position::{self, Asked};
 
 /// What a control message asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,12 @@ pub enum Control {
     /// `text` to the channel's members, shaped as a message: a string as it is, anything
     /// else as its JSON (so an object is merged, as a sent object is).
     Publish { channel: Channel, text: String },
+    /// The room's kept messages after a position, then `{"action":"resumed",...}`
+    /// (`channel` `None`: the default room).
+    Resume {
+        channel: Option<Channel>,
+        asked: Asked,
+    },
 }
 
 /// What a client sent, read: a control action, or a message to broadcast. (A frame is
@@ -47,15 +54,25 @@ pub enum ControlError {
     NoData,
     #[error("subscribe to {0:?} refused: the connection's token does not allow that channel")]
     Forbidden(String),
+    #[error("resume of {0:?} refused: the connection's token does not allow that channel")]
+    ForbiddenToResume(String),
+    #[error("resume {0}")]
+    BadResume(&'static str),
+    #[error(
+        "resume of {0:?} refused: the connection is not in the channel; subscribe first (or name it on the connect URL)"
+    )]
+    NotMemberToResume(String),
 }
 
 impl ControlError {
     pub fn code(&self) -> &'static str {
         match self {
-            ControlError::NoChannel { .. } | ControlError::NoData => "bad_control_message",
+            ControlError::NoChannel { .. } | ControlError::NoData | ControlError::BadResume(_) => {
+                "bad_control_message"
+            }
             ControlError::BadChannel(_) => "bad_channel",
-            ControlError::NotMember(_) => "not_a_member",
-            ControlError::Forbidden(_) => "forbidden_channel",
+            ControlError::NotMember(_) | ControlError::NotMemberToResume(_) => "not_a_member",
+            ControlError::Forbidden(_) | ControlError::ForbiddenToResume(_) => "forbidden_channel",
         }
     }
 
@@ -65,7 +82,7 @@ impl ControlError {
     }
 }
 
-const ACTIONS: [&str; 4] = ["subscribe", "unsubscribe", "ping", "publish"];
+const ACTIONS: [&str; 5] = ["subscribe", "unsubscribe", "ping", "publish", "resume"];
 
 /// Reads a frame's text (pure).
 pub fn parse(text: &str) -> Result<Sent, ControlError> {
@@ -84,6 +101,7 @@ pub fn parse(text: &str) -> Result<Sent, ControlError> {
         "subscribe" => Control::Subscribe(channel(&object, "subscribe")?),
         "unsubscribe" => Control::Unsubscribe(channel(&object, "unsubscribe")?),
         "ping" => Control::Ping(object.get("data").cloned()),
+        "resume" => resume(&object)?,
         _ => {
             let channel = channel(&object, "publish")?;
             let text = match object.get("data") {
@@ -95,6 +113,59 @@ pub fn parse(text: &str) -> Result<Sent, ControlError> {
         }
     };
     Ok(Sent::Control(control))
+}
+
+/// A resume: `channel` optional (the default room), `seq` and `epoch` together, or `seq`
+/// 0 alone, or neither.
+fn resume(object: &Map<String, Value>) -> Result<Control, ControlError> {
+    let channel = match object.get("channel") {
+        None => None,
+        Some(Value::String(name)) => Some(Channel::parse(name).map_err(ControlError::BadChannel)?),
+        Some(_) => {
+            return Err(ControlError::BadResume(
+                "needs \"channel\" as a string, or none for the default room",
+            ));
+        }
+    };
+    let seq = match object.get("seq") {
+        None => None,
+        Some(value) => match value.as_u64() {
+            Some(seq) if seq <= position::MAX_SEQ => Some(seq),
+            _ => {
+                return Err(ControlError::BadResume(
+                    "needs \"seq\" as a whole number from 0 to 2^53: the _seq of the last copy received",
+                ));
+            }
+        },
+    };
+    let epoch = match object.get("epoch") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(epoch)) if position::epoch_allowed(epoch) => Some(epoch.clone()),
+        Some(_) => {
+            return Err(ControlError::BadResume(
+                "needs \"epoch\" as a string of 1 to 32 characters: the _epoch of the last copy received",
+            ));
+        }
+    };
+    let asked = match (seq, epoch) {
+        (None, None) => Asked::Head,
+        (Some(seq), epoch @ Some(_)) => Asked::After { epoch, seq },
+        (Some(0), None) => Asked::After {
+            epoch: None,
+            seq: 0,
+        },
+        (Some(_), None) => {
+            return Err(ControlError::BadResume(
+                "needs the \"epoch\" of the copy whose \"seq\" it names (only seq 0 goes without one)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ControlError::BadResume(
+                "needs the \"seq\" of the copy whose \"epoch\" it names",
+            ));
+        }
+    };
+    Ok(Control::Resume { channel, asked })
 }
 
 fn channel(object: &Map<String, Value>, action: &'static str) -> Result<Channel, ControlError> {
@@ -113,7 +184,7 @@ pub fn reply(control: &Control) -> Option<Bytes> {
         }
         Control::Ping(None) => json!({"action": "pong"}),
         Control::Ping(Some(data)) => json!({"action": "pong", "data": data}),
-        Control::Publish { .. } => return None,
+        Control::Publish { .. } | Control::Resume { .. } => return None,
     };
     Some(Bytes::from(reply.to_string()))
 }
@@ -249,7 +320,7 @@ mod properties {
     /// An action: the four, and words that only look like them.
     fn action() -> impl Strategy<Value = String> {
         prop_oneof![
-            4 => prop::sample::select(vec!["subscribe", "unsubscribe", "ping", "publish"])
+            5 => prop::sample::select(vec!["subscribe", "unsubscribe", "ping", "publish", "resume"])
                 .prop_map(str::to_owned),
             1 => prop::sample::select(vec!["Ping", "PUBLISH", " ping", "ping ", "move", "subscribed", ""])
                 .prop_map(str::to_owned),
@@ -277,7 +348,75 @@ mod properties {
             Control::Publish { channel, text } => {
                 json!({"action": "publish", "channel": channel.as_str(), "data": text})
             }
+            Control::Resume { channel, asked } => {
+                let mut object = json!({"action": "resume"});
+                if let Some(channel) = channel {
+                    object["channel"] = json!(channel.as_str());
+                }
+                if let Asked::After { epoch, seq } = asked {
+                    object["seq"] = json!(seq);
+                    if let Some(epoch) = epoch {
+                        object["epoch"] = json!(epoch);
+                    }
+                }
+                object
+            }
         }
+    }
+
+    /// What a resume with these members means, written out case by case.
+    fn resume_of(
+        channel: &Option<Value>,
+        seq: &Option<Value>,
+        epoch: &Option<Value>,
+    ) -> Result<Sent, ControlError> {
+        let channel = match channel {
+            None => None,
+            Some(Value::String(name)) => {
+                Some(Channel::parse(name).map_err(ControlError::BadChannel)?)
+            }
+            Some(_) => return Err(ControlError::BadResume("")),
+        };
+        let seq = match seq {
+            None => None,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 1 << 53) => n.as_u64(),
+            Some(_) => return Err(ControlError::BadResume("")),
+        };
+        let epoch = match epoch {
+            None | Some(Value::Null) => None,
+            Some(Value::String(e)) if (1..=32).contains(&e.chars().count()) => Some(e.clone()),
+            Some(_) => return Err(ControlError::BadResume("")),
+        };
+        let asked = match (seq, epoch) {
+            (None, None) => Asked::Head,
+            (Some(0), None) => Asked::After {
+                epoch: None,
+                seq: 0,
+            },
+            (Some(seq), Some(epoch)) => Asked::After {
+                epoch: Some(epoch),
+                seq,
+            },
+            _ => return Err(ControlError::BadResume("")),
+        };
+        Ok(Sent::Control(Control::Resume { channel, asked }))
+    }
+
+    /// The same, but any two `BadResume`s are alike (their wording is not the model's).
+    fn alike(read: &Result<Sent, ControlError>) -> Result<Sent, ControlError> {
+        match read {
+            Err(ControlError::BadResume(_)) => Err(ControlError::BadResume("")),
+            other => other.clone(),
+        }
+    }
+
+    /// A `seq` or `epoch` member: the right kind, near misses, any JSON, or none.
+    fn member(right: BoxedStrategy<Value>) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            3 => right.prop_map(Some),
+            1 => json().prop_map(Some),
+            1 => Just(None),
+        ]
     }
 
     proptest! {
@@ -311,6 +450,8 @@ mod properties {
             object.insert("action".into(), Value::String(action.clone()));
             object.remove("channel");
             object.remove("data");
+            object.remove("seq");
+            object.remove("epoch");
             if let Some(channel) = &channel {
                 object.insert("channel".into(), channel.clone());
             }
@@ -332,9 +473,10 @@ mod properties {
                     Some(Value::String(text)) => Ok(Sent::Control(Control::Publish { channel, text: text.clone() })),
                     Some(other) => Ok(Sent::Control(Control::Publish { channel, text: other.to_string() })),
                 }),
+                "resume" => resume_of(&channel, &None, &None),
                 _ => Ok(Sent::Message),
             };
-            prop_assert_eq!(&read, &expected, "{}", text);
+            prop_assert_eq!(&alike(&read), &expected, "{}", text);
             match read {
                 Ok(Sent::Control(Control::Publish { text: published, .. })) => {
                     // Data that is not a string travels as its JSON, which reads back as it.
@@ -357,15 +499,24 @@ mod properties {
         #[test]
         fn a_control_reads_back_and_is_answered(
             name in "[A-Za-z0-9._:@-]{1,64}",
-            which in 0..5u8,
+            which in 0..6u8,
             data in prop::option::of(json()),
             text in any::<String>(),
+            seq in 0u64..=1 << 53,
+            epoch in prop::option::of("[a-z0-9-]{1,32}"),
         ) {
             let channel = Channel::parse(&name).unwrap();
             let control = match which {
                 0 => Control::Subscribe(channel),
                 1 => Control::Unsubscribe(channel),
                 2 => Control::Ping(data.clone()),
+                3 => Control::Resume {
+                    channel: Some(channel),
+                    asked: match epoch {
+                        Some(epoch) => Asked::After { epoch: Some(epoch), seq },
+                        None => Asked::Head,
+                    },
+                },
                 _ => Control::Publish { channel, text },
             };
             prop_assert_eq!(parse(&write(&control).to_string()), Ok(Sent::Control(control.clone())));
@@ -375,9 +526,48 @@ mod properties {
                 Control::Unsubscribe(_) => Some(json!({"action": "unsubscribed", "channel": name})),
                 Control::Ping(None) => Some(json!({"action": "pong"})),
                 Control::Ping(Some(data)) => Some(json!({"action": "pong", "data": data})),
-                Control::Publish { .. } => None,
+                Control::Publish { .. } | Control::Resume { .. } => None,
             };
             prop_assert_eq!(reply, expected);
+        }
+
+        /// A resume reads as its members say: a channel or none, `seq` a whole number up
+        /// to 2^53, `epoch` a short string, together, or `seq` 0 alone, or neither;
+        /// anything else is refused as a bad control message naming the member.
+        #[test]
+        fn a_resume_reads_as_its_members(
+            channel in channel_member(),
+            seq in member(prop_oneof![
+                (0u64..=1 << 53).prop_map(Value::from),
+                Just(Value::from(0)),
+                Just(Value::from((1u64 << 53) + 1)),
+                Just(Value::from(-1)),
+                Just(json!(1.5)),
+                Just(json!("3")),
+            ].boxed()),
+            epoch in member(prop_oneof![
+                "[a-z0-9-]{1,32}".prop_map(Value::from),
+                "[a-z]{33,40}".prop_map(Value::from),
+                Just(Value::from("")),
+                Just(Value::Null),
+            ].boxed()),
+            now in any::<i64>(),
+        ) {
+            let mut object = json!({"action": "resume"});
+            for (key, value) in [("channel", &channel), ("seq", &seq), ("epoch", &epoch)] {
+                if let Some(value) = value {
+                    object[key] = value.clone();
+                }
+            }
+            let read = parse(&object.to_string());
+            prop_assert_eq!(alike(&read), resume_of(&channel, &seq, &epoch), "{}", object);
+            if let Err(error) = read {
+                let frame: Value = serde_json::from_slice(&error.frame(now)).unwrap();
+                prop_assert_eq!(&frame["error"], error.code());
+                if let ControlError::BadResume(why) = error {
+                    prop_assert!(why.contains("channel") || why.contains("seq") || why.contains("epoch"));
+                }
+            }
         }
     }
 }

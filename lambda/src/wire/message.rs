@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use serde_json::value::RawValue;
 
 use crate::wire::error::ErrorFrame;
+use crate::wire::position::Position;
 
 /// API Gateway's WebSocket message payload quota (128 KB). A delivered copy larger than
 /// this is refused by the Management API, so it is never broadcast.
@@ -82,9 +83,31 @@ pub fn shape(frame: &str, now_ms: i64) -> Shaped {
 /// `"_channel":NAME` (after `_now`), and a `_channel` field the sender wrote is dropped,
 /// as `_now` and `_me` are. Without a channel, exactly [`shape`]'s bytes.
 pub fn shape_in(frame: &str, now_ms: i64, channel: Option<&str>) -> Shaped {
+    shape_at(frame, now_ms, channel, None)
+}
+
+/// The most a position adds to a copy: `,"_seq":` and 2^53's 16 digits, `,"_epoch":` and
+/// a quoted epoch of the longest kind [`crate::wire::position::new_epoch`] makes (base 36 of a
+/// millisecond, a dash and 8 hex digits).
+pub const POSITION_BYTES: usize = 8 + 16 + 10 + 2 + 13 + 1 + 8;
+
+/// [`shape_in`] for a room that keeps history: the copies also carry the message's
+/// position, `"_seq":N,"_epoch":"E"` after `_now` and `_channel` (a sender's own `_seq`
+/// and `_epoch` are dropped). Without a position, exactly [`shape_in`]'s bytes.
+pub fn shape_at(
+    frame: &str,
+    now_ms: i64,
+    channel: Option<&str>,
+    position: Option<&Position>,
+) -> Shaped {
     let mut prefix = String::with_capacity(frame.len() + 48);
     prefix.push('{');
-    let reserved = |k: &str| k == "_me" || k == "_now" || (channel.is_some() && k == "_channel");
+    let reserved = |k: &str| {
+        k == "_me"
+            || k == "_now"
+            || (channel.is_some() && k == "_channel")
+            || (position.is_some() && (k == "_seq" || k == "_epoch"))
+    };
     match parse_object(frame) {
         Some(fields) => {
             for (key, value) in fields.iter().filter(|(k, _)| !reserved(k)) {
@@ -108,6 +131,12 @@ pub fn shape_in(frame: &str, now_ms: i64, channel: Option<&str>) -> Shaped {
     if let Some(channel) = channel {
         prefix.push_str(",\"_channel\":");
         push_json_string(&mut prefix, channel);
+    }
+    if let Some(position) = position {
+        prefix.push_str(",\"_seq\":");
+        prefix.push_str(&position.seq.to_string());
+        prefix.push_str(",\"_epoch\":");
+        push_json_string(&mut prefix, &position.epoch);
     }
     prefix.push_str(",\"_me\":");
 
@@ -230,7 +259,13 @@ pub fn frame_text(body: Option<&str>, is_base64_encoded: bool) -> Result<Cow<'_,
 
 /// The refusal for a shaped message that is too large to deliver, if any.
 pub fn check_size(shaped: &Shaped) -> Result<(), Refusal> {
-    let size = shaped.delivered_size();
+    check_size_with(shaped, 0)
+}
+
+/// [`check_size`] for copies that will carry `extra` bytes more (a position not given
+/// yet: a message is refused before it takes a number, never after).
+pub fn check_size_with(shaped: &Shaped, extra: usize) -> Result<(), Refusal> {
+    let size = shaped.delivered_size() + extra;
     if size > MAX_MESSAGE_BYTES {
         Err(Refusal::TooLarge {
             size,
@@ -244,6 +279,42 @@ pub fn check_size(shaped: &Shaped) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::wire::position;
+
+    #[test]
+    fn a_copy_in_a_room_with_history_carries_its_position_before_me() {
+        let at = Position {
+            epoch: "e-1".into(),
+            seq: 7,
+        };
+        let s = shape_at(r#"{"k":1,"_seq":99,"_epoch":"x"}"#, 5, Some("a"), Some(&at));
+        assert_eq!(
+            s.for_others,
+            r#"{"k":1,"_now":5,"_channel":"a","_seq":7,"_epoch":"e-1","_me":false}"#
+        );
+        // Without a position a sender's `_seq` is its own field, as before history.
+        let plain = shape_at(r#"{"_seq":99}"#, 5, None, None);
+        assert_eq!(plain, shape(r#"{"_seq":99}"#, 5));
+        assert_eq!(plain.for_sender, r#"{"_seq":99,"_now":5,"_me":true}"#);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_position_adds_at_most_what_the_size_check_allows(
+            now in proptest::num::i64::ANY,
+            random: u32,
+            seq in 0u64..=position::MAX_SEQ,
+            text in ".{0,40}",
+        ) {
+            let at = Position { epoch: position::new_epoch(now, random), seq };
+            let without = shape_in(&text, 1, Some("c"));
+            let with = shape_at(&text, 1, Some("c"), Some(&at));
+            proptest::prop_assert!(
+                with.delivered_size() <= without.delivered_size() + POSITION_BYTES
+            );
+        }
+    }
 
     #[test]
     fn a_channel_message_names_its_channel_and_nothing_else_changes() {

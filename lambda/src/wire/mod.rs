@@ -11,4 +11,5 @@ pub mod channel;
 pub mod control;
 pub mod error;
 pub mod message;
+pub mod position;
 pub mod publish;

@@ -153,6 +153,32 @@ impl ConnectionStore for Broken {
     }
 }
 
+impl crate::store::HistoryStore for Broken {
+    async fn next_position(
+        &self,
+        _: &Room,
+        _: &str,
+        _: i64,
+    ) -> Result<crate::wire::position::Position, StoreError> {
+        Err(unavailable("UpdateItem"))
+    }
+    async fn keep(&self, _: &Room, _: u64, _: &str, _: i64) -> Result<(), StoreError> {
+        Err(unavailable("PutItem"))
+    }
+    async fn head(&self, _: &Room) -> Result<Option<crate::wire::position::Position>, StoreError> {
+        Err(unavailable("GetItem"))
+    }
+    async fn kept(
+        &self,
+        _: &Room,
+        _: u64,
+        _: u64,
+        _: i64,
+    ) -> Result<Vec<crate::store::Kept>, StoreError> {
+        Err(unavailable("Query"))
+    }
+}
+
 #[tokio::test]
 async fn storage_failures_refuse_connects_and_tell_the_sender() {
     let recorder = Recorder::default();

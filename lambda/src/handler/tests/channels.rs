@@ -23,9 +23,13 @@ async fn a_channel_message_reaches_its_members_once_with_its_channel() {
     h.handle(event("$default", "a1", Some("hi"))).await;
     assert_eq!(rec.ids(), ["a1", "a2", "ab"]);
     let bodies = rec.bodies();
+    // Channels keep history: each copy also carries its position in the channel.
+    let epoch = bodies["a1"]["_epoch"].clone();
+    assert!(epoch.is_string());
     assert_eq!(
         bodies["a1"],
-        serde_json::json!({"data": "hi", "_now": *CONNECTED_AT + 500, "_channel": "a", "_me": true})
+        serde_json::json!({"data": "hi", "_now": *CONNECTED_AT + 500, "_channel": "a",
+                           "_seq": 1, "_epoch": epoch, "_me": true})
     );
     assert_eq!(bodies["a2"]["_channel"], "a");
     assert_eq!(bodies["a2"]["_me"], false);
@@ -38,6 +42,11 @@ async fn a_channel_message_reaches_its_members_once_with_its_channel() {
     let bodies = rec.bodies();
     assert_eq!(bodies["ab"]["_channel"], "a");
     assert_eq!(bodies["b1"]["_channel"], "b");
+    // One number per channel: the second message of a, the first of b.
+    assert_eq!(
+        (&bodies["a1"]["_seq"], &bodies["b1"]["_seq"]),
+        (&2.into(), &1.into())
+    );
     assert_eq!(bodies["a1"]["k"], 1);
 
     // The default room is as before: no _channel.

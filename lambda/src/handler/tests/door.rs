@@ -76,6 +76,7 @@ async fn every_kind_of_event_goes_through_the_one_door() {
         text: Continuation::encode_text("the rest"),
         now: 1,
         rooms: vec![],
+        positions: vec![],
         room_index: 0,
         after: Some("a".into()),
         retry: vec![],

@@ -5,6 +5,7 @@ mod access;
 mod broadcast;
 mod channels;
 mod door;
+mod history;
 
 use super::*;
 use crate::clock::now_ms;

@@ -617,6 +617,7 @@ async fn the_lambda_invoke_api_continues_a_broadcast() {
         text: Continuation::encode_text("handed on"),
         now: 1_700_000_000_000,
         rooms: Vec::new(),
+        positions: Vec::new(),
         room_index: 0,
         after: None,
         retry: Vec::new(),
