@@ -85,6 +85,7 @@ pub async fn run(args: &ConsoleArgs, ui: &Ui) -> Result<(), Failure> {
                 async move { console::response(&config) }
             }),
         )
+        .merge(console::client::routes())
         .fallback(|| async {
             (
                 axum::http::StatusCode::NOT_FOUND,

@@ -258,12 +258,14 @@ async fn serve<S: ConnectionStore + 'static>(
                             (POST http://{reachable}{publish_path}?channel=NAME)\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \
          Lambda Invoke API: http://{reachable}/2015-03-31/functions/{}/invocations\n  \
+         JavaScript client: http://{reachable}{client_path} (reconnects and resumes)\n  \
          connections:       closed after {} s, or {} s without a message, as API Gateway does \
          (--max-connection-seconds, --idle-timeout-seconds)\n  \
          stop:              Ctrl-C",
         dev::invoke::FUNCTION,
         args.max_connection_seconds,
         args.idle_timeout_seconds,
+        client_path = crate::console::client::MODULE_PATH,
         publish_path = dev::publish::PATH,
     );
     let _ = out.flush();

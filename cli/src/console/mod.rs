@@ -5,6 +5,8 @@
 //! connect and what the server offers from [`Config`], written into the page as a JSON
 //! block with every `<`, `>` and `&` escaped, so no value can end the script element.
 
+pub mod client;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;

@@ -133,6 +133,7 @@ pub async fn serve<S: ConnectionStore + 'static>(
             post(invoke::invoke::<S>),
         )
         .route(publish::PATH, axum::routing::any(publish::publish::<S>))
+        .merge(crate::console::client::routes())
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));
     let shutdown = dev.shutdown.clone();

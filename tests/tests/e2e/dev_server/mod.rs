@@ -2,6 +2,7 @@
 //! console by chromium through chromedriver).
 
 mod access;
+mod client_node;
 mod console_chromium;
 mod lifetime;
 mod websocket;
