@@ -82,6 +82,15 @@ pub struct DevArgs {
     /// `rate_limited` and nothing is broadcast (0: no limit)
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub max_messages_per_second: u32,
+    /// How long a channel keeps each message, numbered (`_seq`, `_epoch`), for a client
+    /// that reconnects and resumes (0: no history); kept in memory, or in the table with
+    /// --dynamodb-endpoint
+    #[arg(long, value_name = "N", default_value_t = mb_lambda::store::DEFAULT_HISTORY_SECONDS, value_parser = clap::value_parser!(u32).range(0..=i64::from(mb_lambda::store::MAX_HISTORY_SECONDS)))]
+    pub history_seconds: u32,
+    /// The default room keeps history too: its copies then carry `_seq` and `_epoch`
+    /// (without it they stay byte for byte as before history)
+    #[arg(long)]
+    pub default_room_history: bool,
     /// Close every connection (1001 "Going away", then $disconnect) this many seconds
     /// after it opened, whatever its traffic, as API Gateway does after 2 hours; a few
     /// seconds make clients' reconnects testable
@@ -175,8 +184,8 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         auth,
         allowed_origins: args.allow_origins.clone(),
         max_messages_per_second: args.max_messages_per_second,
-        // The function's defaults for what mb dev has no flag for (history among them).
-        ..Settings::default()
+        history_seconds: args.history_seconds,
+        default_room_history: args.default_room_history,
     };
     match &args.dynamodb_endpoint {
         None => {

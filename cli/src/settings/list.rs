@@ -144,6 +144,28 @@ pub const SETTINGS: &[Setting] = &[
         help: "Messages one connection may send per second, counted in the table (one \
                UpdateItem per message; 0: no limit); the excess gets an error frame",
     },
+    Setting {
+        key: "history-seconds",
+        parameter: "HistorySeconds",
+        default: DefaultValue::Template(mb_lambda::store::DEFAULT_HISTORY_SECONDS),
+        allowed: Allowed::Range {
+            min: 0,
+            max: mb_lambda::store::MAX_HISTORY_SECONDS,
+        },
+        unit: "s",
+        help: "How long a channel keeps each message, numbered (`_seq`), for a client that \
+               reconnects and resumes (0: no history; each message costs two more DynamoDB \
+               writes: docs/deploy.md)",
+    },
+    Setting {
+        key: "default-room-history",
+        parameter: "DefaultRoomHistory",
+        default: DefaultValue::Word("false"),
+        allowed: Allowed::Choice(&["false", "true"]),
+        unit: "",
+        help: "true: the default room keeps history too, and its copies carry `_seq` and \
+               `_epoch` (false keeps them byte for byte as before history)",
+    },
 ];
 
 /// The setting with this key.

@@ -5,4 +5,5 @@ mod access;
 mod client_node;
 mod console_chromium;
 mod lifetime;
+mod resume;
 mod websocket;

@@ -5,6 +5,7 @@
 mod artifacts;
 mod doctor;
 mod dynamodb_store;
+mod history;
 mod lifecycle;
 mod logs;
 mod settings;

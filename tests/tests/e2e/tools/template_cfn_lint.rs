@@ -504,6 +504,8 @@ fn cfn_lint_reports_nothing_with_tokens_either_way() {
             "JwtAudience=app",
             "AllowedOrigins=https://app.example,https://b.example",
             "MaxMessagesPerSecond=10",
+            "HistorySeconds=86400",
+            "DefaultRoomHistory=true",
         ],
     );
     lint_with(&cfn_lint, &["Auth=none"]);
@@ -722,6 +724,8 @@ fn the_function_gets_every_access_setting_by_the_names_it_reads() {
         ("MB_JWT_AUDIENCE", "JwtAudience"),
         ("MB_ALLOWED_ORIGINS", "AllowedOrigins"),
         ("MB_MAX_MESSAGES_PER_SECOND", "MaxMessagesPerSecond"),
+        ("MB_HISTORY_SECONDS", "HistorySeconds"),
+        ("MB_DEFAULT_ROOM_HISTORY", "DefaultRoomHistory"),
     ] {
         assert_eq!(
             variables[name],
