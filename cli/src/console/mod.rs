@@ -17,6 +17,10 @@ const PAGE: &str = include_str!("console.html");
 /// Stands in the page for the configuration JSON.
 const PLACEHOLDER: &str = "__MB_CONFIG__";
 
+/// Stands in the page's script for the client, inlined in its classic form
+/// ([`client::classic`]), so the page stays one file its content policy lets run.
+const CLIENT_PLACEHOLDER: &str = "/*__MB_CLIENT__*/";
+
 /// What the page needs to know about the endpoint it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,7 +56,9 @@ impl Config {
 
 /// The page with `config` in it (pure).
 pub fn page(config: &Config) -> String {
-    PAGE.replacen(PLACEHOLDER, &script_json(config), 1)
+    // The client first: the configuration's values are not searched for placeholders.
+    PAGE.replacen(CLIENT_PLACEHOLDER, &client::classic(), 1)
+        .replacen(PLACEHOLDER, &script_json(config), 1)
 }
 
 /// `value` as JSON that is safe inside a `<script>` element: `<`, `>` and `&` (and the
@@ -174,8 +180,10 @@ mod tests {
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
         let value: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(value["label"], hostile);
-        // Exactly the page's own scripts.
+        // Exactly the page's own scripts, the client inlined in the second.
         assert_eq!(page.matches("</script>").count(), 2);
+        assert!(!page.contains(CLIENT_PLACEHOLDER));
+        assert!(page.contains("globalThis.mb = {"));
     }
 
     #[test]

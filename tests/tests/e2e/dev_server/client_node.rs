@@ -264,7 +264,7 @@ async fn a_copy_lost_on_the_way_is_filled_without_reconnecting() {
     );
     tokio::task::block_in_place(|| script.line_with("ready", Duration::from_secs(30)));
     publish_at_50_a_second(&dev, "lossy", 200).await;
-    let done = tokio::task::block_in_place(|| script.line_with("done", Duration::from_secs(60)));
+    let done = tokio::task::block_in_place(|| script.line_with("done", Duration::from_secs(150)));
     assert_eq!(done["dropped"], 1, "the class lost copy 100");
     assert_all_in_order(&done, 200);
     assert_eq!(done["opens"], 1, "{}", done["statuses"]);

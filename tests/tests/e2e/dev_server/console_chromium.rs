@@ -27,13 +27,13 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long any one thing the page should show may take to show.
-const SHOWN: Duration = Duration::from_secs(10);
+pub(super) const SHOWN: Duration = Duration::from_secs(10);
 /// The whole browser session.
-const SESSION: Duration = Duration::from_secs(180);
+pub(super) const SESSION: Duration = Duration::from_secs(180);
 
 /// chromedriver on a free loopback port, in its own process group so that the browsers
 /// it starts go with it.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     url: String,
     profile: TempDir,
@@ -61,7 +61,7 @@ impl Drop for TempDir {
 
 /// chromium and chromedriver, or `None` after saying why the test skips (a failure
 /// under CI).
-fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+pub(super) fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
@@ -77,13 +77,17 @@ fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-async fn start_driver(chromedriver: &Path) -> Driver {
+pub(super) async fn start_driver(chromedriver: &Path) -> Driver {
     use std::os::unix::process::CommandExt;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let profile = std::env::temp_dir().join(format!("mb-console-chromium-{}", std::process::id()));
+    // One profile per browser: two at once cannot share one.
+    static DRIVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = DRIVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile =
+        std::env::temp_dir().join(format!("mb-console-chromium-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
     std::fs::create_dir_all(&profile).expect("a profile folder");
     let child = Command::new(chromedriver)
@@ -109,7 +113,7 @@ async fn start_driver(chromedriver: &Path) -> Driver {
     driver
 }
 
-async fn session(driver: &Driver, chromium: &Path) -> Client {
+pub(super) async fn session(driver: &Driver, chromium: &Path) -> Client {
     let profile = driver.profile.0.display().to_string();
     let capabilities = json!({
         "browserName": "chrome",
@@ -138,7 +142,7 @@ async fn session(driver: &Driver, chromium: &Path) -> Client {
 }
 
 /// What the page's message list shows: each entry's class and text.
-async fn entries(browser: &Client) -> Vec<(String, String)> {
+pub(super) async fn entries(browser: &Client) -> Vec<(String, String)> {
     let value = browser
         .execute(
             "return Array.from(document.querySelectorAll('#messages li'))\
@@ -151,7 +155,7 @@ async fn entries(browser: &Client) -> Vec<(String, String)> {
 }
 
 /// Waits (at most [`SHOWN`]) for an entry whose text has every one of `parts`.
-async fn shown(browser: &Client, parts: &[&str]) -> (String, String) {
+pub(super) async fn shown(browser: &Client, parts: &[&str]) -> (String, String) {
     let deadline = tokio::time::Instant::now() + SHOWN;
     loop {
         let all = entries(browser).await;
@@ -169,7 +173,7 @@ async fn shown(browser: &Client, parts: &[&str]) -> (String, String) {
 }
 
 /// Opens the console in the current tab and connects (at most [`SHOWN`]).
-async fn connect(browser: &Client, page: &str) {
+pub(super) async fn connect(browser: &Client, page: &str) {
     browser.goto(page).await.expect("open the console");
     browser
         .find(Locator::Id("connect"))

@@ -4,6 +4,7 @@
 mod access;
 mod client_node;
 mod console_chromium;
+mod console_reconnects;
 mod lifetime;
 mod resume;
 mod websocket;
