@@ -26,10 +26,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures_util::future::try_join_all;
 
-use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
-
-mod history;
-pub use history::{COPY, COUNTER_PREFIX, EPOCH, KEPT_PREFIX, SEQ, seq_key};
+use super::error::StoreError;
+use super::model::{Connection, ConnectionStore, Row};
+use super::room::Room;
 
 /// The partition key attribute: a room's key, or `~` + a connection id.
 pub const ROOM: &str = "room";
@@ -56,9 +55,9 @@ pub const EXPIRES_AT: &str = "expiresAt";
 /// A [`ConnectionStore`] on one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
-    page_limit: Option<i32>,
+    pub(super) client: Client,
+    pub(super) table: String,
+    pub(super) page_limit: Option<i32>,
 }
 
 impl DynamoStore {
@@ -202,11 +201,11 @@ fn member_key(room: &Room, id: &str) -> HashMap<String, AttributeValue> {
     .into()
 }
 
-fn s(value: String) -> AttributeValue {
+pub(super) fn s(value: String) -> AttributeValue {
     AttributeValue::S(value)
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -231,7 +230,10 @@ fn is_condition_failure<E: ProvideErrorMetadata>(
     matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
 }
 
-fn error(operation: &'static str, err: &(dyn std::error::Error + 'static)) -> StoreError {
+pub(super) fn error(
+    operation: &'static str,
+    err: &(dyn std::error::Error + 'static),
+) -> StoreError {
     StoreError {
         operation,
         detail: DisplayErrorContext(err).to_string(),

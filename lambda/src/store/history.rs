@@ -4,7 +4,8 @@
 
 use std::future::Future;
 
-use super::model::{Room, StoreError};
+use super::error::StoreError;
+use super::room::Room;
 use crate::wire::position::Position;
 
 /// The most seconds a message may be kept (24 hours).

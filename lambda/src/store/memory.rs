@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
+use super::error::StoreError;
 use super::history::{HistoryStore, Kept};
-use super::model::{Connection, ConnectionStore, Room, Row, StoreError};
+use super::model::{Connection, ConnectionStore, Row};
+use super::room::Room;
 use crate::wire::position::Position;
 
 #[derive(Debug, Default)]

@@ -9,16 +9,18 @@
 //! connected, when its rows expire), which `$disconnect`, subscribe and unsubscribe use.
 
 pub mod dynamodb;
+pub mod dynamodb_history;
+mod error;
 mod history;
 pub mod memory;
 mod model;
+mod room;
 
 pub use dynamodb::DynamoStore;
+pub use error::StoreError;
 pub use history::{
     COUNTER_GRACE_SECONDS, DEFAULT_HISTORY_SECONDS, HistoryStore, Kept, MAX_HISTORY_SECONDS,
 };
 pub use memory::MemoryStore;
-pub use model::{
-    Connection, ConnectionStore, DEFAULT_ROOM, MAX_CONNECTION_SECONDS, Room, Row, StoreError,
-    TTL_GRACE_SECONDS, rooms_of,
-};
+pub use model::{Connection, ConnectionStore, MAX_CONNECTION_SECONDS, Row, TTL_GRACE_SECONDS};
+pub use room::{DEFAULT_ROOM, Room, rooms_of};

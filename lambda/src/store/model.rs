@@ -1,11 +1,13 @@
-//! The store's model: rooms, a connection's record, the rows a broadcast reads, and the
+//! The store's model: a connection's record, the rows a broadcast reads, and the
 //! [`ConnectionStore`] trait every store implements (pure types; the I/O is in the
 //! stores).
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use super::error::StoreError;
 use super::history::HistoryStore;
+use super::room::Room;
 use crate::wire::channel::Channel;
 
 /// API Gateway closes every WebSocket connection after 2 hours at most.
@@ -13,54 +15,6 @@ pub const MAX_CONNECTION_SECONDS: i64 = 2 * 60 * 60;
 /// Rows expire (DynamoDB TTL) this long after API Gateway's limit, so a row whose
 /// `$disconnect` never came is removed even if no broadcast ever meets its 410.
 pub const TTL_GRACE_SECONDS: i64 = 10 * 60;
-
-/// The default room's key: no channel name can be `#`.
-pub const DEFAULT_ROOM: &str = "#";
-
-/// A room: the default room or a channel.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Room {
-    /// Where a connection that names no channel is; its messages carry no `_channel`.
-    Default,
-    Channel(Channel),
-}
-
-impl Room {
-    /// The room's key in the store: `#` or the channel's name.
-    pub fn key(&self) -> &str {
-        match self {
-            Room::Default => DEFAULT_ROOM,
-            Room::Channel(channel) => channel.as_str(),
-        }
-    }
-
-    /// The room of a stored key; `None` for a key that is neither (pure).
-    pub fn from_key(key: &str) -> Option<Room> {
-        if key == DEFAULT_ROOM {
-            Some(Room::Default)
-        } else {
-            Channel::parse(key).ok().map(Room::Channel)
-        }
-    }
-
-    /// The `_channel` a message delivered through this room carries.
-    pub fn channel(&self) -> Option<&str> {
-        match self {
-            Room::Default => None,
-            Room::Channel(channel) => Some(channel.as_str()),
-        }
-    }
-}
-
-/// The rooms of a connection that asked for `channels` at connect: those channels, or
-/// the default room when it named none (pure).
-pub fn rooms_of(channels: &BTreeSet<Channel>) -> BTreeSet<Room> {
-    if channels.is_empty() {
-        BTreeSet::from([Room::Default])
-    } else {
-        channels.iter().cloned().map(Room::Channel).collect()
-    }
-}
 
 /// One stored connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,14 +85,6 @@ impl Connection {
             room_index: 0,
         }
     }
-}
-
-/// A storage operation that failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {detail}")]
-pub struct StoreError {
-    pub operation: &'static str,
-    pub detail: String,
 }
 
 /// A room's member as a broadcast reads it: its id and when `$connect` stored it (the
@@ -229,21 +175,5 @@ mod tests {
         let c = Connection::new("a", 1_700_000_000_999);
         assert_eq!(c.expires_at, 1_700_000_000 + 7_200 + 600);
         assert_eq!(c.rooms, BTreeSet::from([Room::Default]));
-    }
-
-    #[test]
-    fn rooms_and_their_keys() {
-        let a = Channel::parse("a").unwrap();
-        assert_eq!(rooms_of(&BTreeSet::new()), BTreeSet::from([Room::Default]));
-        assert_eq!(
-            rooms_of(&BTreeSet::from([a.clone()])),
-            BTreeSet::from([Room::Channel(a.clone())])
-        );
-        assert_eq!(Room::Default.key(), "#");
-        assert_eq!(Room::from_key("#"), Some(Room::Default));
-        assert_eq!(Room::from_key("a"), Some(Room::Channel(a)));
-        assert_eq!(Room::from_key("~x"), None);
-        // The default room sorts first: its members are reached through it first.
-        assert!(Room::Default < Room::Channel(Channel::parse("0").unwrap()));
     }
 }

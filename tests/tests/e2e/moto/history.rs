@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use mb_lambda::store::dynamodb::{EXPIRES_AT, KEPT_PREFIX, KEY, ROOM};
+use mb_lambda::store::dynamodb::{EXPIRES_AT, KEY, ROOM};
+use mb_lambda::store::dynamodb_history::KEPT_PREFIX;
 use mb_lambda::store::{Connection, ConnectionStore, DynamoStore, Room};
 use mb_lambda::wire::channel::Channel;
 use mb_lambda::wire::publish::Publish;

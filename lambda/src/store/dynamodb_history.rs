@@ -14,9 +14,10 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{DynamoStore, EXPIRES_AT, KEY, ROOM, error, n, s};
-use crate::store::history::{HistoryStore, Kept};
-use crate::store::model::{Room, StoreError};
+use super::dynamodb::{DynamoStore, EXPIRES_AT, KEY, ROOM, error, n, s};
+use super::error::StoreError;
+use super::history::{HistoryStore, Kept};
+use super::room::Room;
 use crate::wire::position::Position;
 
 /// What starts the `room` of a room's counter, and is its `connectionId`.
