@@ -38,8 +38,9 @@ use tokio_rustls::rustls;
 const RECIPIENTS: [usize; 2] = [1_000, 10_000];
 const LATENCIES_MS: [u64; 2] = [0, 20];
 const WORKER_LIMIT: Duration = Duration::from_secs(120);
-/// The clients of every case, the raw one last (the ratios' reference).
-const CLIENTS: [&str; 3] = ["handler", "handler-sdk", "raw"];
+/// The clients of every case, the raw one last (the ratios' reference);
+/// `handler-history` is `handler` with the room keeping history (numbered copies).
+const CLIENTS: [&str; 4] = ["handler", "handler-history", "handler-sdk", "raw"];
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -350,8 +351,15 @@ fn worker(args: &[String]) {
     .expect("a runtime");
     let (post_s, cpu_s, delivered) = runtime.block_on(async {
         match client.as_str() {
-            "handler" => through_handler(n, concurrency, &endpoint, ca.as_deref(), false).await,
-            "handler-sdk" => through_handler(n, concurrency, &endpoint, ca.as_deref(), true).await,
+            "handler" => {
+                through_handler(n, concurrency, &endpoint, ca.as_deref(), false, false).await
+            }
+            "handler-history" => {
+                through_handler(n, concurrency, &endpoint, ca.as_deref(), false, true).await
+            }
+            "handler-sdk" => {
+                through_handler(n, concurrency, &endpoint, ca.as_deref(), true, false).await
+            }
             "raw" => raw_keep_alive(n, concurrency, &endpoint, ca.as_deref()).await,
             other => panic!("unknown --client {other}"),
         }
@@ -389,6 +397,7 @@ async fn through_handler(
     endpoint: &str,
     ca: Option<&[u8]>,
     sdk_client: bool,
+    history: bool,
 ) -> (f64, f64, usize) {
     let store = MemoryStore::new();
     for i in 0..n {
@@ -419,6 +428,8 @@ async fn through_handler(
         Settings {
             concurrency,
             management_endpoint: Some(endpoint.to_owned()),
+            // The recipients are in the default room: history on for it, or off.
+            default_room_history: history,
             ..Settings::default()
         },
     );

@@ -21,10 +21,18 @@ PutFunctionEventInvokeConfig, so GetFunctionEventInvokeConfig answers the stack'
 retries, maximum age and on-failure queue as on AWS. moto stores the configuration; it
 never runs an asynchronous invocation, so nothing reaches the queue through it.
 
+DynamoDB applies each write to an item atomically (`UpdateItem ... ADD seq :one` is an
+atomic counter: two concurrent callers never read the same value back). moto 5.2.5 serves
+requests on threads and updates an item by reading, changing and storing it without a
+lock, so two concurrent ADDs can return the same number (seen: 999 distinct numbers for
+1,000 concurrent publishes). `_atomic_item_writes` puts moto's item writes behind one
+lock, which is what DynamoDB promises per item (and more: a whole moto is one partition).
+
 Everything else is moto_server, run with the arguments given (tests/src/moto.rs).
 """
 
 import json
+import threading
 
 from typing import Any
 
@@ -296,7 +304,27 @@ class AsyncInvokes(CloudFormationModel):
             pass
 
 
+def _atomic_item_writes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+
+    def atomic(name: str) -> None:
+        original = getattr(DynamoDBBackend, name)
+
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, write)
+
+    for name in ("put_item", "update_item", "delete_item"):
+        atomic(name)
+
+
 if __name__ == "__main__":
     from moto.server import main
+
+    _atomic_item_writes()
 
     main()

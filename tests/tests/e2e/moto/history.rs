@@ -45,6 +45,7 @@ async fn concurrent_handlers_number_a_room_once_each_keep_with_ttl_and_resume_by
         ));
     }
     let started = Instant::now();
+    let ops_before = recorder.operations().len();
     let mut tasks = Vec::new();
     for (h, handler) in handlers.iter().enumerate() {
         let handler = Arc::clone(handler);
@@ -65,6 +66,14 @@ async fn concurrent_handlers_number_a_room_once_each_keep_with_ttl_and_resume_by
         task.await.unwrap();
     }
     let now_s = mb_lambda::clock::now_ms() / 1000;
+    // What a message costs the table: one UpdateItem (its number), one PutItem (its
+    // copy), one Query (the members).
+    let ops = &recorder.operations()[ops_before..];
+    let count = |name: &str| ops.iter().filter(|o| *o == name).count();
+    assert_eq!(count("DynamoDB UpdateItem"), HANDLERS * EACH, "{ops:?}");
+    assert_eq!(count("DynamoDB PutItem"), HANDLERS * EACH);
+    assert_eq!(count("DynamoDB Query"), HANDLERS * EACH);
+    assert_eq!(ops.len(), 3 * HANDLERS * EACH, "nothing else: {ops:?}");
 
     let received = fake.received();
     assert_eq!(received.len(), HANDLERS * EACH);
