@@ -21,11 +21,15 @@ PutFunctionEventInvokeConfig, so GetFunctionEventInvokeConfig answers the stack'
 retries, maximum age and on-failure queue as on AWS. moto stores the configuration; it
 never runs an asynchronous invocation, so nothing reaches the queue through it.
 
-DynamoDB applies each write to an item atomically (`UpdateItem ... ADD seq :one` is an
-atomic counter). moto 5.2.5 serves requests on threads and updates an item by reading,
-changing and storing it; `_atomic_item_writes` puts its item writes behind one lock, as
-DynamoDB promises per item. (A run with 999 distinct numbers among 1,000 delivered copies
-led here; it recurred with the lock, so its cause is still open: see tests/tests/e2e/moto/history.rs.)
+DynamoDB applies each write to an item atomically and answers with the item as that write
+left it (`UpdateItem ... ADD seq :one` with `ReturnValues=UPDATED_NEW` is an atomic counter).
+moto 5.2.5 serves requests on threads; its UpdateItem handler has the backend change the
+shared item, then reads that item again to build the answer. Between the two, another
+request's ADD can land, and both answers carry the later number: with Python's thread switch
+interval at 1 µs, 10 threads of 100 ADDs got 993 distinct numbers for 1,000 increments (a
+lock on the backend's writes alone left this window open). `_atomic_item_requests` serves
+one DynamoDB request at a time, from its parsing to its answer, which is what DynamoDB
+promises per item (and stricter).
 
 Everything else is moto_server, run with the arguments given (tests/src/moto.rs).
 """
@@ -303,27 +307,29 @@ class AsyncInvokes(CloudFormationModel):
             pass
 
 
-def _atomic_item_writes() -> None:
-    from moto.dynamodb.models import DynamoDBBackend
+def _atomic_item_requests() -> None:
+    from moto.dynamodb.responses import DynamoHandler
 
     lock = threading.Lock()
+    original = DynamoHandler.call_action
 
-    def atomic(name: str) -> None:
-        original = getattr(DynamoDBBackend, name)
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
 
-        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(self, *args, **kwargs)
-
-        setattr(DynamoDBBackend, name, write)
-
-    for name in ("put_item", "update_item", "delete_item"):
-        atomic(name)
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
+    import os
+    import sys
+
     from moto.server import main
 
-    _atomic_item_writes()
+    # Tests of a race between requests switch threads more often (tests/src/moto.rs).
+    if "MB_MOTO_SWITCH_INTERVAL_S" in os.environ:
+        sys.setswitchinterval(float(os.environ["MB_MOTO_SWITCH_INTERVAL_S"]))
+
+    _atomic_item_requests()
 
     main()

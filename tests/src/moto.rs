@@ -30,6 +30,17 @@ impl Moto {
     /// Starts moto, or returns `None` (after saying why) when it is not installed and
     /// this is not CI. Under CI a missing moto panics: the test fails, never skips.
     pub fn start() -> Option<Moto> {
+        Moto::launch(None)
+    }
+
+    /// As [`Moto::start`], with Python switching threads every `interval` (its default is
+    /// 5 ms): a race between two requests that a default moto shows once in many runs then
+    /// shows in most.
+    pub fn start_switching_threads_every(interval: Duration) -> Option<Moto> {
+        Moto::launch(Some(interval))
+    }
+
+    fn launch(switch_interval: Option<Duration>) -> Option<Moto> {
         let binary = crate::required_tool(binary(), "moto_server")?;
         // The venv's Python runs moto_server's `main` with mb's function URL model.
         let python = binary.with_file_name("python");
@@ -38,7 +49,14 @@ impl Moto {
         // moto then exits, and a new port is tried.
         for _ in 0..3 {
             let port = free_port();
-            let child = Command::new(&python)
+            let mut command = Command::new(&python);
+            if let Some(interval) = switch_interval {
+                command.env(
+                    "MB_MOTO_SWITCH_INTERVAL_S",
+                    format!("{:.9}", interval.as_secs_f64()),
+                );
+            }
+            let child = command
                 .arg(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())

@@ -429,3 +429,50 @@ async fn a_broadcast_posts_nothing_to_expired_rows() {
         .collect();
     assert_eq!(reached, ["c0", "c1", "c2"].map(String::from).into());
 }
+
+/// Ten Lambda instances numbering one room at once get a thousand different numbers,
+/// even with moto switching threads every microsecond (where a number read back after
+/// another request's ADD would be handed out twice).
+#[tokio::test]
+async fn concurrent_numbering_hands_each_number_out_once() {
+    use mb_lambda::store::HistoryStore;
+    let Some(moto) = Moto::start_switching_threads_every(std::time::Duration::from_micros(1))
+    else {
+        return;
+    };
+    let sdk = moto.sdk_config().await;
+    DynamoStore::new(&sdk, "numbers")
+        .ensure_table()
+        .await
+        .unwrap();
+    let room = channel("lobby");
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = DynamoStore::new(&sdk, "numbers");
+        let room = room.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..100 {
+                let position = store.next_position(&room, "e1", i64::MAX / 2).await;
+                got.push(position.unwrap().seq);
+            }
+            got
+        }));
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.extend(task.await.unwrap());
+    }
+    numbers.sort_unstable();
+    let twice: Vec<u64> = numbers
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    assert!(twice.is_empty(), "handed out twice: {twice:?}");
+    assert_eq!(
+        numbers,
+        (1..=1000).collect::<Vec<u64>>(),
+        "each of 1..=1000 once"
+    );
+}

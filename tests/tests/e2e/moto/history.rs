@@ -89,6 +89,13 @@ async fn concurrent_handlers_number_a_room_once_each_keep_with_ttl_and_resume_by
         }
         epochs.insert(body["_epoch"].as_str().unwrap().to_owned());
     }
+    // Every message reached the member once (the fake gateway fails no post here).
+    let texts: BTreeSet<&String> = numbered.values().collect();
+    assert_eq!(
+        texts.len(),
+        HANDLERS * EACH,
+        "every message has its own number"
+    );
     let head = first.head(&lobby()).await.unwrap().expect("a stream");
     assert_eq!(
         head.seq,
