@@ -246,7 +246,7 @@ where
 
 /// A zip holding the smallest `bootstrap` mb accepts, in `dir`: a static x86-64 ELF
 /// header (no glibc needs), for deploys that test everything but the build (`--artifact`).
-/// Building the real function is the job of `tools::package_zigbuild` and
+/// Building the real function is the job of `build::package_zigbuild` and
 /// `moto::lifecycle` (tests/tests/e2e).
 pub fn tiny_artifact(dir: &Path) -> PathBuf {
     let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];

@@ -9,11 +9,13 @@
 //! - `wire_fakes/`: loopback stand-ins speaking AWS's wire protocols where moto falls
 //!   short (CloudFormation's stack states, the Management API, Lambda's Invoke and
 //!   Runtime APIs, IAM's simulation), moto besides where STS or S3 are needed;
-//! - `tools/`: the test command's pinned tools: cfn-lint, checkov, cargo-zigbuild.
+//! - `build/`: `mb build` cross-compiling the function with the pinned cargo-zigbuild;
+//! - `tools/`: the test command's pinned template linters: cfn-lint, checkov.
 //!
 //! Run one rig or one file with a filter: `cargo test -p mb-tests --test e2e moto::`,
-//! `cargo test -p mb-tests --test e2e tools::package_zigbuild`.
+//! `cargo test -p mb-tests --test e2e build::package_zigbuild`.
 
+mod build;
 mod cli;
 mod dev_server;
 mod moto;
@@ -21,7 +23,7 @@ mod tools;
 mod wire_fakes;
 
 /// Held by every test that cross-compiles the Lambda function for x86-64 with
-/// cargo-zigbuild (`tools::package_zigbuild`, `moto::lifecycle`). They share one target
-/// directory and so one build, and the package test removes the linked binary to prove
-/// a rebuild gives the same bytes: without the lock a deploy could find it missing.
+/// cargo-zigbuild (`build::package_zigbuild`, `moto::lifecycle`). They share one target
+/// directory and so one build, and `mb build` rewrites the zip in place: without the
+/// lock a deploy could read it half written.
 pub static X86_64_BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -34,9 +34,12 @@ fn mb_build_with(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
 /// The arm64 build's profile: `lambda-release` without its fat LTO, single codegen unit
 /// and size optimisation, which only make the binary smaller and quicker to start and
 /// cost a cold cross-compile minutes on two cores. The profile as shipped is built and
-/// checked once, by the x86-64 test (twice, with a forced relink), and the lifecycle
-/// test deploys that binary; this test checks what depends on the architecture: the
-/// default `--arch`, the aarch64 cross toolchain, the ELF machine and the glibc pin.
+/// checked once, by the x86-64 test, and the lifecycle test deploys that binary; the
+/// arm64 test checks what depends on the architecture (the default `--arch`, the
+/// aarch64 cross toolchain, the ELF machine and the glibc pin) and that a build forced
+/// to compile and link again gives the same zip: the zip's bytes are `mb`'s doing
+/// whatever the profile, and a relink without LTO takes seconds where the shipped
+/// profile's took minutes.
 const QUICK_PROFILE: [(&str, &str); 3] = [
     ("CARGO_PROFILE_LAMBDA_RELEASE_LTO", "off"),
     ("CARGO_PROFILE_LAMBDA_RELEASE_CODEGEN_UNITS", "16"),
@@ -46,7 +49,11 @@ const QUICK_PROFILE: [(&str, &str); 3] = [
 fn build_x86_64(extra: &[&str]) -> Built {
     let mut args = vec!["--arch", "x86_64"];
     args.extend_from_slice(extra);
-    let output = mb_build(&args);
+    built(&mb_build(&args))
+}
+
+/// The zip `mb build` printed, and the sha256 it printed for it.
+fn built(output: &std::process::Output) -> Built {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -127,11 +134,11 @@ fn zigbuild_installed() -> bool {
 }
 
 #[test]
-fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
+fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
     if !zigbuild_installed() {
         return;
     }
-    // The lifecycle deploy builds the same binary: while this test removes it, no deploy
+    // The lifecycle deploy builds the same zip: while this test writes it, no deploy
     // may read it.
     let _build = crate::X86_64_BUILD.blocking_lock();
     let first = build_x86_64(&[]);
@@ -147,39 +154,6 @@ fn build_gives_a_lambda_ready_reproducible_zip_and_refuses_wrong_binaries() {
     assert_eq!(elf_machine(&binary), 62, "x86-64");
     let newest = newest_glibc_minor(&binary).expect("it links glibc");
     assert!(newest <= 34, "needs GLIBC_2.{newest}, AL2023 has 2.34");
-
-    // Building again gives the same bytes, even when the binary is compiled and linked
-    // anew: removing it and cargo's copy in deps/ makes cargo rebuild the crate and redo
-    // the LTO link.
-    let target_dir = first
-        .path
-        .parent()
-        .and_then(Path::parent)
-        .expect("<target>/mb/bootstrap-x86_64.zip");
-    let linked = target_dir.join("x86_64-unknown-linux-gnu/lambda-release/bootstrap");
-    std::fs::remove_file(&linked).expect("remove the linked binary");
-    let deps = linked.with_file_name("deps");
-    for entry in std::fs::read_dir(&deps).expect("deps/").flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("bootstrap-")
-        {
-            std::fs::remove_file(entry.path()).expect("remove cargo's copy");
-        }
-    }
-    // This time with a relative --manifest-path (tests run in the tests/ folder).
-    let second = build_x86_64(&["--manifest-path", "../lambda/Cargo.toml"]);
-    assert!(
-        linked.exists(),
-        "the second build linked {} again",
-        linked.display()
-    );
-    assert_eq!(second.path, first.path);
-    assert_eq!(
-        second.sha256, first.sha256,
-        "two builds, two different zips"
-    );
 
     let dir = std::env::temp_dir().join(format!("mb-package-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -259,7 +233,7 @@ fn rust_target_installed(target: &str) -> bool {
 }
 
 #[test]
-fn build_for_arm64_where_its_target_is_installed() {
+fn build_for_arm64_where_its_target_is_installed_gives_the_same_zip_twice() {
     if !zigbuild_installed() {
         return;
     }
@@ -273,16 +247,53 @@ fn build_for_arm64_where_its_target_is_installed() {
     }
     // The default architecture is arm64.
     let output = mb_build_with(&[], &QUICK_PROFILE);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let first = built(&output);
     assert!(stdout.contains("arch    arm64"), "{stdout}");
-    let path = PathBuf::from(stdout.lines().next().expect("the zip's path"));
-    let (binary, mode) = bootstrap_of(&std::fs::read(path).expect("the zip"));
-    assert_eq!(mode & 0o777, 0o755);
+    let zip = std::fs::read(&first.path).expect("the zip mb printed");
+    assert_eq!(
+        first.sha256,
+        hex_sha256(&zip),
+        "printed sha256 is the file's"
+    );
+    let (binary, mode) = bootstrap_of(&zip);
+    assert_eq!(mode & 0o777, 0o755, "bootstrap is rwxr-xr-x");
     assert_eq!(elf_machine(&binary), 183, "AArch64");
     assert!(newest_glibc_minor(&binary).is_some_and(|minor| minor <= 34));
+
+    // Building again gives the same bytes, even when the binary is compiled and linked
+    // anew: removing it and cargo's copy in deps/ makes cargo rebuild the crate and link
+    // it again.
+    let target_dir = first
+        .path
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/mb/bootstrap-arm64.zip");
+    let linked = target_dir.join("aarch64-unknown-linux-gnu/lambda-release/bootstrap");
+    std::fs::remove_file(&linked).expect("remove the linked binary");
+    let deps = linked.with_file_name("deps");
+    for entry in std::fs::read_dir(&deps).expect("deps/").flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("bootstrap-")
+        {
+            std::fs::remove_file(entry.path()).expect("remove cargo's copy");
+        }
+    }
+    // This time with a relative --manifest-path (tests run in the tests/ folder).
+    let second = built(&mb_build_with(
+        &["--manifest-path", "../lambda/Cargo.toml"],
+        &QUICK_PROFILE,
+    ));
+    assert!(
+        linked.exists(),
+        "the second build linked {} again",
+        linked.display()
+    );
+    assert_eq!(second.path, first.path);
+    assert_eq!(
+        second.sha256, first.sha256,
+        "two builds, two different zips"
+    );
 }

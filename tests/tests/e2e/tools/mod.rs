@@ -1,6 +1,5 @@
-//! The tools `./scripts/test` installs into `.venv`: cfn-lint and checkov on the rendered
-//! template, cargo-zigbuild for `mb build`.
+//! The template linters `./scripts/test` installs into `.venv`: cfn-lint and checkov on
+//! the rendered template. (cargo-zigbuild, for `mb build`, is `build/`'s rig.)
 
-mod package_zigbuild;
 mod template_cfn_lint;
 mod template_checkov;
