@@ -243,7 +243,7 @@ mod tests {
         assert!(unknown.contains("memory"), "{unknown}");
         assert_eq!(
             parse("memory = \"512\"").unwrap_err(),
-            "`memory` must be a whole number, as in `memory = 256`"
+            "`memory` must be a whole number, as in `memory = 1769`"
         );
         assert_eq!(
             parse("memory = 64").unwrap_err(),

@@ -4,7 +4,7 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `MB_TABLE_NAME` | the DynamoDB connection table | required |
-//! | `MB_FANOUT_CONCURRENCY` | posts in flight at once per broadcast | 256 |
+//! | `MB_FANOUT_CONCURRENCY` | posts in flight at once per broadcast, at most (the window below it follows the endpoint's latency) | 960 |
 //! | `MB_MANAGEMENT_ENDPOINT` | Management API URL, instead of `https://{domainName}/{stage}` | unset |
 //! | `MB_CONNECT_GRACE_SECONDS` | a 410 from a younger row keeps it (the connect window) | 5 |
 //! | `AWS_LAMBDA_FUNCTION_NAME` | set by Lambda: the function a broadcast hands on to | unset |
@@ -24,8 +24,10 @@ use crate::access::tokens::Verifier;
 use crate::delivery::connect_window::DEFAULT_GRACE_SECONDS;
 use crate::store::{DEFAULT_HISTORY_SECONDS, MAX_HISTORY_SECONDS, Room};
 
-/// Posts in flight at once during one broadcast, unless configured otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 256;
+/// Posts in flight at once during one broadcast at most, unless configured otherwise:
+/// the highest Lambda's file descriptors allow ([`crate::delivery::in_flight`] keeps
+/// fewer in flight when the endpoint's latency needs fewer).
+pub const DEFAULT_CONCURRENCY: usize = crate::delivery::in_flight::MAX_CEILING;
 
 /// The token check `$connect` needs: the keys, loaded by the authorizer when it first
 /// needs them ([`crate::access::keys`]).
@@ -107,7 +109,9 @@ pub struct Config {
 pub enum ConfigError {
     #[error("MB_TABLE_NAME is not set: set it to the DynamoDB connection table's name")]
     MissingTable,
-    #[error("MB_FANOUT_CONCURRENCY={0:?} is not a whole number from 1 to 10000")]
+    #[error(
+        "MB_FANOUT_CONCURRENCY={0:?} is not a whole number from 1 to 960 (Lambda allows 1,024 file descriptors)"
+    )]
     BadConcurrency(String),
     #[error("MB_CONNECT_GRACE_SECONDS={0:?} is not a whole number from 0 to 300")]
     BadGrace(String),
@@ -140,7 +144,7 @@ impl Config {
         let concurrency = match var("MB_FANOUT_CONCURRENCY") {
             None => DEFAULT_CONCURRENCY,
             Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n) if (1..=10_000).contains(&n) => n,
+                Ok(n) if (1..=crate::delivery::in_flight::MAX_CEILING).contains(&n) => n,
                 _ => return Err(ConfigError::BadConcurrency(raw)),
             },
         };

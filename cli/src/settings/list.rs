@@ -8,18 +8,23 @@ const RETENTION_DAYS: &[u32] = &[
     3288, 3653,
 ];
 
+/// The most posts a broadcast may keep in flight (Lambda's file descriptors).
+const CEILING: u32 = mb_lambda::delivery::in_flight::MAX_CEILING as u32;
+
 /// Every setting, in the order flags, `mb info` and the docs list them.
 pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "memory",
         parameter: "MemorySize",
-        default: DefaultValue::Template(256),
+        default: DefaultValue::Template(1769),
         allowed: Allowed::Range {
             min: 128,
             max: 10240,
         },
         unit: "MB",
-        help: "Function memory; Lambda gives CPU in proportion to it",
+        help: "Function memory; Lambda gives CPU in proportion to it, one vCPU at 1769 MB \
+               (the default: a broadcast's posts need it; docs/deploy.md, \"What a broadcast \
+               costs\")",
     },
     Setting {
         key: "timeout",
@@ -33,10 +38,15 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "fanout-concurrency",
         parameter: "FanoutConcurrency",
-        default: DefaultValue::Template(256),
-        allowed: Allowed::Range { min: 1, max: 10000 },
+        default: DefaultValue::Template(CEILING),
+        // Lambda allows 1,024 file descriptors; each post in flight holds a connection.
+        allowed: Allowed::Range {
+            min: 1,
+            max: CEILING,
+        },
         unit: "",
-        help: "Management API posts in flight at once per broadcast",
+        help: "Management API posts in flight at once per broadcast, at most: below it the \
+               number follows the endpoint's latency (enough for the account's rate)",
     },
     Setting {
         key: "connect-grace",

@@ -512,7 +512,7 @@ mod tests {
         );
         // The help and the docs say how it is computed.
         assert_eq!(reserved.describe_default(), crate::concurrency::DEFAULT_HOW);
-        assert_eq!(find("memory").unwrap().describe_default(), "256 MB");
+        assert_eq!(find("memory").unwrap().describe_default(), "1769 MB");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! window's grace ([`crate::delivery::connect_window`]); its row is then deleted. Throttling (429),
 //! server errors, 403 and timeouts keep the row: the old backend deleted on any error, so
 //! one throttled broadcast could empty the table. Posts are paced and retried as
-//! [`crate::delivery::pacing`] decides; at most `concurrency` are in flight; nothing starts after
+//! [`crate::delivery::pacing`] decides; as many are in flight as [`crate::delivery::in_flight`]
+//! decides from the endpoint's latency, never more than `concurrency`; nothing starts after
 //! the budget's `stop_posting_at` ([`crate::delivery::deadline`]), and what is left is reported for
 //! the handler to hand on. One failing recipient never stops the others.
 
@@ -19,6 +20,7 @@ use futures_util::stream::FuturesUnordered;
 use crate::clock::now_ms;
 use crate::delivery::connect_window::{self, Verdict};
 use crate::delivery::deadline::Budget;
+use crate::delivery::in_flight::Window;
 use crate::delivery::pacing::{Pacer, retry_after, retry_budget};
 use crate::gateway::{PostFailure, Poster};
 use crate::store::Row;
@@ -52,7 +54,7 @@ pub fn outcome(result: Result<(), PostFailure>) -> Outcome {
 /// How one broadcast runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Posts in flight at most (at least 1).
+    /// Posts in flight at most (at least 1): the ceiling of the in-flight window.
     pub concurrency: usize,
     pub budget: Budget,
     /// A 410 from a row younger than this is the connect window, not a gone client.
@@ -96,13 +98,14 @@ async fn attempt<P: Poster>(
     attempts: u32,
     sender: &str,
     shaped: &[Shaped],
-) -> (Row, u32, Result<(), PostFailure>) {
+) -> (Row, u32, Instant, Result<(), PostFailure>) {
+    let started = Instant::now();
     // The copy shaped for the room the recipient is reached through.
     let result = match shaped.get(row.room_index).or_else(|| shaped.first()) {
         Some(copies) => poster.post(&row.id, copies.copy_for(&row.id, sender)).await,
         None => Err(PostFailure::Transport("no message to send".into())),
     };
-    (row, attempts, result)
+    (row, attempts, started, result)
 }
 
 /// Posts `shaped` to `retry` then `queue` (the sender's own copy to `sender`; each
@@ -120,9 +123,9 @@ pub async fn fanout<P: Poster>(
         recipients: queue.len() + retry.len(),
         ..Report::default()
     };
-    let concurrency = limits.concurrency.max(1);
     let mut retries_left = retry_budget(report.recipients);
     let mut pacer = Pacer::new(Instant::now());
+    let mut window = Window::new(limits.concurrency, Instant::now());
     let mut fresh = queue.iter();
     let mut ready: VecDeque<(Row, u32)> = retry.into_iter().map(|row| (row, 0)).collect();
     let mut waiting: BinaryHeap<Reverse<Waiting>> = BinaryHeap::new();
@@ -140,7 +143,7 @@ pub async fn fanout<P: Poster>(
         let posting = now < limits.budget.stop_posting_at;
         let mut token_at = None;
         if posting {
-            while in_flight.len() < concurrency && (!ready.is_empty() || next_fresh.is_some()) {
+            while in_flight.len() < window.limit() && (!ready.is_empty() || next_fresh.is_some()) {
                 if let Err(wait) = pacer.take(now) {
                     token_at = Some(now + wait);
                     break;
@@ -176,8 +179,9 @@ pub async fn fanout<P: Poster>(
             limits.budget.hard_stop
         };
         tokio::select! {
-            Some((row, attempts, result)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((row, attempts, started, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 let now = Instant::now();
+                window.answered(now.saturating_duration_since(started), pacer.rate(), now);
                 match outcome(result) {
                     Outcome::Delivered => report.delivered += 1,
                     Outcome::Gone => match connect_window::verdict(row.connected_at_ms, now_ms(), limits.grace_ms) {

@@ -1,7 +1,8 @@
 //! Delivery: how one message reaches a room's members.
 //!
 //! - [`fanout`]: the posts of one broadcast, their outcomes and the report;
-//! - [`pacing`]: retrying throttled posts without a storm;
+//! - [`pacing`]: how fast posts start, and retrying throttled ones without a storm;
+//! - [`in_flight`]: how many posts are in flight, following the endpoint's latency;
 //! - [`deadline`]: how long an invocation may post before it hands on;
 //! - [`connect_window`]: why a 410 right after `$connect` keeps the row;
 //! - [`continuation`]: the rest of a broadcast handed to another invocation.
@@ -10,5 +11,6 @@ pub mod connect_window;
 pub mod continuation;
 pub mod deadline;
 pub mod fanout;
+pub mod in_flight;
 pub mod pacing;
 pub mod recovery;

@@ -10,6 +10,7 @@ use crate::clock::now_ms;
 use crate::delivery::continuation::{Continuation, MAX_HOPS, PAYLOAD_LIMIT};
 use crate::delivery::deadline::Budget;
 use crate::delivery::fanout::{Limits, Report, fanout};
+use crate::delivery::in_flight::DELETES_IN_FLIGHT;
 use crate::gateway::{Gateway, Poster};
 use crate::store::{COUNTER_GRACE_SECONDS, ConnectionStore, Room, Row, StoreError};
 use crate::wire::channel;
@@ -192,7 +193,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
     }
 
     /// Deletes the connections that answered 410 Gone, each only if it is still the one
-    /// the broadcast read, as many at once as posts.
+    /// the broadcast read, [`DELETES_IN_FLIGHT`] at once.
     pub(super) async fn forget(&self, gone: &[Row], rooms: &[Room]) {
         // Owned rows: futures borrowing the slice's items trip rustc's higher-ranked
         // `Send` inference when this handler runs in a spawned task.
@@ -201,7 +202,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 let room = rooms.get(row.room_index).cloned().unwrap_or(Room::Default);
                 async move { self.store.delete_seen(&row, &room).await }
             })
-            .buffer_unordered(self.settings.concurrency.max(1));
+            .buffer_unordered(DELETES_IN_FLIGHT);
         while let Some(result) = deletes.next().await {
             if let Err(err) = result {
                 tracing::warn!(%err, "could not delete a gone connection; TTL will");

@@ -31,7 +31,7 @@ async fn a_setting_stays_deployed_until_changed_and_flags_win_over_mb_toml() {
     assert_ok("the first deploy", &first);
     assert_eq!(parameter(&cf, "MemorySize").await, "512");
     assert_eq!(parameter(&cf, "Timeout").await, "20");
-    assert_eq!(parameter(&cf, "FanoutConcurrency").await, "256");
+    assert_eq!(parameter(&cf, "FanoutConcurrency").await, "960");
 
     // 2. A deploy without settings keeps them, and has nothing to change.
     let again = world.deploy(&[]).await;
