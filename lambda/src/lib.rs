@@ -11,7 +11,7 @@
 //! | [`event`] | the one door: every kind of event the function receives, recognised once |
 //! | [`handler`] | the [`Handler`], and one file per way in: `connect`, `disconnect`, `message`, `control`, `publish`, `authorize`, `resume` (a continuation); `broadcast` is the delivery they share |
 //! | [`wire`] | pure wire formats: message shaping, control messages, channel names and the connect query, the publish request, the one error object |
-//! | [`delivery`] | fan-out, pacing, the deadline, the connect window, continuations |
+//! | [`delivery`] | fan-out, pacing, posts in flight, the deadline, the connect window, continuations |
 //! | [`access`] | tokens, their keys, the authorizer's rules, allowed origins, the message rate |
 //! | [`store`] | connections and rooms: DynamoDB, and in memory for `mb dev` and tests |
 //! | [`gateway`] | posting to connections: the Management API client |

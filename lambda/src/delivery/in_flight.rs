@@ -4,9 +4,11 @@
 //! A fixed number caps a broadcast at that number divided by the endpoint's latency: 256
 //! posts in flight answered in 100 ms make 2,560 posts/s, a quarter of the account's
 //! 10,000. So the window follows Little's law, in flight = rate × latency: every
-//! [`ADJUST_EVERY`] it becomes what the pacer's rate needs at the fastest answer of that
-//! period (the endpoint's own latency, not the time a post also waited for this process's
-//! CPU), with [`HEADROOM`]. Two bounds keep it honest:
+//! [`ADJUST_EVERY`] it becomes what the pacer's rate needs at the fastest answer seen
+//! (the endpoint's own latency, not the time a post also waited for this process's CPU or
+//! for a TLS handshake; refreshed every [`BASE_REFRESH`], as BBR does its minimum RTT),
+//! with [`HEADROOM`]. The first period only measures: its answers all waited for new
+//! connections. Two bounds keep it honest:
 //! - never more than twice the rate the period actually achieved would need, so an
 //!   invocation short of CPU (a small memory size) does not open connections, each a TLS
 //!   handshake, that it has no CPU to serve; a window that limits the rate still grows
@@ -36,6 +38,8 @@ pub const DELETES_IN_FLIGHT: usize = 32;
 pub const HEADROOM: f64 = 1.25;
 /// How often the window is set again.
 pub const ADJUST_EVERY: Duration = Duration::from_millis(100);
+/// How long the fastest answer stands for the endpoint's latency.
+pub const BASE_REFRESH: Duration = Duration::from_secs(10);
 
 /// The window of one broadcast.
 #[derive(Debug, Clone)]
@@ -44,7 +48,11 @@ pub struct Window {
     ceiling: usize,
     period_start: Instant,
     answers: usize,
+    /// The fastest answer since `base_since`.
     fastest: Option<Duration>,
+    base_since: Instant,
+    /// Periods ended so far.
+    periods: u32,
 }
 
 impl Window {
@@ -57,6 +65,8 @@ impl Window {
             period_start: now,
             answers: 0,
             fastest: None,
+            base_since: now,
+            periods: 0,
         }
     }
 
@@ -74,13 +84,20 @@ impl Window {
         if elapsed < ADJUST_EVERY {
             return;
         }
-        if let Some(fastest) = self.fastest {
+        self.periods += 1;
+        if let Some(fastest) = self.fastest
+            && self.periods > 1
+        {
             let achieved = self.answers as f64 / elapsed.as_secs_f64();
             self.limit = limit_for(rate, achieved, fastest, self.ceiling);
         }
         self.period_start = now;
         self.answers = 0;
-        self.fastest = None;
+        if now.saturating_duration_since(self.base_since) >= BASE_REFRESH {
+            // The next period's fastest answer stands for the latency from here on.
+            self.fastest = None;
+            self.base_since = now;
+        }
     }
 }
 
@@ -168,6 +185,26 @@ mod tests {
             window.limit(),
             limit_for(3_000.0, 5_000.0, MS * 50, MAX_CEILING)
         );
+    }
+
+    #[test]
+    fn a_start_slowed_by_handshakes_does_not_grow_the_window() {
+        // A process short of CPU: its first answers all waited for TLS handshakes
+        // (250 ms), then posts on open connections answer in 2 ms, 1,000 a second. The
+        // window never grows past its start (each growth would be more handshakes).
+        let t0 = Instant::now();
+        let mut window = Window::new(MAX_CEILING, t0);
+        let mut most = window.limit();
+        for i in 0..100u32 {
+            window.answered(MS * 250, 10_000.0, t0 + Duration::from_micros(1_500) * i);
+            most = most.max(window.limit());
+        }
+        for i in 0..300u32 {
+            window.answered(MS * 2, 10_000.0, t0 + MS * 150 + MS * i);
+            most = most.max(window.limit());
+        }
+        assert!(most <= START, "the window reached {most}");
+        assert_eq!(window.limit(), MIN, "2 ms answers need few posts in flight");
     }
 
     #[test]

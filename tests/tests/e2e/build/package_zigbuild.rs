@@ -70,6 +70,24 @@ fn built(output: &std::process::Output) -> Built {
     Built { path, sha256 }
 }
 
+/// Checks the zip as Lambda's provided.al2023 needs it and returns its `bootstrap`: the
+/// printed sha256 is the file's, one entry, mode 0755, an ELF for `machine` (62 x86-64,
+/// 183 AArch64) needing at most GLIBC_2.34.
+fn lambda_ready(built: &Built, machine: u16) -> Vec<u8> {
+    let zip = std::fs::read(&built.path).expect("the zip mb printed");
+    assert_eq!(
+        built.sha256,
+        hex_sha256(&zip),
+        "printed sha256 is the file's"
+    );
+    let (binary, mode) = bootstrap_of(&zip);
+    assert_eq!(mode & 0o777, 0o755, "bootstrap is rwxr-xr-x");
+    assert_eq!(elf_machine(&binary), machine, "the ELF machine");
+    let newest = newest_glibc_minor(&binary).expect("it links glibc");
+    assert!(newest <= 34, "needs GLIBC_2.{newest}, AL2023 has 2.34");
+    binary
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -142,18 +160,7 @@ fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
     // may read it.
     let _build = crate::X86_64_BUILD.blocking_lock();
     let first = build_x86_64(&[]);
-    let zip = std::fs::read(&first.path).expect("the zip mb printed");
-    assert_eq!(
-        first.sha256,
-        hex_sha256(&zip),
-        "printed sha256 is the file's"
-    );
-
-    let (binary, mode) = bootstrap_of(&zip);
-    assert_eq!(mode & 0o777, 0o755, "bootstrap is rwxr-xr-x");
-    assert_eq!(elf_machine(&binary), 62, "x86-64");
-    let newest = newest_glibc_minor(&binary).expect("it links glibc");
-    assert!(newest <= 34, "needs GLIBC_2.{newest}, AL2023 has 2.34");
+    let binary = lambda_ready(&first, 62);
 
     let dir = std::env::temp_dir().join(format!("mb-package-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -250,16 +257,7 @@ fn build_for_arm64_where_its_target_is_installed_gives_the_same_zip_twice() {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let first = built(&output);
     assert!(stdout.contains("arch    arm64"), "{stdout}");
-    let zip = std::fs::read(&first.path).expect("the zip mb printed");
-    assert_eq!(
-        first.sha256,
-        hex_sha256(&zip),
-        "printed sha256 is the file's"
-    );
-    let (binary, mode) = bootstrap_of(&zip);
-    assert_eq!(mode & 0o777, 0o755, "bootstrap is rwxr-xr-x");
-    assert_eq!(elf_machine(&binary), 183, "AArch64");
-    assert!(newest_glibc_minor(&binary).is_some_and(|minor| minor <= 34));
+    lambda_ready(&first, 183);
 
     // Building again gives the same bytes, even when the binary is compiled and linked
     // anew: removing it and cargo's copy in deps/ makes cargo rebuild the crate and link
