@@ -22,8 +22,10 @@
 
 use std::time::{Duration, Instant};
 
-/// The window never goes below this many posts.
-pub const MIN: usize = 32;
+/// The window never goes below this many posts: answers whose latency is mostly this
+/// process's own CPU (a loaded machine, a small memory size) vary widely, and the fastest
+/// of them alone would keep too few in flight.
+pub const MIN: usize = 64;
 /// Where a broadcast starts, below its ceiling: today's fixed default, which reaches
 /// the account's rate at 20 ms.
 pub const START: usize = 256;
@@ -163,7 +165,7 @@ mod tests {
         // 2 ms answers: 10,000/s needs 20 in flight; the window comes down to its floor
         // band rather than holding 256 connections open.
         let limits = simulate(MS * 2, 10_000.0, MAX_CEILING, 5);
-        assert!(*limits.last().unwrap() <= 32, "{limits:?}");
+        assert!(*limits.last().unwrap() <= MIN, "{limits:?}");
     }
 
     #[test]

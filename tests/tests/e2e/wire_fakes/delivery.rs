@@ -95,13 +95,15 @@ async fn the_connect_window_deletes_nothing_and_an_old_gone_row_goes(client: Pos
 }
 
 async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once(client: PostClient) {
+    // A throttle any client passes even on a loaded machine: at 2,000/s (burst 500) the SDK
+    // client, beside two cross builds, once never met it.
     let fake = FakeGateway::start(Options {
-        throttle: Some((2_000.0, 500.0)),
+        throttle: Some((1_000.0, 200.0)),
         record: false,
         ..Options::default()
     })
     .await;
-    let all = ids(5_000);
+    let all = ids(3_000);
     let handler = fake
         .handler_using(client, stored(&all, mb_tests::a_minute_ago()).await, 256)
         .await;
@@ -124,15 +126,15 @@ async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once(client: Po
         missed.first(),
         fake.throttled()
     );
-    assert_eq!(report.delivered, 5_000);
+    assert_eq!(report.delivered, 3_000);
     eprintln!(
-        "5,000 recipients: {} requests, {} throttled",
+        "3,000 recipients: {} requests, {} throttled",
         fake.requests(),
         fake.throttled()
     );
     assert!(
-        fake.requests() <= 7_500,
-        "{} requests for 5,000 recipients ({} throttled)",
+        fake.requests() <= 4_500,
+        "{} requests for 3,000 recipients ({} throttled)",
         fake.requests(),
         fake.throttled()
     );
@@ -140,7 +142,7 @@ async fn a_throttled_broadcast_paces_itself_and_reaches_everyone_once(client: Po
         fake.throttled() > 0,
         "the stand-in never throttled: the test tests nothing"
     );
-    assert_eq!(handler.store().len(), 5_000, "no row deleted");
+    assert_eq!(handler.store().len(), 3_000, "no row deleted");
 }
 
 #[tokio::test]
