@@ -7,12 +7,20 @@
 //! [`ADJUST_EVERY`] it becomes what the pacer's rate needs at the fastest answer seen
 //! (the endpoint's own latency, not the time a post also waited for this process's CPU or
 //! for a TLS handshake; refreshed every [`BASE_REFRESH`], as BBR does its minimum RTT),
-//! with [`HEADROOM`]. The first period only measures: its answers all waited for new
-//! connections. Two bounds keep it honest:
+//! with [`HEADROOM`]. The first round of answers (one per connection the start opened)
+//! is not measured: each waited for a TLS handshake, and under a small CPU share for all
+//! of them. Three bounds keep it honest:
 //! - never more than twice the rate the period actually achieved would need, so an
 //!   invocation short of CPU (a small memory size) does not open connections, each a TLS
 //!   handshake, that it has no CPU to serve; a window that limits the rate still grows
 //!   2.5-fold per period;
+//! - a growth must pay before the next one ([`Growth`]): the window at most doubles, then
+//!   holds until a period achieves [`GAIN`] times the best rate so far; if
+//!   [`PATIENCE`] periods pass without that, more posts in flight no longer bring more
+//!   answers (the process is short of CPU: its answers waited for it, so even the fastest
+//!   one overstates the endpoint's latency) and the window goes back to the one that
+//!   achieved the best rate and grows no more, as BBR leaves its startup when the
+//!   delivery rate stops growing;
 //! - between [`MIN`] and the configured ceiling, which Lambda's 1,024 file descriptors per
 //!   execution environment bound ([`MAX_CEILING`]; each post in flight holds a connection,
 //!   and the pool keeps it open afterwards).
@@ -42,6 +50,13 @@ pub const HEADROOM: f64 = 1.25;
 pub const ADJUST_EVERY: Duration = Duration::from_millis(100);
 /// How long the fastest answer stands for the endpoint's latency.
 pub const BASE_REFRESH: Duration = Duration::from_secs(10);
+/// How much a period's rate must beat the best so far for a growth to have paid.
+pub const GAIN: f64 = 1.25;
+/// Periods a growth may take to pay (an answer takes the endpoint's latency to come
+/// back, up to a period at 100 ms) before the window stops growing.
+pub const PATIENCE: u32 = 2;
+/// A period whose rate is this share of the pacer's has all the window it needs.
+pub const REACHED: f64 = 0.9;
 
 /// The window of one broadcast.
 #[derive(Debug, Clone)]
@@ -53,8 +68,10 @@ pub struct Window {
     /// The fastest answer since `base_since`.
     fastest: Option<Duration>,
     base_since: Instant,
-    /// Periods ended so far.
-    periods: u32,
+    /// Answers still to come from the posts that opened the connections: they waited
+    /// for TLS handshakes, so they only count once the next period starts.
+    first_round: usize,
+    growth: Growth,
 }
 
 impl Window {
@@ -68,7 +85,8 @@ impl Window {
             answers: 0,
             fastest: None,
             base_since: now,
-            periods: 0,
+            first_round: START.min(ceiling),
+            growth: Growth::default(),
         }
     }
 
@@ -80,18 +98,25 @@ impl Window {
     /// A post was answered `latency` after it started (whatever the answer: a 429 or a
     /// 410 took the endpoint's time too); `rate` is the pacer's rate now.
     pub fn answered(&mut self, latency: Duration, rate: f64, now: Instant) {
+        if self.first_round > 0 {
+            // An answer on a connection it opened: its latency is a handshake's too.
+            self.first_round -= 1;
+            if self.first_round == 0 {
+                self.period_start = now;
+                self.base_since = now;
+            }
+            return;
+        }
         self.answers += 1;
         self.fastest = Some(self.fastest.map_or(latency, |f| f.min(latency)));
         let elapsed = now.saturating_duration_since(self.period_start);
         if elapsed < ADJUST_EVERY {
             return;
         }
-        self.periods += 1;
-        if let Some(fastest) = self.fastest
-            && self.periods > 1
-        {
+        if let Some(fastest) = self.fastest {
             let achieved = self.answers as f64 / elapsed.as_secs_f64();
-            self.limit = limit_for(rate, achieved, fastest, self.ceiling);
+            let wanted = limit_for(rate, achieved, fastest, self.ceiling);
+            self.limit = self.growth.next(self.limit, wanted, achieved, rate);
         }
         self.period_start = now;
         self.answers = 0;
@@ -111,6 +136,48 @@ pub fn limit_for(rate: f64, achieved: f64, fastest: Duration, ceiling: usize) ->
     let wanted = (wanted_rate * fastest.as_secs_f64() * HEADROOM).ceil();
     // A float past usize's range (or NaN) saturates, then the clamp bounds it.
     (wanted as usize).clamp(MIN.min(ceiling), ceiling)
+}
+
+/// Whether the window's growths pay: the best rate a period achieved and the window
+/// that achieved it, and how long the last growth has gone unpaid (pure).
+#[derive(Debug, Clone, Default)]
+pub struct Growth {
+    best: Option<(f64, usize)>,
+    unpaid: u32,
+    full: bool,
+}
+
+impl Growth {
+    /// The window after a period that `achieved` this many answers per second with
+    /// `current` posts allowed in flight, when the pacer allows `rate` and rate ×
+    /// latency asks for `wanted`.
+    pub fn next(&mut self, current: usize, wanted: usize, achieved: f64, rate: f64) -> usize {
+        let best_rate = self.best.map_or(0.0, |(best, _)| best);
+        if self.best.is_none() || achieved >= best_rate * GAIN {
+            self.best = Some((achieved, current));
+            self.unpaid = 0;
+        } else if achieved >= rate * REACHED {
+            // The pacer's rate is the limit, not the window: this window is enough.
+            self.best = Some((best_rate.max(achieved), current));
+            self.unpaid = 0;
+        } else if self.best.is_some_and(|(_, at)| current > at) {
+            self.unpaid += 1;
+            self.full |= self.unpaid >= PATIENCE;
+        }
+        let best_window = self.best.map_or(current, |(_, at)| at);
+        if self.full {
+            // Growing stopped paying: no more than what achieved the best rate.
+            wanted.min(best_window)
+        } else if wanted <= current {
+            // Fewer in flight (a lower rate, a faster endpoint): always allowed.
+            wanted
+        } else if current > best_window {
+            // The last growth has not paid yet: hold.
+            current
+        } else {
+            wanted.min(current.saturating_mul(2))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +274,102 @@ mod tests {
         }
         assert!(most <= START, "the window reached {most}");
         assert_eq!(window.limit(), MIN, "2 ms answers need few posts in flight");
+    }
+
+    /// What a broadcast of `millis` milliseconds sees, simulated one millisecond at a
+    /// time. Posts are admitted while the window and the pacer's `rate` allow; the
+    /// process then works through its tasks in order with `cpu` units a millisecond (its
+    /// CPU share): sending a post costs 1 on an open connection and [`HANDSHAKE`] on a
+    /// new one (a TLS handshake), handling an answer costs 1. The endpoint answers each
+    /// post `latency` after it is sent; a post's latency as measured runs from its
+    /// admission to its answer's handling, waits for the CPU included. Returns the
+    /// connections opened, the last window, and the answers per second over the last half.
+    fn broadcast(latency: Duration, cpu: f64, rate: f64, millis: u64) -> (usize, usize, f64) {
+        use std::cmp::Reverse;
+        use std::collections::{BinaryHeap, VecDeque};
+        const HANDSHAKE: f64 = 10.0;
+        enum Task {
+            Send(Instant),
+            Answer(Instant),
+        }
+        let t0 = Instant::now();
+        let mut window = Window::new(MAX_CEILING, t0);
+        let mut tasks: VecDeque<Task> = VecDeque::new();
+        // Sent posts by the time their answer arrives: (arrival, admission).
+        let mut at_endpoint: BinaryHeap<Reverse<(Instant, Instant)>> = BinaryHeap::new();
+        let (mut in_flight, mut busy, mut connections) = (0usize, 0usize, 0usize);
+        let (mut tokens, mut budget, mut late_answers) = (0.0, 0.0, 0usize);
+        for ms in 1..=millis {
+            let now = t0 + MS * ms as u32;
+            tokens = (tokens + rate / 1_000.0).min(rate / 100.0);
+            while in_flight < window.limit() && tokens >= 1.0 {
+                tasks.push_back(Task::Send(now));
+                in_flight += 1;
+                tokens -= 1.0;
+            }
+            while let Some(&Reverse((arrival, admitted))) = at_endpoint.peek() {
+                if arrival > now {
+                    break;
+                }
+                at_endpoint.pop();
+                tasks.push_back(Task::Answer(admitted));
+            }
+            budget = (budget + cpu).min(cpu.max(HANDSHAKE));
+            while let Some(task) = tasks.front() {
+                let cost = match task {
+                    Task::Send(_) if busy == connections => HANDSHAKE,
+                    _ => 1.0,
+                };
+                if budget < cost {
+                    break;
+                }
+                budget -= cost;
+                match tasks.pop_front() {
+                    Some(Task::Send(admitted)) => {
+                        connections = connections.max(busy + 1);
+                        busy += 1;
+                        at_endpoint.push(Reverse((now + latency, admitted)));
+                    }
+                    Some(Task::Answer(admitted)) => {
+                        busy -= 1;
+                        in_flight -= 1;
+                        window.answered(now - admitted, rate, now);
+                        if ms > millis / 2 {
+                            late_answers += 1;
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+        let late_rate = late_answers as f64 / (millis as f64 / 2_000.0);
+        (connections, window.limit(), late_rate)
+    }
+
+    #[test]
+    fn a_process_short_of_cpu_keeps_its_window() {
+        // A small share of a CPU: the first posts' handshakes take it for long enough
+        // that every answer waits for it, the fastest included, which then overstates
+        // the endpoint's 20 ms. More posts in flight would bring no more answers, only
+        // more connections, each a handshake the process has no CPU for.
+        let (connections, last, achieved) = broadcast(MS * 20, 1.5, 10_000.0, 4_000);
+        assert!(connections <= 2 * START, "{connections} connections");
+        assert!(last <= START, "the window ended at {last}");
+        // Sending and handling cost 2 of the 1.5 units a millisecond: 750 a second.
+        assert!(achieved >= 700.0, "{achieved}/s: the CPU's rate, not less");
+    }
+
+    #[test]
+    fn answers_a_latency_behind_the_window_still_let_it_grow() {
+        // A growth shows in the answers a latency later: at 100 ms the window must not
+        // take that lag for a growth that did not pay.
+        let (_, last, achieved) = broadcast(MS * 100, 1e9, 10_000.0, 3_000);
+        assert_eq!(last, MAX_CEILING);
+        assert!(achieved >= 9_000.0, "{achieved}/s");
+        // At 50 ms the pacer's rate is reached below the ceiling, with headroom kept.
+        let (_, last, achieved) = broadcast(MS * 50, 1e9, 10_000.0, 3_000);
+        assert!(last >= 600, "{last}");
+        assert!(achieved >= 9_500.0, "{achieved}/s");
     }
 
     #[test]

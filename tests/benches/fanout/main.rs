@@ -2,8 +2,10 @@
 //! a loopback HTTPS stand-in of the Management API with injected latency, in the same run
 //! with each Management API client: `handler` (the direct client the function ships
 //! with), `handler-sdk` (the real `aws-sdk-apigatewaymanagement` client) and `raw`, a
-//! keep-alive HTTP/1.1 client posting the same N requests to the same endpoint with the
-//! same concurrency, unsigned and with no handler (the machine's limit).
+//! keep-alive HTTP/1.1 client posting the same N requests to the same endpoint,
+//! unsigned and with no handler (the machine's limit), with a fixed number in flight:
+//! 256 (`--raw-concurrency`), where the handler's window starts (the handler's follows
+//! the latency under its ceiling, `--concurrency`).
 //!
 //! Each case runs in a fresh worker process, so its peak RSS is its own, and the
 //! endpoint runs in another process, so its CPU is not counted. Reported per case:
@@ -21,6 +23,7 @@
 //!     cargo bench -p mb-tests --bench fanout -- --memory 256 --memory 1769
 //!     cargo bench -p mb-tests --bench fanout -- --cases throttled --memory 1769
 //!     cargo bench -p mb-tests --bench fanout -- --concurrency 512 --h2 --reps 5
+//!     cargo bench -p mb-tests --bench fanout -- --raw-concurrency 512
 //!     cargo bench -p mb-tests --bench fanout -- --plain    (no TLS: the SDK's own cost)
 //!
 //! Every loop here is bounded: N posts per case, a fixed number of cases and
@@ -40,6 +43,7 @@ use http_body_util::{BodyExt, Full};
 use mb_lambda::Handler;
 use mb_lambda::config::{DEFAULT_CONCURRENCY, Settings};
 use mb_lambda::delivery::continuation::LambdaInvoker;
+use mb_lambda::delivery::in_flight;
 use mb_lambda::gateway::{DirectGateway, DirectOptions};
 use mb_lambda::store::{Connection, ConnectionStore, MemoryStore};
 use mb_tests::fake_gateway::{FakeGateway, Options};
@@ -366,6 +370,8 @@ fn memory_label(share: Option<&CpuShare>) -> String {
 
 fn drive(args: &[String]) {
     let concurrency = number(args, "--concurrency", DEFAULT_CONCURRENCY as u64);
+    // The raw client keeps a fixed number in flight: the handler's window starts there.
+    let raw_concurrency = number(args, "--raw-concurrency", in_flight::START as u64);
     let reps = number(args, "--reps", 3).clamp(1, 20);
     let transport = Transport::from_args(args);
     let cases = flag(args, "--cases").unwrap_or_else(|| "all".to_owned());
@@ -375,18 +381,24 @@ fn drive(args: &[String]) {
     );
     let shares = shares(args);
     println!(
-        "fan-out: concurrency {concurrency}, {reps} run(s) per case (median; peak RSS: max), endpoint {}",
+        "fan-out: concurrency {concurrency} (the raw client's: {raw_concurrency}), {reps} run(s) per case (median; peak RSS: max), endpoint {}",
         transport.describe()
     );
     if cases != "throttled" {
-        fanout_table(concurrency, reps, transport, &shares);
+        fanout_table([concurrency, raw_concurrency], reps, transport, &shares);
     }
     if cases != "fanout" {
         throttled::table(concurrency, reps, transport, &shares);
     }
 }
 
-fn fanout_table(concurrency: u64, reps: u64, transport: Transport, shares: &[Option<CpuShare>]) {
+/// `[handler, raw]`: each client's posts in flight at most.
+fn fanout_table(
+    [concurrency, raw_concurrency]: [u64; 2],
+    reps: u64,
+    transport: Transport,
+    shares: &[Option<CpuShare>],
+) {
     println!();
     println!(
         "| recipients | latency | memory | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | post / raw | CPU / raw |"
@@ -402,7 +414,7 @@ fn fanout_table(concurrency: u64, reps: u64, transport: Transport, shares: &[Opt
                 &Run {
                     client: "raw",
                     n,
-                    concurrency,
+                    concurrency: raw_concurrency,
                     share: None,
                     invoke: false,
                 },
