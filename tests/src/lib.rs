@@ -153,6 +153,28 @@ pub fn required_tool(path: PathBuf, what: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether the aarch64 Rust target (`mb build`'s default architecture, arm64) is
+/// installed; if not, the calling test skips (under CI it fails). ./scripts/test adds
+/// the target wherever rustup is present.
+pub fn arm64_target_installed() -> bool {
+    const TARGET: &str = "aarch64-unknown-linux-gnu";
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        });
+    if !installed {
+        skip(&format!(
+            "the {TARGET} Rust target is not installed (./scripts/test adds it with \
+             `rustup target add`)"
+        ));
+    }
+    installed
+}
+
 /// Says why the calling test skips: `SKIPPED: why` on stderr, and a line in the file
 /// `MB_SKIP_LOG` names (./scripts/test sets it and prints how many tests skipped and
 /// why, which cargo's output hides). Under CI a test never skips: this panics instead.

@@ -22,8 +22,8 @@ mod moto;
 mod tools;
 mod wire_fakes;
 
-/// Held by every test that cross-compiles the Lambda function for x86-64 with
-/// cargo-zigbuild (`build::package_zigbuild`, `moto::lifecycle`). They share one target
-/// directory and so one build, and `mb build` rewrites the zip in place: without the
-/// lock a deploy could read it half written.
-pub static X86_64_BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Held by every test that cross-compiles the Lambda function with cargo-zigbuild
+/// (`build::package_zigbuild`, `moto::lifecycle`: arm64, the default). They share one
+/// target directory and so one build, and `mb build` rewrites the zip in place: without
+/// the lock a deploy could read it half written.
+pub static FUNCTION_BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

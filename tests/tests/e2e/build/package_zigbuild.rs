@@ -1,6 +1,16 @@
 //! `mb build` as a user runs it after the test command's setup: a Lambda-ready zip, the
 //! same bytes every time, and a refusal for any binary Lambda's provided.al2023 could not
 //! run. The checks here read the ELF bytes themselves, independently of `mb`'s reader.
+//!
+//! The function is cross-compiled once, as a user's first `mb build` does it: for the
+//! default architecture (arm64), with the profile it ships with (fat LTO, one codegen
+//! unit: minutes on two cores, most of the end-to-end run's CPU); `moto::lifecycle`
+//! deploys that zip. The other architecture and the build-twice check use
+//! `tests/fixtures/bootstrap-std`, a `bootstrap` of the standard library alone under
+//! the same profile, through `--manifest-path` as a user's own build of the function
+//! goes: what they check (the x86-64 cross toolchain, the ELF machine, the glibc pin,
+//! the zip's bytes being `mb`'s doing) does not depend on the function's code, and a
+//! second cold cross build of the function would cost the test command minutes.
 
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,25 +41,12 @@ fn mb_build_with(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
     mb_tests::mb::run_with_env(&all, &env, BUILD_LIMIT)
 }
 
-/// The arm64 build's profile: `lambda-release` without its fat LTO, single codegen unit
-/// and size optimisation, which only make the binary smaller and quicker to start and
-/// cost a cold cross-compile minutes on two cores. The profile as shipped is built and
-/// checked once, by the x86-64 test, and the lifecycle test deploys that binary; the
-/// arm64 test checks what depends on the architecture (the default `--arch`, the
-/// aarch64 cross toolchain, the ELF machine and the glibc pin) and that a build forced
-/// to compile and link again gives the same zip: the zip's bytes are `mb`'s doing
-/// whatever the profile, and a relink without LTO takes seconds where the shipped
-/// profile's took minutes.
-const QUICK_PROFILE: [(&str, &str); 3] = [
-    ("CARGO_PROFILE_LAMBDA_RELEASE_LTO", "off"),
-    ("CARGO_PROFILE_LAMBDA_RELEASE_CODEGEN_UNITS", "16"),
-    ("CARGO_PROFILE_LAMBDA_RELEASE_OPT_LEVEL", "0"),
-];
-
-fn build_x86_64(extra: &[&str]) -> Built {
-    let mut args = vec!["--arch", "x86_64"];
-    args.extend_from_slice(extra);
-    built(&mb_build(&args))
+/// The standard-library stand-in for the function, and where its builds go (not into
+/// the source tree).
+fn fixture() -> (PathBuf, PathBuf) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bootstrap-std/Cargo.toml");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bootstrap-std");
+    (manifest, target)
 }
 
 /// The zip `mb build` printed, and the sha256 it printed for it.
@@ -153,29 +150,34 @@ fn zigbuild_installed() -> bool {
 
 #[test]
 fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
-    if !zigbuild_installed() {
+    if !zigbuild_installed() || !mb_tests::arm64_target_installed() {
         return;
     }
-    // The lifecycle deploy builds the same zip: while this test writes it, no deploy
-    // may read it.
-    let _build = crate::X86_64_BUILD.blocking_lock();
-    let first = build_x86_64(&[]);
-    let binary = lambda_ready(&first, 62);
+    // The lifecycle deploy uses the same zip: while this test writes it, no deploy may
+    // read it.
+    let _build = crate::FUNCTION_BUILD.blocking_lock();
+    // The default architecture is arm64.
+    let output = mb_build(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let first = built(&output);
+    assert!(stdout.contains("arch    arm64"), "{stdout}");
+    let binary = lambda_ready(&first, 183);
 
     let dir = std::env::temp_dir().join(format!("mb-package-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    // The x86-64 zip for an arm64 function: refused, naming both fixes.
+    // The arm64 zip for an x86-64 function: refused, naming both fixes.
     let output = mb_build(&[
         "--arch",
-        "arm64",
+        "x86_64",
         "--artifact",
         first.path.to_str().expect("path"),
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("built for x86-64"), "{stderr}");
-    assert!(stderr.contains("--arch x86_64"), "{stderr}");
+    assert!(stderr.contains("built for arm64"), "{stderr}");
+    assert!(stderr.contains("--arch arm64"), "{stderr}");
+    assert!(stderr.contains("mb build --arch x86_64"), "{stderr}");
 
     // The same binary claiming GLIBC_2.35: refused.
     let needle = b"GLIBC_2.34";
@@ -186,12 +188,7 @@ fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
     let mut newer = binary.clone();
     newer[at..at + needle.len()].copy_from_slice(b"GLIBC_2.35");
     let crafted = zip_as_bootstrap(&newer, &dir, "glibc-2.35.zip");
-    let output = mb_build(&[
-        "--arch",
-        "x86_64",
-        "--artifact",
-        crafted.to_str().expect("path"),
-    ]);
+    let output = mb_build(&["--artifact", crafted.to_str().expect("path")]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -201,12 +198,7 @@ fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
 
     // The unmodified binary, zipped by hand, is accepted as an artifact.
     let good = zip_as_bootstrap(&binary, &dir, "good.zip");
-    let output = mb_build(&[
-        "--arch",
-        "x86_64",
-        "--artifact",
-        good.to_str().expect("path"),
-    ]);
+    let output = mb_build(&["--artifact", good.to_str().expect("path")]);
     assert!(
         output.status.success(),
         "{}",
@@ -215,59 +207,40 @@ fn build_gives_a_lambda_ready_zip_and_refuses_wrong_binaries() {
 
     // A shell script is not a Lambda binary.
     let script = zip_as_bootstrap(b"#!/bin/sh\necho hi\n", &dir, "script.zip");
-    let output = mb_build(&[
-        "--arch",
-        "x86_64",
-        "--artifact",
-        script.to_str().expect("path"),
-    ]);
+    let output = mb_build(&["--artifact", script.to_str().expect("path")]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a 64-bit ELF"));
 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Whether rustup (or the toolchain's sysroot) has the standard library for `target`.
-fn rust_target_installed(target: &str) -> bool {
-    std::process::Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == target)
-        })
-}
-
 #[test]
-fn build_for_arm64_where_its_target_is_installed_gives_the_same_zip_twice() {
+fn build_for_x86_64_gives_the_same_zip_twice() {
     if !zigbuild_installed() {
         return;
     }
-    if !rust_target_installed("aarch64-unknown-linux-gnu") {
-        // ./scripts/test adds the target wherever rustup is present.
-        mb_tests::skip(
-            "the aarch64-unknown-linux-gnu Rust target is not installed (./scripts/test adds \
-             it with `rustup target add`)",
-        );
-        return;
-    }
-    // The default architecture is arm64.
-    let output = mb_build_with(&[], &QUICK_PROFILE);
+    let (manifest, target) = fixture();
+    let target_var = target.to_str().expect("a UTF-8 target folder");
+    let vars = [("CARGO_TARGET_DIR", target_var)];
+    let output = mb_build_with(
+        &[
+            "--arch",
+            "x86_64",
+            "--manifest-path",
+            manifest.to_str().expect("a UTF-8 path"),
+        ],
+        &vars,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let first = built(&output);
-    assert!(stdout.contains("arch    arm64"), "{stdout}");
-    lambda_ready(&first, 183);
+    assert!(stdout.contains("arch    x86_64"), "{stdout}");
+    assert_eq!(first.path, target.join("mb/bootstrap-x86_64.zip"));
+    lambda_ready(&first, 62);
 
     // Building again gives the same bytes, even when the binary is compiled and linked
     // anew: removing it and cargo's copy in deps/ makes cargo rebuild the crate and link
     // it again.
-    let target_dir = first
-        .path
-        .parent()
-        .and_then(Path::parent)
-        .expect("<target>/mb/bootstrap-arm64.zip");
-    let linked = target_dir.join("aarch64-unknown-linux-gnu/lambda-release/bootstrap");
+    let linked = target.join("x86_64-unknown-linux-gnu/lambda-release/bootstrap");
     std::fs::remove_file(&linked).expect("remove the linked binary");
     let deps = linked.with_file_name("deps");
     for entry in std::fs::read_dir(&deps).expect("deps/").flatten() {
@@ -281,8 +254,13 @@ fn build_for_arm64_where_its_target_is_installed_gives_the_same_zip_twice() {
     }
     // This time with a relative --manifest-path (tests run in the tests/ folder).
     let second = built(&mb_build_with(
-        &["--manifest-path", "../lambda/Cargo.toml"],
-        &QUICK_PROFILE,
+        &[
+            "--arch",
+            "x86_64",
+            "--manifest-path",
+            "fixtures/bootstrap-std/Cargo.toml",
+        ],
+        &vars,
     ));
     assert!(
         linked.exists(),
@@ -294,4 +272,28 @@ fn build_for_arm64_where_its_target_is_installed_gives_the_same_zip_twice() {
         second.sha256, first.sha256,
         "two builds, two different zips"
     );
+}
+
+#[test]
+fn the_fixture_builds_with_the_functions_profile() {
+    // The stand-in proves the toolchain for the profile the function ships with only
+    // while the two profiles are the same.
+    let profile = |path: &Path| -> String {
+        let text = std::fs::read_to_string(path).expect("a manifest");
+        let start = text
+            .find("[profile.lambda-release]")
+            .expect("a lambda-release profile");
+        text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.starts_with('['))
+            .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let shipped = profile(&workspace);
+    assert!(shipped.contains("lto = \"fat\""), "{shipped}");
+    assert_eq!(profile(&fixture().0), shipped);
 }
