@@ -16,13 +16,16 @@
 //! | `MB_MAX_MESSAGES_PER_SECOND` | messages one connection may send per second (0: no limit) | 0 |
 //! | `MB_HISTORY_SECONDS` | how long a channel keeps each message for a resume (0: no history) | 120 |
 //! | `MB_DEFAULT_ROOM_HISTORY` | `true`: the default room keeps history too (its copies then carry `_seq`) | `false` |
+//! | `MB_DEDUPE_SECONDS` | how long a bus event's id or a publish's `Idempotency-Key` is remembered (60 to 604800) | 86400 |
 
 use std::sync::Arc;
 
 use crate::access::keys::{AuthConfig, KeyProvider, KeySource};
 use crate::access::tokens::Verifier;
 use crate::delivery::connect_window::DEFAULT_GRACE_SECONDS;
-use crate::store::{DEFAULT_HISTORY_SECONDS, MAX_HISTORY_SECONDS, Room};
+use crate::store::{
+    DEFAULT_DEDUPE_SECONDS, DEFAULT_HISTORY_SECONDS, MAX_DEDUPE_SECONDS, MAX_HISTORY_SECONDS, Room,
+};
 
 /// Posts in flight at once during one broadcast at most, unless configured otherwise:
 /// the highest Lambda's file descriptors allow ([`crate::delivery::in_flight`] keeps
@@ -69,6 +72,8 @@ pub struct Settings {
     pub history_seconds: u32,
     /// Whether the default room keeps history (channels do whenever it is on).
     pub default_room_history: bool,
+    /// How long a bus event's id or a publish's `Idempotency-Key` is remembered.
+    pub dedupe_seconds: u32,
 }
 
 impl Settings {
@@ -89,6 +94,7 @@ impl Default for Settings {
             max_messages_per_second: 0,
             history_seconds: DEFAULT_HISTORY_SECONDS,
             default_room_history: false,
+            dedupe_seconds: DEFAULT_DEDUPE_SECONDS,
         }
     }
 }
@@ -133,6 +139,8 @@ pub enum ConfigError {
     BadHistory(String),
     #[error("MB_DEFAULT_ROOM_HISTORY={0:?} is neither true nor false")]
     BadDefaultRoomHistory(String),
+    #[error("MB_DEDUPE_SECONDS={0:?} is not a whole number from 60 to 604800 (a week)")]
+    BadDedupe(String),
 }
 
 impl Config {
@@ -195,6 +203,13 @@ impl Config {
             Some("true") => true,
             Some(other) => return Err(ConfigError::BadDefaultRoomHistory(other.to_owned())),
         };
+        let dedupe_seconds = match set("MB_DEDUPE_SECONDS") {
+            None => DEFAULT_DEDUPE_SECONDS,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if (60..=MAX_DEDUPE_SECONDS).contains(&n) => n,
+                _ => return Err(ConfigError::BadDedupe(raw)),
+            },
+        };
         Ok(Self {
             table_name,
             settings: Settings {
@@ -206,6 +221,7 @@ impl Config {
                 max_messages_per_second,
                 history_seconds,
                 default_room_history,
+                dedupe_seconds,
             },
             auth: AuthConfig {
                 keys,

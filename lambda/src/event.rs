@@ -8,10 +8,13 @@
 //! 1. a continuation carries its marker key ([`Continuation::from_event`]);
 //! 2. a `$connect` authorizer request is `"type":"REQUEST"` with a `methodArn`;
 //! 3. a function URL request (payload format 2.0) has `requestContext.http.method`;
-//! 4. anything else must be an API Gateway WebSocket event, whose `routeKey` names the
+//! 4. a batch from an SQS event source mapping has `Records` whose first record's
+//!    `eventSource` is `aws:sqs`;
+//! 5. anything else must be an API Gateway WebSocket event, whose `routeKey` names the
 //!    route ([`Route::of`]).
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
 use serde_json::Value;
 
 use crate::access::authorizer;
@@ -63,6 +66,8 @@ pub enum Event {
     Publish(UrlRequest),
     /// The rest of a broadcast another invocation handed on.
     Continuation(Box<Continuation>),
+    /// Bus events: a batch of the events queue's messages.
+    Queue(SqsEvent),
     /// A continuation's marker on a body that is not one: dropped, and logged.
     BadContinuation(String),
     /// None of the above: answered 400, and logged.
@@ -84,6 +89,12 @@ impl Event {
         if let Some(request) = publish::from_function_url(&event) {
             return Event::Publish(request);
         }
+        if is_sqs_batch(&event) {
+            return match serde_json::from_value::<SqsEvent>(event) {
+                Ok(batch) => Event::Queue(batch),
+                Err(err) => Event::Unknown(format!("not an SQS batch: {err}")),
+            };
+        }
         match serde_json::from_value::<ApiGatewayWebsocketProxyRequest>(event) {
             Ok(request) => Event::WebSocket {
                 route: Route::of(request.request_context.route_key.as_deref()),
@@ -101,9 +112,21 @@ impl Event {
             Event::Publish(_) => "publish",
             Event::Continuation(_) => "continuation",
             Event::BadContinuation(_) => "continuation",
+            Event::Queue(_) => "queue",
             Event::Unknown(_) => "unknown",
         }
     }
+}
+
+/// A batch from an SQS event source mapping: `Records`, the first from `aws:sqs`.
+fn is_sqs_batch(event: &Value) -> bool {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|records| records.first())
+        .and_then(|first| first.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
 }
 
 #[cfg(test)]
@@ -178,6 +201,23 @@ mod tests {
             Event::BadContinuation(_)
         ));
         assert!(matches!(Event::recognize(json!([1, 2])), Event::Unknown(_)));
+        // A batch of the events queue, as Lambda's event source mapping sends it.
+        let batch = json!({"Records": [{
+            "messageId": "m-1", "receiptHandle": "r", "body": "{}",
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": "x", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:mb-chat-dev-events",
+            "awsRegion": "us-east-1"
+        }]});
+        match Event::recognize(batch) {
+            Event::Queue(batch) => assert_eq!(batch.records[0].message_id.as_deref(), Some("m-1")),
+            other => panic!("{other:?}"),
+        }
+        // Records from elsewhere (S3, SNS straight to the function) are not a batch of it.
+        assert_eq!(
+            kind(json!({"Records": [{"eventSource": "aws:s3"}]})),
+            "unknown"
+        );
         // A REQUEST without a methodArn is no authorizer request.
         let mut request = websocket("$connect");
         request["type"] = json!("REQUEST");
@@ -201,7 +241,8 @@ mod properties {
         prop_oneof![
             3 => prop::sample::select(vec![
                 MARKER, "type", "methodArn", "requestContext", "http", "method", "routeKey",
-                "connectionId", "body", "isBase64Encoded", "rawQueryString",
+                "connectionId", "body", "isBase64Encoded", "rawQueryString", "Records",
+                "eventSource", "messageId",
             ])
             .prop_map(str::to_owned),
             1 => any::<String>(),
@@ -221,7 +262,8 @@ mod properties {
                 "POST",
                 "$connect",
                 "$default",
-                "$disconnect"
+                "$disconnect",
+                "aws:sqs"
             ])
             .prop_map(Value::from),
         ];
@@ -289,17 +331,24 @@ mod properties {
 
     proptest! {
         /// Any JSON at all is one of the kinds, in the documented order: a continuation's
-        /// marker first, then an authorizer request, then a function URL request, then a
-        /// WebSocket event (or unknown).
+        /// marker first, then an authorizer request, then a function URL request, then an
+        /// SQS batch, then a WebSocket event (or unknown).
         #[test]
         fn any_json_is_one_kind_in_the_documented_order(
             event in json(),
             marker in prop::option::of(json()),
             authorizer in prop::option::of(json()),
             method in prop::option::of(json()),
+            record in prop::option::of(json()),
         ) {
             let mut event = event;
             if let Value::Object(fields) = &mut event {
+                if let Some(mut record) = record {
+                    if let Value::Object(record) = &mut record {
+                        record.insert("eventSource".into(), "aws:sqs".into());
+                    }
+                    fields.insert("Records".into(), json!([record]));
+                }
                 if let Some(marker) = marker {
                     fields.insert(MARKER.into(), marker);
                 }
@@ -317,6 +366,8 @@ mod properties {
                 "authorizer"
             } else if event.pointer("/requestContext/http/method").is_some_and(Value::is_string) {
                 "publish"
+            } else if event.pointer("/Records/0/eventSource") == Some(&json!("aws:sqs")) {
+                "queue"
             } else {
                 "websocket"
             };
@@ -330,7 +381,8 @@ mod properties {
                 (Event::WebSocket { route, request }, "websocket") => {
                     prop_assert_eq!(*route, Route::of(request.request_context.route_key.as_deref()));
                 }
-                (Event::Unknown(why), "websocket") => prop_assert!(!why.is_empty()),
+                (Event::Queue(batch), "queue") => prop_assert_eq!(batch.records.len(), 1),
+                (Event::Unknown(why), "websocket" | "queue") => prop_assert!(!why.is_empty()),
                 (other, _) => prop_assert!(false, "{} recognised as {:?}", expected, other),
             }
         }

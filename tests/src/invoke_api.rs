@@ -135,6 +135,7 @@ where
                 let Answer {
                     json: answer,
                     report,
+                    ..
                 } = handler
                     .dispatch(Event::recognize(event), Instant::now() + timeout)
                     .await;

@@ -91,6 +91,10 @@ pub struct DevArgs {
     /// (without it they stay byte for byte as before history)
     #[arg(long)]
     pub default_room_history: bool,
+    /// How long a bus event's id (`POST /events`) or a publish's `Idempotency-Key` is
+    /// remembered: a repeat within it reaches nobody
+    #[arg(long, value_name = "N", default_value_t = mb_lambda::store::DEFAULT_DEDUPE_SECONDS, value_parser = clap::value_parser!(u32).range(60..=i64::from(mb_lambda::store::MAX_DEDUPE_SECONDS)))]
+    pub dedupe_seconds: u32,
     /// Close every connection (1001 "Going away", then $disconnect) this many seconds
     /// after it opened, whatever its traffic, as API Gateway does after 2 hours; a few
     /// seconds make clients' reconnects testable
@@ -186,6 +190,7 @@ pub async fn run(args: DevArgs) -> Result<(), Failure> {
         max_messages_per_second: args.max_messages_per_second,
         history_seconds: args.history_seconds,
         default_room_history: args.default_room_history,
+        dedupe_seconds: args.dedupe_seconds,
     };
     match &args.dynamodb_endpoint {
         None => {
@@ -265,6 +270,7 @@ async fn serve<S: ConnectionStore + 'static>(
          connect a client:  wscat -c ws://{reachable}   (a channel: ws://{reachable}/?channel=NAME)\n  \
          publish:           mb publish --url http://{reachable} [--channel NAME] MESSAGE\n  \
                             (POST http://{reachable}{publish_path}?channel=NAME)\n  \
+         bus events:        POST http://{reachable}{events_path} {{\"channel\":..,\"event\":..,\"data\":..,\"id\":..}}\n  \
          Management API:    http://{reachable}/@connections/{{id}}\n  \
          Lambda Invoke API: http://{reachable}/2015-03-31/functions/{}/invocations\n  \
          JavaScript client: http://{reachable}{client_path} (reconnects and resumes)\n  \
@@ -276,6 +282,7 @@ async fn serve<S: ConnectionStore + 'static>(
         args.idle_timeout_seconds,
         client_path = crate::console::client::MODULE_PATH,
         publish_path = dev::publish::PATH,
+        events_path = dev::bus_events::PATH,
     );
     let _ = out.flush();
     if let Some(warning) =

@@ -7,7 +7,9 @@
 //! 3. `POST {endpoint}?channel=NAME` with the message as the body; an https endpoint is
 //!    signed with SigV4 (service `lambda`, the caller's credentials), a loopback `http://`
 //!    one (`mb dev`'s `/publish`) is sent unsigned.
-//! 4. Print the counts the endpoint answers, or its JSON with `--json`.
+//! 4. Print the counts the endpoint answers, or its JSON with `--json`. With
+//!    `--idempotency-key`, a repeat within the dedupe window reaches nobody and is
+//!    answered with the first publish's counts.
 
 use std::io::{IsTerminal, Read};
 use std::time::{Duration, SystemTime};
@@ -49,6 +51,10 @@ pub struct PublishArgs {
     /// Print the endpoint's JSON answer instead of a sentence
     #[arg(long)]
     pub json: bool,
+    /// Publish at most once per KEY within the dedupe window (a day by default): a repeat
+    /// (a retry after a timeout) reaches nobody and is answered with the first's counts
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
     /// The message (text, or JSON sent as application/json); `-` or none: standard input
     #[arg(value_name = "MESSAGE")]
     pub message: Option<String>,
@@ -67,6 +73,14 @@ pub async fn run(args: &PublishArgs, ui: &Ui) -> Result<(), Failure> {
         Some(name) => Some(Channel::parse(name).map_err(|e| Failure::usage(e.to_string()))?),
         None => None,
     };
+    if let Some(key) = &args.idempotency_key
+        && mb_lambda::wire::bus::checked_key(key).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--idempotency-key must be 1 to {} characters without control characters",
+            mb_lambda::wire::bus::MAX_ID
+        )));
+    }
     let message = message(args.message.as_deref())?;
     let (endpoint, aws) = match &args.url {
         Some(url) => {
@@ -91,7 +105,12 @@ pub async fn run(args: &PublishArgs, ui: &Ui) -> Result<(), Failure> {
             (endpoint, Some(aws))
         }
     };
-    let mut request = request(&endpoint, channel.as_ref(), message)?;
+    let mut request = request(
+        &endpoint,
+        channel.as_ref(),
+        args.idempotency_key.as_deref(),
+        message,
+    )?;
     if endpoint.signed {
         let Some(aws) = aws else {
             return Err(Failure::new(
@@ -230,6 +249,7 @@ pub fn content_type(message: &[u8]) -> &'static str {
 fn request(
     endpoint: &Endpoint,
     channel: Option<&Channel>,
+    idempotency_key: Option<&str>,
     message: Vec<u8>,
 ) -> Result<http::Request<Vec<u8>>, Failure> {
     let url = with_channel(&endpoint.url, channel);
@@ -240,11 +260,15 @@ fn request(
         .authority()
         .map(|a| a.as_str().to_owned())
         .unwrap_or_default();
-    http::Request::builder()
+    let mut builder = http::Request::builder()
         .method("POST")
         .uri(uri)
         .header("host", host)
-        .header("content-type", content_type(&message))
+        .header("content-type", content_type(&message));
+    if let Some(key) = idempotency_key {
+        builder = builder.header("idempotency-key", key);
+    }
+    builder
         .body(message)
         .map_err(|e| Failure::new(format!("cannot build the request to {url}: {e}")))
 }
@@ -358,6 +382,13 @@ pub fn answer(
         Some(channel) => format!("channel {channel}"),
         None => "the default room".to_owned(),
     };
+    if json.as_ref().and_then(|j| j.get("duplicate")) == Some(&Value::Bool(true)) {
+        return Ok(format!(
+            "a repeat of an earlier publish with this idempotency key: nobody got it again \
+             (the first, to {target}, had {recipients} recipient{}, {delivered} delivered)",
+            if recipients == 1 { "" } else { "s" }
+        ));
+    }
     Ok(format!(
         "published to {target}: {recipients} recipient{}, {delivered} delivered, {gone} gone, \
          {failed} failed",
@@ -506,7 +537,7 @@ mod tests {
 
     fn signed_request(token: Option<&str>) -> http::Request<Vec<u8>> {
         let endpoint = endpoint("https://abc123.lambda-url.eu-west-1.on.aws/").unwrap();
-        let mut request = request(&endpoint, Some(&channel("a")), b"hello".to_vec()).unwrap();
+        let mut request = request(&endpoint, Some(&channel("a")), None, b"hello".to_vec()).unwrap();
         let credentials = Credentials::new(
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -572,7 +603,7 @@ mod tests {
     }
 
     fn request_for(endpoint: &Endpoint, name: &str, body: &[u8]) -> http::Request<Vec<u8>> {
-        request(endpoint, Some(&channel(name)), body.to_vec()).unwrap()
+        request(endpoint, Some(&channel(name)), None, body.to_vec()).unwrap()
     }
 
     fn sign_fixed(request: &mut http::Request<Vec<u8>>) {

@@ -164,14 +164,20 @@ pub fn function_url(
     raw_query: &str,
     body: &str,
     is_base64_encoded: bool,
+    idempotency_key: Option<&str>,
     now_ms: i64,
 ) -> Value {
+    // A function URL sends header names in lower case.
+    let headers = match idempotency_key {
+        Some(key) => json!({ "idempotency-key": key }),
+        None => json!({}),
+    };
     json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": "/",
         "rawQueryString": raw_query,
-        "headers": {},
+        "headers": headers,
         "requestContext": {
             "http": { "method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1" },
             "routeKey": "$default",
@@ -181,6 +187,33 @@ pub fn function_url(
         "body": body,
         "isBase64Encoded": is_base64_encoded
     })
+}
+
+/// The batch an SQS event source mapping sends for the events queue: one message per
+/// body, each with its message id, as Lambda delivers them.
+pub fn sqs_batch(messages: &[(String, String)], now_ms: i64) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("mb-dev-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now_ms.to_string(),
+                    "SenderId": "mb-dev",
+                    "ApproximateFirstReceiveTimestamp": now_ms.to_string()
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:mb-dev-events",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }
 
 #[cfg(test)]
@@ -213,7 +246,7 @@ mod tests {
     /// the one door recognises it, with its method, query and body.
     #[test]
     fn a_publish_is_a_function_url_event() {
-        let event = function_url("POST", "channel=a", "aGk=", true, 1);
+        let event = function_url("POST", "channel=a", "aGk=", true, None, 1);
         match mb_lambda::event::Event::recognize(event) {
             mb_lambda::event::Event::Publish(request) => {
                 assert_eq!(request.method, "POST");

@@ -7,8 +7,10 @@
 //! connection answers 410.
 //! A broadcast cut short by its deadline continues through the Lambda Invoke API served
 //! on that port too (`/2015-03-31/functions/mb-dev/invocations`), and a backend
-//! publishes with `POST /publish?channel=NAME` (a deployed stack's function URL).
+//! publishes with `POST /publish?channel=NAME` (a deployed stack's function URL) and
+//! sends bus events with `POST /events` (a deployed stack's events queue).
 
+pub mod bus_events;
 pub mod connections;
 pub mod events;
 pub mod invoke;
@@ -133,6 +135,7 @@ pub async fn serve<S: ConnectionStore + 'static>(
             post(invoke::invoke::<S>),
         )
         .route(publish::PATH, axum::routing::any(publish::publish::<S>))
+        .route(bus_events::PATH, post(bus_events::events::<S>))
         .merge(crate::console::client::routes())
         .fallback(socket::upgrade::<S>)
         .with_state(Arc::clone(&dev));

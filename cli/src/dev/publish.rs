@@ -2,13 +2,14 @@
 //! body: the request deployed stacks take at their function URL, without the signature
 //! (loopback only). The rules are [`mb_lambda::wire::publish`]'s; this is their HTTP edge:
 //! the request becomes the event a function URL would send and goes through the
-//! function's one door.
+//! function's one door. An `Idempotency-Key` header makes a repeat within the dedupe
+//! window a duplicate that reaches nobody.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use mb_lambda::event::Event;
@@ -25,6 +26,7 @@ pub async fn publish<S: ConnectionStore + 'static>(
     State(dev): State<Arc<Dev<S>>>,
     method: Method,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // A body that is not UTF-8 is sent on as base64, as a function URL does with binary.
@@ -41,6 +43,7 @@ pub async fn publish<S: ConnectionStore + 'static>(
         query.as_deref().unwrap_or_default(),
         &body,
         encoded,
+        headers.get("idempotency-key").and_then(|v| v.to_str().ok()),
         mb_lambda::clock::now_ms(),
     );
     let answer = dev

@@ -12,12 +12,14 @@
 //! | the publish URL | `publish.rs` |
 //! | the `$connect` authorizer | `authorize.rs` |
 //! | a continuation | `continuation.rs` |
+//! | bus events: a batch of the events queue (SQS, fed by SNS and EventBridge) | `bus.rs` |
 //!
 //! `broadcast.rs` is the delivery they share (members, fan-out, hand-on, deleting the
 //! gone); `reply.rs` the sender's reply, the HTTP response and the log line.
 
 mod authorize;
 mod broadcast;
+mod bus;
 mod connect;
 mod continuation;
 mod control;
@@ -41,6 +43,7 @@ use crate::delivery::fanout::Report;
 use crate::event::{Event, Route};
 use crate::gateway::Gateway;
 use crate::store::ConnectionStore;
+pub use crate::wire::bus::{EventResult, batch_response};
 use reply::{log, response};
 
 /// What one invocation answered, and did.
@@ -51,6 +54,18 @@ pub struct Answer {
     pub json: serde_json::Value,
     /// The broadcast's totals (all zero where nothing was broadcast).
     pub report: Report,
+    /// Each bus event's end (a batch of the events queue; empty otherwise).
+    pub events: Vec<EventResult>,
+}
+
+impl Answer {
+    fn new(json: serde_json::Value, report: Report) -> Self {
+        Self {
+            json,
+            report,
+            events: Vec::new(),
+        }
+    }
 }
 
 /// What one WebSocket event did ([`Handler::websocket`]).
@@ -100,45 +115,43 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         match event {
             Event::WebSocket { route, request } => {
                 let invocation = self.route(route, &request, deadline).await;
-                Answer {
-                    json: serde_json::to_value(invocation.response).unwrap_or_default(),
-                    report: invocation.report,
-                }
+                Answer::new(
+                    serde_json::to_value(invocation.response).unwrap_or_default(),
+                    invocation.report,
+                )
             }
-            Event::Authorizer(request) => Answer {
-                json: self.authorize(&request).await,
-                report: nothing,
-            },
+            Event::Authorizer(request) => Answer::new(self.authorize(&request).await, nothing),
             Event::Publish(request) => {
-                let (status, body, report) = match request.read() {
-                    Ok(request) => self.publish(request, deadline).await,
-                    Err(refused) => {
-                        reply::log_publish_refused(&refused);
-                        (refused.status, refused.body(), nothing)
-                    }
-                };
-                Answer {
-                    json: crate::wire::publish::function_url_response(status, &body),
+                let (status, body, report) = self.publish_url(&request, deadline).await;
+                Answer::new(
+                    crate::wire::publish::function_url_response(status, &body),
                     report,
+                )
+            }
+            Event::Continuation(continuation) => Answer::new(
+                serde_json::json!({}),
+                self.continue_broadcast(*continuation, deadline).await,
+            ),
+            Event::Queue(batch) => {
+                let started = Instant::now();
+                let (events, report) = self.bus(&batch.records, deadline).await;
+                log("queue", 200, &report, 0, started);
+                Answer {
+                    json: serde_json::to_value(batch_response(&events)).unwrap_or_default(),
+                    report,
+                    events,
                 }
             }
-            Event::Continuation(continuation) => Answer {
-                json: serde_json::json!({}),
-                report: self.continue_broadcast(*continuation, deadline).await,
-            },
             Event::BadContinuation(err) => {
                 tracing::error!(%err, "continuation dropped");
-                Answer {
-                    json: serde_json::json!({}),
-                    report: nothing,
-                }
+                Answer::new(serde_json::json!({}), nothing)
             }
             Event::Unknown(err) => {
                 tracing::error!(%err, "event not recognised");
-                Answer {
-                    json: serde_json::to_value(response(400, None)).unwrap_or_default(),
-                    report: nothing,
-                }
+                Answer::new(
+                    serde_json::to_value(response(400, None)).unwrap_or_default(),
+                    nothing,
+                )
             }
         }
     }

@@ -13,9 +13,35 @@ use crate::gateway::Gateway;
 use crate::store::ConnectionStore;
 use crate::wire::error::ErrorFrame;
 use crate::wire::message::Refusal;
-use crate::wire::publish;
+use crate::wire::publish::{self, UrlRequest};
 
 impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
+    /// A function URL request: read, then published (at most once per its
+    /// `Idempotency-Key`, when it has one). Returns the HTTP status and JSON body.
+    pub async fn publish_url(
+        &self,
+        request: &UrlRequest,
+        deadline: Instant,
+    ) -> (u16, serde_json::Value, Report) {
+        let read = request
+            .read()
+            .and_then(|publish| Ok((publish, request.idempotency_key()?)));
+        match read {
+            Err(refused) => {
+                log_publish_refused(&refused);
+                (refused.status, refused.body(), Report::default())
+            }
+            Ok((publish, None)) => self.publish(publish, deadline).await,
+            Ok((publish, Some(key))) => {
+                // Each request its own owner: a retry after a failure may claim the key.
+                let owner = format!("publish-{:016x}", fastrand::u64(..));
+                let (outcome, report) = self.publish_once(key, &owner, publish, deadline).await;
+                let (status, body) = publish::answer_once(&outcome);
+                (status, body, report)
+            }
+        }
+    }
+
     /// Publishes `request` as if from no client: every member of its room gets it with
     /// `_me` false. Returns the HTTP status and JSON body of the answer, and the report.
     pub async fn publish(

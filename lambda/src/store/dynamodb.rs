@@ -224,7 +224,7 @@ fn rooms(item: &HashMap<String, AttributeValue>) -> BTreeSet<Room> {
     }
 }
 
-fn is_condition_failure<E: ProvideErrorMetadata>(
+pub(super) fn is_condition_failure<E: ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
     matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Mutex;
 
+use super::dedupe::{Claim, DedupeStore};
 use super::error::StoreError;
 use super::history::{HistoryStore, Kept};
 use super::model::{Connection, ConnectionStore, Row};
@@ -21,6 +22,8 @@ struct Tables {
     windows: HashMap<String, (i64, u32)>,
     /// Each room's stream: its position and its kept messages.
     streams: HashMap<Room, (Position, KeptCopies)>,
+    /// Dedupe claims: key → (owner, expiresAt s, the answer once done).
+    claims: HashMap<String, (String, i64, Option<String>)>,
 }
 
 /// A room's kept messages: number → (copy, expiresAt s).
@@ -190,6 +193,53 @@ impl ConnectionStore for MemoryStore {
 
 /// A stream lives as long as `mb dev` runs: a restart starts every stream again, with a
 /// new epoch, as a counter DynamoDB's TTL deleted does.
+impl DedupeStore for MemoryStore {
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<Claim, StoreError> {
+        let mut tables = self.tables();
+        // What expired is forgotten (TTL's work on DynamoDB).
+        tables.claims.retain(|_, (_, expires, _)| *expires >= now_s);
+        match tables.claims.get(key) {
+            Some((_, _, Some(answer))) => Ok(Claim::Done {
+                answer: answer.clone(),
+            }),
+            Some((holder, _, None)) => Ok(Claim::Held {
+                same_owner: holder == owner,
+            }),
+            None => {
+                tables
+                    .claims
+                    .insert(key.to_owned(), (owner.to_owned(), expires_at, None));
+                Ok(Claim::Won)
+            }
+        }
+    }
+
+    async fn settle(&self, key: &str, answer: &str) -> Result<(), StoreError> {
+        if let Some((_, _, done)) = self.tables().claims.get_mut(key) {
+            *done = Some(answer.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        if tables
+            .claims
+            .get(key)
+            .is_some_and(|(holder, _, done)| holder == owner && done.is_none())
+        {
+            tables.claims.remove(key);
+        }
+        Ok(())
+    }
+}
+
 impl HistoryStore for MemoryStore {
     async fn next_position(
         &self,

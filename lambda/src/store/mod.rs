@@ -7,8 +7,12 @@
 //! sender's rooms, room by room, so its cost grows with those rooms, not with the
 //! deployment. Each connection also has one record of its own (its rooms, when it
 //! connected, when its rows expire), which `$disconnect`, subscribe and unsubscribe use.
+//! Beside them: rooms' streams (history) and dedupe claims (bus events, idempotent
+//! publishes), in the same table.
 
+mod dedupe;
 pub mod dynamodb;
+pub mod dynamodb_dedupe;
 pub mod dynamodb_history;
 mod error;
 mod history;
@@ -16,6 +20,7 @@ pub mod memory;
 mod model;
 mod room;
 
+pub use dedupe::{Claim, DEFAULT_DEDUPE_SECONDS, DedupeStore, MAX_DEDUPE_SECONDS};
 pub use dynamodb::DynamoStore;
 pub use error::StoreError;
 pub use history::{

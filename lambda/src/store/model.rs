@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 
+use super::dedupe::DedupeStore;
 use super::error::StoreError;
 use super::history::HistoryStore;
 use super::room::Room;
@@ -121,8 +122,8 @@ impl Row {
 }
 
 /// The connected clients and their rooms (and, through [`HistoryStore`], the rooms'
-/// streams).
-pub trait ConnectionStore: HistoryStore + Send + Sync {
+/// streams; through [`DedupeStore`], the claims on dedupe keys).
+pub trait ConnectionStore: HistoryStore + DedupeStore + Send + Sync {
     /// Records a new connection and its memberships (or records it again).
     fn put(&self, connection: &Connection) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The connection's own record (strongly consistent); `None` if it has none.

@@ -5,8 +5,11 @@
 //! - [`control`]: the control actions (`subscribe`, `unsubscribe`, `ping`, `publish`);
 //! - [`channel`]: channel names and the channels a connect query names;
 //! - [`publish`]: the publish URL's request and answer;
+//! - [`bus`]: an SQS message (an envelope, an SNS notification, an EventBridge event)
+//!   read into a publish and its dedupe key;
 //! - [`error`]: the one error object every refusal is sent as.
 
+pub mod bus;
 pub mod channel;
 pub mod control;
 pub mod error;

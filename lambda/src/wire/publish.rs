@@ -6,8 +6,10 @@
 
 use serde_json::{Value, json};
 
+use crate::delivery::dedupe::Outcome;
 use crate::delivery::fanout::Report;
 use crate::store::Room;
+use crate::wire::bus;
 use crate::wire::channel::Channel;
 use crate::wire::error::ErrorFrame;
 use crate::wire::message;
@@ -118,6 +120,8 @@ pub struct UrlRequest {
     pub body: Option<String>,
     /// Whether `body` is base64 (the function URL encodes a body that is not text).
     pub is_base64_encoded: bool,
+    /// The `Idempotency-Key` header, if sent.
+    pub idempotency_key: Option<String>,
 }
 
 impl UrlRequest {
@@ -129,6 +133,56 @@ impl UrlRequest {
             self.body.as_deref(),
             self.is_base64_encoded,
         )
+    }
+
+    /// The `Idempotency-Key` it was sent with, checked: a repeat within the dedupe
+    /// window is answered as a duplicate and reaches nobody.
+    pub fn idempotency_key(&self) -> Result<Option<&str>, Refused> {
+        match self.idempotency_key.as_deref() {
+            None => Ok(None),
+            Some(key) => bus::checked_key(key).map(Some).ok_or_else(|| {
+                Refused::new(
+                    400,
+                    "bad_idempotency_key",
+                    format!(
+                        "the Idempotency-Key header must be 1 to {} characters without control characters",
+                        bus::MAX_ID
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// The answer to a publish sent with an `Idempotency-Key` (pure): the counts, a repeat's
+/// first counts with `"duplicate":true`, 409 while the first is still going, or the
+/// refusal.
+pub fn answer_once(outcome: &Outcome) -> (u16, Value) {
+    match outcome {
+        Outcome::Delivered(counts) => (200, counts.clone()),
+        Outcome::Duplicate(Some(counts)) => {
+            let mut counts = counts.clone();
+            if let Value::Object(fields) = &mut counts {
+                fields.insert("duplicate".to_owned(), Value::Bool(true));
+            }
+            (200, counts)
+        }
+        Outcome::Duplicate(None) => (
+            409,
+            ErrorFrame::new(
+                "in_progress",
+                "a publish with this Idempotency-Key is still going: ask again in a moment for its counts",
+            )
+            .body(),
+        ),
+        Outcome::Rejected { code, reason } => (
+            if *code == "message_too_large" { 413 } else { 400 },
+            ErrorFrame::new(code, reason.clone()).body(),
+        ),
+        Outcome::Retry(reason) => (
+            503,
+            ErrorFrame::new("storage_unavailable", reason.clone()).body(),
+        ),
     }
 }
 
@@ -144,11 +198,17 @@ pub fn from_function_url(event: &Value) -> Option<UrlRequest> {
         .get("isBase64Encoded")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    // A function URL sends header names in lower case.
+    let idempotency_key = event
+        .pointer("/headers/idempotency-key")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Some(UrlRequest {
         method: method.to_owned(),
         query: query.to_owned(),
         body,
         is_base64_encoded,
+        idempotency_key,
     })
 }
 
@@ -219,14 +279,56 @@ mod tests {
                 method: "POST".into(),
                 query: "channel=a".into(),
                 body: Some("hello".into()),
-                is_base64_encoded: false
+                is_base64_encoded: false,
+                idempotency_key: None,
             })
         );
+        let mut keyed = event.clone();
+        keyed["headers"] = json!({"idempotency-key": "order-42-paid"});
+        let keyed = from_function_url(&keyed).unwrap();
+        assert_eq!(keyed.idempotency_key(), Ok(Some("order-42-paid")));
+        keyed_refusals();
         let websocket = json!({"requestContext": {"routeKey": "$default", "connectionId": "x"}});
         assert_eq!(from_function_url(&websocket), None);
         let response = function_url_response(200, &json!({"delivered": 1}));
         assert_eq!(response["statusCode"], 200);
         assert_eq!(response["body"], r#"{"delivered":1}"#);
+    }
+
+    fn keyed_refusals() {
+        let request = |key: &str| UrlRequest {
+            method: "POST".into(),
+            query: String::new(),
+            body: Some("hi".into()),
+            is_base64_encoded: false,
+            idempotency_key: Some(key.into()),
+        };
+        for bad in ["", "a\nb", &"k".repeat(bus::MAX_ID + 1)] {
+            let refused = request(bad).idempotency_key().unwrap_err();
+            assert_eq!((refused.status, refused.code), (400, "bad_idempotency_key"));
+        }
+    }
+
+    #[test]
+    fn a_repeat_is_answered_with_the_first_counts() {
+        let counts = json!({"recipients": 3, "delivered": 3});
+        assert_eq!(
+            answer_once(&Outcome::Delivered(counts.clone())),
+            (200, counts.clone())
+        );
+        let (status, body) = answer_once(&Outcome::Duplicate(Some(counts)));
+        assert_eq!(
+            (status, &body["delivered"], &body["duplicate"]),
+            (200, &json!(3), &json!(true))
+        );
+        let (status, body) = answer_once(&Outcome::Duplicate(None));
+        assert_eq!((status, &body["error"]), (409, &json!("in_progress")));
+        let too_large = Outcome::Rejected {
+            code: "message_too_large",
+            reason: "too large".into(),
+        };
+        assert_eq!(answer_once(&too_large).0, 413);
+        assert_eq!(answer_once(&Outcome::Retry("down".into())).0, 503);
     }
 }
 
@@ -349,8 +451,12 @@ mod properties {
             body in prop::option::of(prop_oneof![any::<String>().prop_map(Value::from), Just(json!({"k": 1}))]),
             b64 in prop::option::of(prop_oneof![any::<bool>().prop_map(Value::from), Just(json!("true"))]),
             extra in prop::option::of(any::<String>()),
+            key in prop::option::of(prop_oneof![any::<String>().prop_map(Value::from), Just(json!(7))]),
         ) {
             let mut event = json!({"version": "2.0", "requestContext": {"http": {}}});
+            if let Some(key) = &key {
+                event["headers"] = json!({"idempotency-key": key});
+            }
             if let Some(method) = &method {
                 event["requestContext"]["http"]["method"] = method.clone();
             }
@@ -367,7 +473,15 @@ mod properties {
                 query: query.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned(),
                 body: body.as_ref().and_then(Value::as_str).map(str::to_owned),
                 is_base64_encoded: b64.as_ref().and_then(Value::as_bool).unwrap_or(false),
+                idempotency_key: key.as_ref().and_then(Value::as_str).map(str::to_owned),
             });
+            if let Some(request) = &from_function_url(&event) {
+                // A key is either refused with its reason or taken as sent.
+                match request.idempotency_key() {
+                    Ok(taken) => prop_assert_eq!(taken, request.idempotency_key.as_deref()),
+                    Err(refused) => prop_assert_eq!(refused.code, "bad_idempotency_key"),
+                }
+            }
             let got = from_function_url(&event);
             if let Some(request) = &got {
                 prop_assert_eq!(

@@ -401,9 +401,9 @@ fn fanout_table(
 ) {
     println!();
     println!(
-        "| recipients | latency | memory | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | post / raw | CPU / raw |"
+        "| recipients | latency | memory | client | post phase (s) | CPU (s) | peak RSS (MB) | connections | reached (fewest) | post / raw | CPU / raw |"
     );
-    println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for latency in LATENCIES_MS {
         let mut server = start_server(latency, transport, None);
         for n in RECIPIENTS {
@@ -433,20 +433,21 @@ fn fanout_table(
                         },
                     );
                     println!(
-                        "| {n} | {latency} ms | {} | {client} | {:.3} | {:.3} | {:.1} | {} | {:.2}x | {:.2}x |",
+                        "| {n} | {latency} ms | {} | {client} | {:.3} | {:.3} | {:.1} | {} | {} | {:.2}x | {:.2}x |",
                         memory_label(share.as_ref()),
                         row.post_s,
                         row.cpu_s,
                         row.peak_rss_mb,
                         row.connections,
+                        row.delivered,
                         row.post_s / raw.post_s,
                         row.cpu_s / raw.cpu_s,
                     );
                 }
             }
             println!(
-                "| {n} | {latency} ms | whole core | raw | {:.3} | {:.3} | {:.1} | {} | | |",
-                raw.post_s, raw.cpu_s, raw.peak_rss_mb, raw.connections
+                "| {n} | {latency} ms | whole core | raw | {:.3} | {:.3} | {:.1} | {} | {} | | |",
+                raw.post_s, raw.cpu_s, raw.peak_rss_mb, raw.connections, raw.delivered
             );
         }
     }
@@ -457,13 +458,20 @@ fn fanout_table(
 fn measure(server: &mut Server, reps: u64, run: &Run) -> Measured {
     let runs: Vec<Measured> = (0..reps).map(|_| run_worker(server, run)).collect();
     for measured in &runs {
-        assert_eq!(
-            measured.delivered, run.n,
-            "{} delivered {} of {}",
-            run.client, measured.delivered, run.n
-        );
+        // The SDK's client is a reference, not what ships: a shortfall of it (its
+        // timeouts under a small CPU share) is a finding the table shows.
+        if run.client != "handler-sdk" {
+            assert_eq!(
+                measured.delivered, run.n,
+                "{} delivered {} of {}",
+                run.client, measured.delivered, run.n
+            );
+        }
     }
-    median_of(runs)
+    let fewest = runs.iter().map(|r| r.delivered).min().unwrap_or(0);
+    let mut median = median_of(runs);
+    median.delivered = fewest;
+    median
 }
 
 /// The run whose post phase is the median, with the median CPU and the largest RSS.

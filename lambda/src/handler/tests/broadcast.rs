@@ -123,6 +123,24 @@ fn unavailable(operation: &'static str) -> StoreError {
     }
 }
 
+impl crate::store::DedupeStore for Broken {
+    async fn claim(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> Result<crate::store::Claim, StoreError> {
+        Err(unavailable("PutItem"))
+    }
+    async fn settle(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(unavailable("UpdateItem"))
+    }
+    async fn release(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Err(unavailable("DeleteItem"))
+    }
+}
+
 impl ConnectionStore for Broken {
     async fn put(&self, _: &Connection) -> Result<(), StoreError> {
         Err(unavailable("PutItem"))

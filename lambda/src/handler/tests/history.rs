@@ -242,6 +242,24 @@ async fn a_message_that_cannot_be_kept_reaches_nobody() {
 /// The in-memory store, except that keeping a message fails.
 struct KeepFails(MemoryStore);
 
+impl crate::store::DedupeStore for KeepFails {
+    async fn claim(
+        &self,
+        key: &str,
+        owner: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<crate::store::Claim, StoreError> {
+        self.0.claim(key, owner, now_s, expires_at).await
+    }
+    async fn settle(&self, key: &str, answer: &str) -> Result<(), StoreError> {
+        self.0.settle(key, answer).await
+    }
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.0.release(key, owner).await
+    }
+}
+
 impl ConnectionStore for KeepFails {
     async fn put(&self, c: &Connection) -> Result<(), StoreError> {
         self.0.put(c).await

@@ -3,6 +3,7 @@
 
 mod access;
 mod broadcast;
+mod bus;
 mod channels;
 mod door;
 mod history;

@@ -2,6 +2,7 @@
 //! console by chromium through chromedriver).
 
 mod access;
+mod bus_events;
 mod client_node;
 mod console_chromium;
 mod console_reconnects;

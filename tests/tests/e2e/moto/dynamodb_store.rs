@@ -476,3 +476,96 @@ async fn concurrent_numbering_hands_each_number_out_once() {
         "each of 1..=1000 once"
     );
 }
+
+#[tokio::test]
+async fn a_dedupe_key_is_claimed_once_settled_given_back_and_expires() {
+    use mb_lambda::store::dynamodb_dedupe::{ANSWER, DEDUPE_PREFIX, OWNER};
+    use mb_lambda::store::{Claim, DedupeStore};
+    let Some(moto) = Moto::start() else { return };
+    let store = table(&moto, "dedupe").await;
+    let now = 1_800_000_000;
+    // The first claim wins; any other claimant finds it held, its owner its own.
+    assert_eq!(
+        store.claim("order-42", "m-1", now, now + 60).await.unwrap(),
+        Claim::Won
+    );
+    assert_eq!(
+        store.claim("order-42", "m-2", now, now + 60).await.unwrap(),
+        Claim::Held { same_owner: false }
+    );
+    assert_eq!(
+        store.claim("order-42", "m-1", now, now + 60).await.unwrap(),
+        Claim::Held { same_owner: true }
+    );
+    // One item, keyed apart from every room and connection, with its TTL.
+    let item = store
+        .client()
+        .get_item()
+        .table_name("dedupe")
+        .key(ROOM, AttributeValue::S(format!("{DEDUPE_PREFIX}order-42")))
+        .key(KEY, AttributeValue::S(DEDUPE_PREFIX.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the claim's item");
+    assert_eq!(item[OWNER], AttributeValue::S("m-1".into()));
+    assert_eq!(item[EXPIRES_AT], AttributeValue::N((now + 60).to_string()));
+    // Another's release is a no-op; the owner's gives the key back.
+    store.release("order-42", "m-2").await.unwrap();
+    assert!(matches!(
+        store.claim("order-42", "m-3", now, now + 60).await.unwrap(),
+        Claim::Held { .. }
+    ));
+    store.release("order-42", "m-1").await.unwrap();
+    assert_eq!(
+        store.claim("order-42", "m-3", now, now + 60).await.unwrap(),
+        Claim::Won
+    );
+    // Settled: a repeat is done, with the answer, and the answer survives a release.
+    store
+        .settle("order-42", r#"{"delivered":2}"#)
+        .await
+        .unwrap();
+    store.release("order-42", "m-3").await.unwrap();
+    assert_eq!(
+        store.claim("order-42", "m-4", now, now + 60).await.unwrap(),
+        Claim::Done {
+            answer: r#"{"delivered":2}"#.into()
+        }
+    );
+    let settled = store
+        .client()
+        .get_item()
+        .table_name("dedupe")
+        .key(ROOM, AttributeValue::S(format!("{DEDUPE_PREFIX}order-42")))
+        .key(KEY, AttributeValue::S(DEDUPE_PREFIX.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        settled[ANSWER],
+        AttributeValue::S(r#"{"delivered":2}"#.into())
+    );
+    // Past its expiry the key is free again, though TTL has not deleted the item (moto,
+    // like DynamoDB, deletes it later or never).
+    assert_eq!(
+        store
+            .claim("order-42", "m-5", now + 61, now + 120)
+            .await
+            .unwrap(),
+        Claim::Won
+    );
+    // No claim is a member of any room.
+    assert!(
+        store
+            .members(&Room::Default, now, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
