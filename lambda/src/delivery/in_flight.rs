@@ -56,6 +56,10 @@ pub const BASE_REFRESH: Duration = Duration::from_secs(10);
 pub const GAIN: f64 = 1.25;
 /// Periods the window rests at its best after a growth that did not pay.
 pub const REPROBE_PERIODS: u32 = 10;
+/// The longest a growth is judged, in periods, even if a window's worth of answers has
+/// not come back: under a small CPU share they come slowly, and the posts waiting behind
+/// the growth's handshakes must not wait past their timeout.
+pub const JUDGE_PERIODS: u32 = 5;
 /// A period whose rate is this share of the pacer's has all the window it needs.
 pub const REACHED: f64 = 0.9;
 
@@ -160,7 +164,7 @@ pub struct Period {
 }
 
 /// Whether the window's growths pay (pure). A growth (at most a doubling) is judged once
-/// a whole window's worth of answers has come back after it, however long that takes:
+/// a whole window's worth of answers has come back after it, or after [`JUDGE_PERIODS`]:
 /// a growth opens connections, whose handshakes take the CPU for a while, and under a
 /// small CPU share take it for good. Until then the window holds. A growth paid when a
 /// period achieved [`GAIN`] times the best rate so far (or the pacer's rate, which is
@@ -170,8 +174,8 @@ pub struct Period {
 pub struct Growth {
     /// The best rate a period achieved, and the window it had.
     best: Option<(f64, usize)>,
-    /// A growth being judged: answers since it.
-    judging: Option<usize>,
+    /// A growth being judged: answers and periods since it.
+    judging: Option<(usize, u32)>,
     /// Periods left before growing is tried again, after a growth that did not pay.
     resting: u32,
 }
@@ -187,9 +191,10 @@ impl Growth {
         } else if self.best.is_none() || period.achieved >= best_rate * GAIN {
             self.best = Some((period.achieved, current));
             self.judging = None;
-        } else if let Some(since) = &mut self.judging {
+        } else if let Some((since, periods)) = &mut self.judging {
             *since += period.answers;
-            if *since >= current {
+            *periods += 1;
+            if *since >= current || *periods >= JUDGE_PERIODS {
                 // A whole window's answers since the growth, and no gain: back.
                 self.judging = None;
                 self.resting = REPROBE_PERIODS;
@@ -221,7 +226,7 @@ impl Growth {
             .min(period.for_achieved)
             .min(current.saturating_mul(2));
         if grown > current {
-            self.judging = Some(0);
+            self.judging = Some((0, 0));
             grown
         } else {
             current

@@ -24,6 +24,10 @@ use super::post::PostFailure;
 /// An idle connection older than this is closed rather than reused: servers and load
 /// balancers drop idle connections after a minute or so.
 pub const MAX_IDLE: Duration = Duration::from_secs(30);
+/// Connections opened at once at most: enough to hide a network round trip at one vCPU
+/// (a handshake is about a millisecond of CPU), few enough that under 256 MB's share
+/// (0.145 vCPU) none waits past the connect timeout for the CPU, as 256 at once did.
+pub const CONNECTS_AT_ONCE: usize = 32;
 
 /// Error answers are read up to this size (the Management API's are a few dozen bytes).
 const MAX_ANSWER: usize = 64 * 1024;
@@ -92,6 +96,8 @@ pub struct Pool {
     tls: Option<TlsConnector>,
     connect_timeout: Duration,
     permits: Semaphore,
+    /// Connections being opened at once, at most [`CONNECTS_AT_ONCE`].
+    connecting: Semaphore,
     idle: std::sync::Mutex<Vec<Idle>>,
 }
 
@@ -108,6 +114,7 @@ impl Pool {
             tls,
             connect_timeout,
             permits: Semaphore::new(max.max(1)),
+            connecting: Semaphore::new(CONNECTS_AT_ONCE),
             idle: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -186,7 +193,18 @@ impl Pool {
         loop {
             let (mut sender, reused) = match (!fresh_only).then(|| self.take_idle()).flatten() {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                None => {
+                    // Handshakes take CPU: a small share opening hundreds at once would
+                    // run each past the connect timeout. While this waits its turn, a
+                    // post may finish and leave its connection idle for it.
+                    let _turn = self.connecting.acquire().await.map_err(|_| {
+                        PostFailure::Transport("the connection pool is closed".to_owned())
+                    })?;
+                    match (!fresh_only).then(|| self.take_idle()).flatten() {
+                        Some(sender) => (sender, true),
+                        None => (self.connect().await?, false),
+                    }
+                }
             };
             if sender.ready().await.is_err() {
                 if reused {
