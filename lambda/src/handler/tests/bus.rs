@@ -1,13 +1,13 @@
 //! Bus events through the one door: batches of the events queue as Lambda's event
 //! source mapping sends them, against the memory store and the recording gateway.
 
+use super::faulty::Faulty;
 use super::*;
 use crate::delivery::dedupe::Outcome;
-use crate::store::{Claim, ConnectionStore, DedupeStore, HistoryStore, Kept};
+use crate::store::ConnectionStore;
 use crate::wire::bus::string_attributes;
-use crate::wire::position::Position;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn bus_handler<S: ConnectionStore>(store: S) -> (Handler<S, Recorder>, Recorder) {
     let recorder = Recorder::default();
@@ -55,16 +55,6 @@ fn failures(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-fn frames_to(rec: &Recorder, id: &str) -> Vec<Value> {
-    rec.posts
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, to, _)| to == id)
-        .map(|(_, _, data)| serde_json::from_slice(data).unwrap())
-        .collect()
-}
-
 async fn members<S: ConnectionStore>(h: &Handler<S, Recorder>) {
     h.handle(connect_with("o1", &[("channel", "orders:42")]))
         .await;
@@ -109,7 +99,7 @@ async fn a_batch_with_a_poison_record_delivers_the_others_and_retries_nothing() 
     assert_eq!(codes, ["bad_envelope", "bad_channel"]);
     // What a server publish of {"event":E,"data":D} gives: _channel, _now, _me false.
     for member in ["o1", "o2"] {
-        let got = frames_to(&rec, member);
+        let got = rec.frames_to(member);
         assert_eq!(got.len(), 2, "{member}: {got:?}");
         assert_eq!(got[0]["event"], "order.updated");
         assert_eq!(got[0]["data"], json!({"total": 3}));
@@ -118,8 +108,8 @@ async fn a_batch_with_a_poison_record_delivers_the_others_and_retries_nothing() 
         assert!(got[0]["_now"].is_i64());
         assert_eq!(got[1]["data"], json!({"status": "paid"}));
     }
-    assert!(frames_to(&rec, "x").is_empty(), "another channel heard it");
-    assert!(frames_to(&rec, "d").is_empty(), "the default room heard it");
+    assert!(rec.frames_to("x").is_empty(), "another channel heard it");
+    assert!(rec.frames_to("d").is_empty(), "the default room heard it");
 }
 
 #[tokio::test]
@@ -142,7 +132,7 @@ async fn a_copy_from_the_bus_is_the_copy_a_server_publish_gives() {
     assert_eq!(published.0, 200);
     let envelope = r#"{"channel":"orders:42","event":"order.updated","data":{"total":3}}"#;
     deliver(&h, vec![message("m-1", envelope, &[])], soon()).await;
-    let mut got = frames_to(&rec, "o1");
+    let mut got = rec.frames_to("o1");
     assert_eq!(got.len(), 2);
     // The channel keeps history: the two are numbered one after the other.
     assert_eq!((&got[0]["_seq"], &got[1]["_seq"]), (&json!(1), &json!(2)));
@@ -171,8 +161,8 @@ async fn a_repeated_id_is_delivered_once() {
     )
     .await;
     let later = deliver(&h, vec![message("m-3", envelope, &[])], soon()).await;
-    assert_eq!(frames_to(&rec, "o1").len(), 1);
-    assert_eq!(frames_to(&rec, "o2").len(), 1);
+    assert_eq!(rec.frames_to("o1").len(), 1);
+    assert_eq!(rec.frames_to("o2").len(), 1);
     assert_eq!(answer.events[1].outcome.word(), "duplicate");
     // A repeat knows the first delivery's counts.
     match &later.events[0].outcome {
@@ -188,16 +178,12 @@ async fn a_repeated_id_is_delivered_once() {
         soon(),
     )
     .await;
-    assert_eq!(frames_to(&rec, "o1").len(), 3);
+    assert_eq!(rec.frames_to("o1").len(), 3);
 }
 
 #[tokio::test]
 async fn a_storage_failure_before_any_post_is_that_items_failure_and_its_retry_delivers() {
-    let store = FailsFor {
-        store: MemoryStore::new(),
-        room: "orders:7",
-        failing: std::sync::atomic::AtomicBool::new(true),
-    };
+    let store = Faulty::members_of("orders:7");
     let (h, rec) = bus_handler(store);
     members(&h).await;
     let first = message("m-1", r#"{"channel":"orders:42","data":1,"id":"a"}"#, &[]);
@@ -205,16 +191,14 @@ async fn a_storage_failure_before_any_post_is_that_items_failure_and_its_retry_d
     let third = message("m-3", r#"{"channel":"orders:42","data":3,"id":"c"}"#, &[]);
     let answer = deliver(&h, vec![first, broken.clone(), third], soon()).await;
     assert_eq!(failures(&answer), ["m-2"], "{}", answer.json);
-    assert_eq!(frames_to(&rec, "o1").len(), 2, "the others were delivered");
-    assert!(frames_to(&rec, "x").is_empty());
+    assert_eq!(rec.frames_to("o1").len(), 2, "the others were delivered");
+    assert!(rec.frames_to("x").is_empty());
     // The queue redelivers m-2 (same message id) once the table answers again: the
     // claim was given back, so it is delivered, not taken for a duplicate.
-    h.store()
-        .failing
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    h.store().recover();
     let retry = deliver(&h, vec![broken], soon()).await;
     assert!(failures(&retry).is_empty(), "{}", retry.json);
-    assert_eq!(frames_to(&rec, "x").len(), 1);
+    assert_eq!(rec.frames_to("x").len(), 1);
 }
 
 #[tokio::test]
@@ -233,11 +217,11 @@ async fn what_the_deadline_leaves_unstarted_is_retried() {
     // The deadline has come already: nothing starts, everything is retried.
     let answer = deliver(&h, messages.clone(), Instant::now()).await;
     assert_eq!(failures(&answer), ["m-0", "m-1", "m-2"]);
-    assert!(frames_to(&rec, "o1").is_empty());
+    assert!(rec.frames_to("o1").is_empty());
     // With time, the retried batch is delivered in full.
     let answer = deliver(&h, messages, soon()).await;
     assert!(failures(&answer).is_empty());
-    assert_eq!(frames_to(&rec, "o1").len(), 3);
+    assert_eq!(rec.frames_to("o1").len(), 3);
 }
 
 #[tokio::test]
@@ -257,102 +241,10 @@ async fn an_idempotent_publish_reaches_clients_once() {
     assert_eq!(status, 200);
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["delivered"], 2, "the first publish's counts");
-    assert_eq!(frames_to(&rec, "o1").len(), 1);
+    assert_eq!(rec.frames_to("o1").len(), 1);
     // An envelope with the same id through the bus is the same event.
     let envelope = r#"{"channel":"orders:42","data":1,"id":"pay-42"}"#;
     let answer = deliver(&h, vec![message("m-1", envelope, &[])], soon()).await;
     assert_eq!(answer.events[0].outcome.word(), "duplicate");
-    assert_eq!(frames_to(&rec, "o1").len(), 1);
-}
-
-/// The in-memory store, except that reading `room`'s members fails while `failing`.
-struct FailsFor {
-    store: MemoryStore,
-    room: &'static str,
-    failing: std::sync::atomic::AtomicBool,
-}
-
-impl DedupeStore for FailsFor {
-    async fn claim(
-        &self,
-        key: &str,
-        owner: &str,
-        now_s: i64,
-        until: i64,
-    ) -> Result<Claim, StoreError> {
-        self.store.claim(key, owner, now_s, until).await
-    }
-    async fn settle(&self, key: &str, answer: &str) -> Result<(), StoreError> {
-        self.store.settle(key, answer).await
-    }
-    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        self.store.release(key, owner).await
-    }
-}
-
-impl HistoryStore for FailsFor {
-    async fn next_position(
-        &self,
-        room: &Room,
-        epoch: &str,
-        until: i64,
-    ) -> Result<Position, StoreError> {
-        self.store.next_position(room, epoch, until).await
-    }
-    async fn keep(&self, room: &Room, seq: u64, copy: &str, until: i64) -> Result<(), StoreError> {
-        self.store.keep(room, seq, copy, until).await
-    }
-    async fn head(&self, room: &Room) -> Result<Option<Position>, StoreError> {
-        self.store.head(room).await
-    }
-    async fn kept(
-        &self,
-        room: &Room,
-        after: u64,
-        through: u64,
-        now_s: i64,
-    ) -> Result<Vec<Kept>, StoreError> {
-        self.store.kept(room, after, through, now_s).await
-    }
-}
-
-impl ConnectionStore for FailsFor {
-    async fn put(&self, c: &Connection) -> Result<(), StoreError> {
-        self.store.put(c).await
-    }
-    async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        ConnectionStore::get(&self.store, id).await
-    }
-    async fn join(&self, c: &Connection, room: &Room) -> Result<(), StoreError> {
-        self.store.join(c, room).await
-    }
-    async fn leave(&self, id: &str, room: &Room) -> Result<(), StoreError> {
-        self.store.leave(id, room).await
-    }
-    async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.store.delete(id).await
-    }
-    async fn delete_seen(&self, row: &Row, room: &Room) -> Result<bool, StoreError> {
-        self.store.delete_seen(row, room).await
-    }
-    async fn members(
-        &self,
-        room: &Room,
-        now_s: i64,
-        after: Option<&str>,
-    ) -> Result<Vec<Row>, StoreError> {
-        if room.key() == self.room && self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError {
-                operation: "Query",
-                detail: "ProvisionedThroughputExceededException".into(),
-            });
-        }
-        self.store.members(room, now_s, after).await
-    }
-    async fn scan(&self) -> Result<Vec<String>, StoreError> {
-        self.store.scan().await
-    }
-    async fn count_message(&self, id: &str, window: i64) -> Result<u32, StoreError> {
-        self.store.count_message(id, window).await
-    }
+    assert_eq!(rec.frames_to("o1").len(), 1);
 }

@@ -6,6 +6,7 @@ mod broadcast;
 mod bus;
 mod channels;
 mod door;
+mod faulty;
 mod history;
 
 use super::*;
@@ -64,6 +65,17 @@ impl Poster for RecordingPoster {
 }
 
 impl Recorder {
+    /// The frames posted to `id`, in order, as JSON.
+    fn frames_to(&self, id: &str) -> Vec<serde_json::Value> {
+        self.posts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, to, _)| to == id)
+            .map(|(_, _, data)| serde_json::from_slice(data).unwrap())
+            .collect()
+    }
+
     fn bodies(&self) -> HashMap<String, serde_json::Value> {
         self.posts
             .lock()

@@ -477,9 +477,28 @@ async fn concurrent_numbering_hands_each_number_out_once() {
     );
 }
 
+/// A dedupe claim's item, read strongly consistent.
+async fn claim_item(
+    store: &DynamoStore,
+    key: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    use mb_lambda::store::dynamodb_dedupe::DEDUPE_PREFIX;
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(ROOM, AttributeValue::S(format!("{DEDUPE_PREFIX}{key}")))
+        .key(KEY, AttributeValue::S(DEDUPE_PREFIX.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
 #[tokio::test]
 async fn a_dedupe_key_is_claimed_once_settled_given_back_and_expires() {
-    use mb_lambda::store::dynamodb_dedupe::{ANSWER, DEDUPE_PREFIX, OWNER};
+    use mb_lambda::store::dynamodb_dedupe::{ANSWER, OWNER};
     use mb_lambda::store::{Claim, DedupeStore};
     let Some(moto) = Moto::start() else { return };
     let store = table(&moto, "dedupe").await;
@@ -498,17 +517,8 @@ async fn a_dedupe_key_is_claimed_once_settled_given_back_and_expires() {
         Claim::Held { same_owner: true }
     );
     // One item, keyed apart from every room and connection, with its TTL.
-    let item = store
-        .client()
-        .get_item()
-        .table_name("dedupe")
-        .key(ROOM, AttributeValue::S(format!("{DEDUPE_PREFIX}order-42")))
-        .key(KEY, AttributeValue::S(DEDUPE_PREFIX.into()))
-        .consistent_read(true)
-        .send()
+    let item = claim_item(&store, "order-42")
         .await
-        .unwrap()
-        .item
         .expect("the claim's item");
     assert_eq!(item[OWNER], AttributeValue::S("m-1".into()));
     assert_eq!(item[EXPIRES_AT], AttributeValue::N((now + 60).to_string()));
@@ -535,18 +545,7 @@ async fn a_dedupe_key_is_claimed_once_settled_given_back_and_expires() {
             answer: r#"{"delivered":2}"#.into()
         }
     );
-    let settled = store
-        .client()
-        .get_item()
-        .table_name("dedupe")
-        .key(ROOM, AttributeValue::S(format!("{DEDUPE_PREFIX}order-42")))
-        .key(KEY, AttributeValue::S(DEDUPE_PREFIX.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let settled = claim_item(&store, "order-42").await.unwrap();
     assert_eq!(
         settled[ANSWER],
         AttributeValue::S(r#"{"delivered":2}"#.into())
