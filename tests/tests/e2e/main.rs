@@ -22,8 +22,9 @@ mod moto;
 mod tools;
 mod wire_fakes;
 
-/// Held by every test that cross-compiles the Lambda function with cargo-zigbuild
-/// (`build::package_zigbuild`, `moto::lifecycle`: arm64, the default). They share one
-/// target directory and so one build, and `mb build` rewrites the zip in place: without
-/// the lock a deploy could read it half written.
+/// Held by every test that runs cargo-zigbuild (`build::package_zigbuild`,
+/// `moto::lifecycle`: the function for arm64, the default, and the x86-64 stand-in). The
+/// function's tests share one target directory and so one build, and `mb build` rewrites
+/// the zip in place: without the lock a deploy could read it half written. And two
+/// cargo-zigbuild processes starting at once race to write its cache of zig wrappers.
 pub static FUNCTION_BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

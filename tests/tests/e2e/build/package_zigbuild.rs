@@ -219,6 +219,9 @@ fn build_for_x86_64_gives_the_same_zip_twice() {
     if !zigbuild_installed() {
         return;
     }
+    // Two cargo-zigbuild processes starting at once race to write its cache of zig
+    // wrappers ("File exists (os error 17)", seen in a clean-clone run): one at a time.
+    let _build = crate::FUNCTION_BUILD.blocking_lock();
     let (manifest, target) = fixture();
     let target_var = target.to_str().expect("a UTF-8 target folder");
     let vars = [("CARGO_TARGET_DIR", target_var)];
