@@ -83,6 +83,21 @@ pub struct Report {
     pub continued: usize,
 }
 
+impl Report {
+    /// Adds another broadcast's totals to these (a batch of bus events, each one publish).
+    pub fn add(&mut self, other: Report) {
+        self.recipients += other.recipients;
+        self.delivered += other.delivered;
+        self.gone.extend(other.gone);
+        self.connecting += other.connecting;
+        self.throttled += other.throttled;
+        self.failed += other.failed;
+        self.started += other.started;
+        self.pending.extend(other.pending);
+        self.continued += other.continued;
+    }
+}
+
 /// A throttled or failed recipient waiting for its retry, earliest first.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Waiting {

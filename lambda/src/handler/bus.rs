@@ -64,7 +64,7 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
                 ),
             };
             log_event(&message_id, key.as_deref(), &outcome);
-            add(&mut total, report);
+            total.add(report);
             results.push(EventResult {
                 message_id,
                 key,
@@ -114,19 +114,6 @@ impl<S: ConnectionStore, G: Gateway> Handler<S, G> {
         }
         (outcome, report)
     }
-}
-
-/// Adds one publish's totals to the batch's.
-fn add(total: &mut Report, report: Report) {
-    total.recipients += report.recipients;
-    total.delivered += report.delivered;
-    total.gone.extend(report.gone);
-    total.connecting += report.connecting;
-    total.throttled += report.throttled;
-    total.failed += report.failed;
-    total.started += report.started;
-    total.pending.extend(report.pending);
-    total.continued += report.continued;
 }
 
 /// One line per event that did not go out: its ids and why (never its payload).

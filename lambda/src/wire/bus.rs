@@ -21,8 +21,6 @@
 //! spaces never meet; an `id` is taken as given, so a service that sends the same `id`
 //! through two paths, or as an HTTP publish's `Idempotency-Key`, is delivered once).
 
-use std::collections::HashMap;
-
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsMessage;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
@@ -54,14 +52,6 @@ impl Source {
             Source::Queue => "sqs:",
             Source::Sns => "sns:",
             Source::EventBridge => "events:",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::Queue => "sqs",
-            Source::Sns => "sns",
-            Source::EventBridge => "eventbridge",
         }
     }
 }
@@ -158,12 +148,6 @@ pub fn read(message: &SqsMessage) -> Result<BusEvent, Rejected> {
         );
     }
     envelope(parsed, attribute, None, queue_id, Source::Queue)
-}
-
-/// An envelope given directly (`mb dev`'s `POST /events`, one item of it): the same rules
-/// as a message sent to the queue with `id` as its message id (pure).
-pub fn read_envelope(envelope_value: Value, message_id: &str) -> Result<BusEvent, Rejected> {
-    envelope(envelope_value, None, None, Some(message_id), Source::Queue)
 }
 
 /// An SNS notification as SQS carries it without raw delivery.
@@ -279,11 +263,15 @@ pub fn batch_response(results: &[EventResult]) -> SqsBatchResponse {
     response
 }
 
-/// A message's attributes by name (tests and `mb dev` build messages with them).
-pub fn string_attributes(
-    pairs: &[(&str, &str)],
-) -> HashMap<String, aws_lambda_events::sqs::SqsMessageAttribute> {
-    pairs
+/// An SQS message with `body`, its message id and `channel`-style string attributes, as
+/// the event source mapping delivers one (tests).
+#[cfg(test)]
+pub(crate) fn test_message(id: &str, body: &str, attributes: &[(&str, &str)]) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.to_owned());
+    message.body = Some(body.to_owned());
+    message.event_source = Some("aws:sqs".to_owned());
+    message.message_attributes = attributes
         .iter()
         .map(|(name, value)| {
             let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
@@ -291,7 +279,8 @@ pub fn string_attributes(
             attribute.data_type = Some("String".to_owned());
             ((*name).to_owned(), attribute)
         })
-        .collect()
+        .collect();
+    message
 }
 
 #[cfg(test)]
@@ -300,12 +289,7 @@ mod tests {
     use serde_json::json;
 
     fn message(body: &str, id: &str, attributes: &[(&str, &str)]) -> SqsMessage {
-        let mut message = SqsMessage::default();
-        message.body = Some(body.to_owned());
-        message.message_id = Some(id.to_owned());
-        message.event_source = Some("aws:sqs".to_owned());
-        message.message_attributes = string_attributes(attributes);
-        message
+        test_message(id, body, attributes)
     }
 
     fn channel(name: &str) -> Room {
@@ -520,12 +504,10 @@ mod properties {
             id in proptest::option::of("[a-z0-9-]{0,12}"),
             attribute in proptest::option::of("[a-z#: ]{0,6}"),
         ) {
-            let mut message = SqsMessage::default();
-            message.body = Some(body);
+            let attributes: Vec<(&str, &str)> =
+                attribute.iter().map(|a| ("channel", a.as_str())).collect();
+            let mut message = test_message("", &body, &attributes);
             message.message_id = id;
-            if let Some(attribute) = &attribute {
-                message.message_attributes = string_attributes(&[("channel", attribute)]);
-            }
             if let Ok(event) = read(&message) {
                 if let Room::Channel(channel) = &event.room {
                     prop_assert!(Channel::parse(channel.as_str()).is_ok());

@@ -5,7 +5,7 @@ use super::faulty::Faulty;
 use super::*;
 use crate::delivery::dedupe::Outcome;
 use crate::store::ConnectionStore;
-use crate::wire::bus::string_attributes;
+use crate::wire::bus::test_message;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde_json::json;
 
@@ -19,13 +19,9 @@ fn bus_handler<S: ConnectionStore>(store: S) -> (Handler<S, Recorder>, Recorder)
 }
 
 fn message(id: &str, body: &str, attributes: &[(&str, &str)]) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(id.to_owned());
+    let mut message = test_message(id, body, attributes);
     message.receipt_handle = Some(format!("handle-{id}"));
-    message.body = Some(body.to_owned());
-    message.event_source = Some("aws:sqs".to_owned());
     message.event_source_arn = Some("arn:aws:sqs:eu-west-1:123456789012:mb-chat-dev-events".into());
-    message.message_attributes = string_attributes(attributes);
     message
 }
 
